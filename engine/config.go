@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/wssd/wssd/wsproto"
+)
+
+// Config configures a Server. The zero value serves any path with the
+// defaults documented on each field. A Config must not be modified after it
+// is passed to New.
+type Config struct {
+	// Logger receives the server's logs: one Info line per opened and per
+	// closed connection, warnings and errors. Nil discards them.
+	Logger *slog.Logger
+
+	// Path is the only request path that is upgraded; others get 404.
+	// Empty serves every path.
+	Path string
+
+	// TrustedProxies lists the peers whose X-Real-IP and X-Forwarded-For
+	// headers are believed. Empty trusts nobody: the client IP is the TCP peer.
+	TrustedProxies []netip.Prefix
+
+	// MaxMessageSize bounds a received message, fragments together; a larger
+	// one closes the connection with 1009. Default 1 MiB.
+	MaxMessageSize int64
+	// MaxHeaderBytes bounds the upgrade request head; a larger one gets 431.
+	// Default 8 KiB.
+	MaxHeaderBytes int
+	// MaxQueuedBytes bounds the bytes waiting to be written to one
+	// connection; past it Send returns ErrBufferFull. Default 1 MiB.
+	MaxQueuedBytes int
+
+	// HandshakeTimeout bounds the time from accept to a complete upgrade
+	// request. Default 10 s.
+	HandshakeTimeout time.Duration
+	// PingInterval is how often the server pings a connection that has been
+	// quiet in either direction. Default 25 s; negative disables pings.
+	PingInterval time.Duration
+	// PongTimeout is how long after a ping the server waits for any frame
+	// before it drops the connection. Default 10 s.
+	PongTimeout time.Duration
+	// IdleTimeout closes (1001) a connection that received no frame for that
+	// long. Zero disables it: pings find dead peers.
+	IdleTimeout time.Duration
+	// CloseTimeout bounds the wait for the peer's half of a closing
+	// handshake the server started. Default 5 s.
+	CloseTimeout time.Duration
+
+	// EventLoops is the number of event loops. Default: one per CPU.
+	EventLoops int
+	// ReusePort lets several processes listen on the same port
+	// (SO_REUSEPORT); the kernel spreads connections among them.
+	ReusePort bool
+	// MaxConns bounds open connections; more are accepted and closed at once.
+	// Default: the process's open-file limit less a reserve, so that the
+	// process never runs out of file descriptors.
+	MaxConns int
+}
+
+// Defaults used for zero Config fields.
+const (
+	DefaultMaxQueuedBytes   = 1 << 20
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultPingInterval     = 25 * time.Second
+	DefaultPongTimeout      = 10 * time.Second
+	DefaultCloseTimeout     = 5 * time.Second
+	// fdReserve is kept free below the open-file limit for listeners,
+	// pollers, log files and the accept that finds the server full.
+	fdReserve = 128
+)
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = wsproto.DefaultMaxMessageSize
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = wsproto.DefaultMaxHeadSize
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = DefaultPongTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.EventLoops <= 0 {
+		c.EventLoops = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 1 << 30
+		var lim syscall.Rlimit
+		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(c.MaxConns) {
+			c.MaxConns = max(int(lim.Cur)-fdReserve-c.EventLoops, 1)
+		}
+	}
+	return c
+}
+
+// tick returns how often the event loops check timers: a quarter of the
+// shortest timeout, between 10 ms and 1 s.
+func (c Config) tick() time.Duration {
+	d := min(c.HandshakeTimeout, c.PongTimeout, c.CloseTimeout)
+	if c.PingInterval > 0 {
+		d = min(d, c.PingInterval)
+	}
+	if c.IdleTimeout > 0 {
+		d = min(d, c.IdleTimeout)
+	}
+	return min(max(d/4, 10*time.Millisecond), time.Second)
+}

@@ -1,0 +1,133 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/wstest"
+)
+
+// transport is a way to reach the server. Every engine behaviour is tested
+// over each of them.
+type transport struct {
+	name string
+	tls  bool
+}
+
+var transports = []transport{{name: "ws"}}
+
+// forEachTransport runs f as a subtest per transport.
+func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { f(t, tr) })
+	}
+}
+
+// testServer is a started engine.Server with what a test needs around it.
+type testServer struct {
+	*engine.Server
+	t    *testing.T
+	tr   transport
+	addr string
+	logs *syncBuffer
+}
+
+// startServer starts a server for h on a free loopback port and shuts it
+// down when the test ends.
+func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler) *testServer {
+	t.Helper()
+	logs := &syncBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if cfg.EventLoops == 0 {
+		cfg.EventLoops = 2
+	}
+	srv, err := engine.New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &testServer{Server: srv, t: t, tr: tr, addr: srv.Addr().String(), logs: logs}
+}
+
+// dial opens a WebSocket connection to the server, failing the test if the
+// handshake does not succeed, and closes it when the test ends.
+func (s *testServer) dial(o wstest.DialOptions) *wstest.Client {
+	s.t.Helper()
+	c, err := s.tryDial(o)
+	if err != nil {
+		s.t.Fatalf("dial %s: %v", s.tr.name, err)
+	}
+	return c
+}
+
+// tryDial is dial that returns the handshake's error instead.
+func (s *testServer) tryDial(o wstest.DialOptions) (*wstest.Client, error) {
+	c, err := wstest.Dial(s.addr, o)
+	if c != nil {
+		s.t.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+// waitLog waits until the server's log holds a line containing all of parts.
+func (s *testServer) waitLog(parts ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for line := range strings.SplitSeq(s.logs.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return line
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("no log line with %q in:\n%s", parts, s.logs.String())
+	return ""
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's loggers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// echo sends every message back; it is the server most tests talk to.
+type echo struct{ engine.NopHandler }
+
+func (echo) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) {
+	_ = c.Send(typ, data)
+}

@@ -1,0 +1,342 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wssd/wssd/internal/bufpool"
+	"github.com/wssd/wssd/wsproto"
+)
+
+// Server is a WebSocket server on a gnet event loop.
+type Server struct {
+	cfg     Config
+	h       Handler
+	log     *slog.Logger
+	trusted trustedProxies
+
+	eng      gnet.Engine
+	addr     netip.AddrPort
+	loops    sync.Map // gnet.EventLoop → *loop
+	conns    atomic.Int64
+	open     atomic.Int64 // upgraded connections not yet closed
+	draining atomic.Bool
+	drained  chan struct{} // closed when draining and no connection is left
+	started  atomic.Bool
+
+	up       chan struct{} // closed once every listener accepts
+	upOnce   sync.Once
+	done     chan struct{} // closed when the gnet engine has stopped
+	err      error         // why it stopped; read after done
+	stopOnce sync.Once
+}
+
+// New returns a server that will hand its connections to h.
+func New(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("engine: nil Handler")
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("engine: invalid trusted proxy prefix %v", p)
+		}
+	}
+	cfg = cfg.withDefaults()
+	trusted := make(trustedProxies, len(cfg.TrustedProxies))
+	for i, p := range cfg.TrustedProxies {
+		trusted[i] = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+	}
+	return &Server{
+		cfg:     cfg,
+		h:       h,
+		log:     cfg.Logger,
+		trusted: trusted,
+		drained: make(chan struct{}),
+		up:      make(chan struct{}),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// unmapBits is how many prefix bits an IPv4-mapped IPv6 prefix loses when
+// written as IPv4.
+func unmapBits(p netip.Prefix) int {
+	if p.Addr().Is4In6() {
+		return 96
+	}
+	return 0
+}
+
+// Start listens on addr ("host:port"; port 0 picks a free one) and serves in
+// the background. It returns once the server accepts connections, or with
+// the reason it cannot.
+func (s *Server) Start(addr string) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("engine: server already started")
+	}
+	res, err := reservePort(addr, s.cfg.ReusePort)
+	if err != nil {
+		return fmt.Errorf("engine: listen %s: %w", addr, err)
+	}
+	s.addr = res.addr
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.cfg.EventLoops),
+		// One listener per loop, each accepting one connection per event:
+		// a burst can never outrun MaxConns (see Config.MaxConns).
+		gnet.WithReusePort(true),
+		gnet.WithReuseAddr(true),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	go func() {
+		err := gnet.Run((*events)(s), "tcp://"+s.addr.String(), opts...)
+		s.err = err
+		close(s.done)
+	}()
+	select {
+	case <-s.up:
+		res.release()
+		return nil
+	case <-s.done:
+		res.release()
+		if s.err == nil {
+			s.err = ErrServerClosed
+		}
+		return fmt.Errorf("engine: listen %s: %w", addr, s.err)
+	}
+}
+
+// Addr returns the address the server listens on, once Start has returned.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// Wait blocks until the server has stopped and returns why: nil after
+// Shutdown, or the error that stopped the event loops.
+func (s *Server) Wait() error {
+	<-s.done
+	return s.err
+}
+
+// Shutdown stops accepting connections, sends a close frame with 1001
+// (going away) to every open connection, waits until they are closed or ctx
+// is done, then stops the event loops, dropping what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() {
+		return nil
+	}
+	s.draining.Store(true)
+	s.loops.Range(func(_, v any) bool {
+		l := v.(*loop)
+		_ = l.el.Execute(ctx, (*drainTask)(l))
+		return true
+	})
+	var err error
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.done:
+	}
+	s.stop()
+	<-s.done
+	return err
+}
+
+func (s *Server) stop() {
+	s.stopOnce.Do(func() {
+		select {
+		case <-s.up:
+		case <-s.done:
+			return
+		}
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.eng.Stop(stopCtx); err != nil {
+			s.log.Error("stopping event loops", "err", err)
+		}
+	})
+}
+
+// drainTask starts the closing handshake of every connection of a loop and
+// drops those not upgraded yet.
+type drainTask loop
+
+func (t *drainTask) Run(context.Context) error {
+	l := (*loop)(t)
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		c := l.conns[i]
+		switch c.state {
+		case stateOpen:
+			c.closeErr = ErrServerClosed
+			c.beginServe()
+			_ = c.queueClose(wsproto.CloseGoingAway, "server shutting down")
+			c.flush(true)
+		case stateUpgrading:
+			l.close(c)
+		}
+	}
+	l.srv.checkDrained()
+	return nil
+}
+
+func (s *Server) checkDrained() {
+	if s.draining.Load() && s.conns.Load() == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+}
+
+// opened logs an upgraded connection and tells the handler.
+func (s *Server) opened(c *Conn) {
+	s.open.Add(1)
+	s.log.Info("ws open", "client_ip", c.clientIP, "peer", c.remote, "path", c.path)
+	s.h.OnOpen(c)
+}
+
+// closed logs a connection's end and tells the handler, if it was upgraded.
+func (s *Server) closed(c *Conn, err error) {
+	if c.opened == 0 {
+		return
+	}
+	s.open.Add(-1)
+	if c.closeErr != nil {
+		err = c.closeErr
+	} else if err == nil {
+		err = net.ErrClosed
+	}
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.log.Info("ws close", "client_ip", c.clientIP, "path", c.path,
+			"code", uint16(closeCode(err)), "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond),
+			"bytes_in", c.bytesIn, "bytes_out", c.bytesOut, "reason", err.Error())
+	}
+	s.h.OnClose(c, err)
+}
+
+// closeCode is the close code a connection ended with, for the access log.
+func closeCode(err error) wsproto.CloseCode {
+	var ce *wsproto.CloseError
+	switch {
+	case errors.As(err, &ce):
+		return ce.Code
+	case errors.Is(err, ErrServerClosed), errors.Is(err, ErrIdleTimeout):
+		return wsproto.CloseGoingAway
+	case wsproto.CloseCodeOf(err) != wsproto.CloseInternalError:
+		return wsproto.CloseCodeOf(err)
+	}
+	return wsproto.CloseAbnormal
+}
+
+// events is the Server as gnet sees it.
+type events Server
+
+func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
+	e.eng = eng
+	return gnet.None
+}
+
+func (e *events) OnShutdown(gnet.Engine) {}
+
+// OnTick first runs once every loop and listener is up; then it schedules
+// each loop's timer sweep.
+func (e *events) OnTick() (time.Duration, gnet.Action) {
+	s := (*Server)(e)
+	s.upOnce.Do(func() { close(s.up) })
+	s.loops.Range(func(_, v any) bool {
+		l := v.(*loop)
+		_ = l.el.Execute(context.Background(), (*sweepTask)(l))
+		return true
+	})
+	return s.cfg.tick(), gnet.None
+}
+
+func (e *events) loopOf(gc gnet.Conn) *loop {
+	el := gc.EventLoop()
+	if v, ok := e.loops.Load(el); ok {
+		return v.(*loop)
+	}
+	l := &loop{el: el, srv: (*Server)(e), now: time.Now().UnixNano()}
+	v, _ := e.loops.LoadOrStore(el, l)
+	return v.(*loop)
+}
+
+func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := (*Server)(e)
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	if s.conns.Add(1) > int64(s.cfg.MaxConns) {
+		s.conns.Add(-1)
+		s.log.Warn("connection refused: MaxConns reached", "max_conns", s.cfg.MaxConns)
+		return nil, gnet.Close
+	}
+	l := e.loopOf(gc)
+	c := &Conn{srv: s, gc: gc, loop: l, remote: addrPortOf(gc.RemoteAddr())}
+	c.clientIP = c.remote.Addr()
+	c.parser.MaxMessageSize = s.cfg.MaxMessageSize
+	c.deadline = l.now + int64(s.cfg.HandshakeTimeout)
+	gc.SetContext(c)
+	l.add(c)
+	return nil, gnet.None
+}
+
+func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || c.state == stateClosed {
+		return gnet.Close
+	}
+	data, _ := gc.Next(-1)
+	c.bytesIn += int64(len(data))
+	c.beginServe()
+	c.receive(data)
+	bufpool.Poison(data) // a handler that kept a payload reads garbage in tests
+	c.flush(true)
+	if c.hangup && c.state != stateClosed {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*Conn)
+	if !ok || c.state == stateClosed {
+		return gnet.None
+	}
+	s := (*Server)(e)
+	c.state = stateClosed
+	c.loop.remove(c)
+	c.mu.Lock()
+	c.closeQueued = true // Send fails from now on
+	bufpool.Put(c.out)
+	c.out = nil
+	c.mu.Unlock()
+	bufpool.Put(c.in)
+	c.in = nil
+	c.parser.Reset()
+	s.closed(c, err)
+	s.conns.Add(-1)
+	s.checkDrained()
+	return gnet.None
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}

@@ -1,0 +1,23 @@
+// Package wsproto is wssd's RFC 6455 codec: bytes in, bytes out, no I/O.
+//
+// # Frames
+//
+// A [Parser] reads client frames in place from the bytes a connection has
+// received: it unmasks payloads where they lie, validates UTF-8 incrementally
+// (failing as soon as an invalid sequence is seen, also across fragment
+// boundaries), and copies a payload only when a message really spans several
+// frames. [AppendFrame] and [AppendClose] build server frames, header and
+// payload, into one caller-supplied buffer.
+//
+// # Errors
+//
+// Every protocol violation is a sentinel error of this package; [CloseCodeOf]
+// maps each to the RFC 6455 close code the endpoint must send, from one table.
+//
+// # Opening handshake
+//
+// [RequestHeadLength] finds the end of a buffered HTTP request head and
+// [Handshake] validates it with gobwas/ws's Upgrader, asks the caller to accept
+// or reject it, and appends the HTTP response. Bytes after the head (a client
+// may send its first frame together with the request) are left to the caller.
+package wsproto
