@@ -153,11 +153,7 @@ func asReject(err error) *RejectError {
 	}
 	var wsrej *ws.ConnectionRejectedError
 	if errors.As(err, &wsrej) {
-		status := wsrej.StatusCode()
-		if status == http.StatusInternalServerError {
-			status = http.StatusForbidden // an accept function's plain error
-		}
-		return &RejectError{Status: status, Reason: strings.TrimPrefix(wsrej.Error(), "handshake error: ")}
+		return &RejectError{Status: wsrej.StatusCode(), Reason: strings.TrimPrefix(wsrej.Error(), "handshake error: ")}
 	}
 	if errors.Is(err, ErrBadSubprotocol) {
 		return &RejectError{Status: http.StatusInternalServerError, Reason: "server chose a subprotocol the client did not offer"}
@@ -185,9 +181,17 @@ func AppendReject(dst []byte, rej *RejectError) []byte {
 	return append(dst, body...)
 }
 
+// appendHeader appends header fields, dropping any whose name or value
+// could break out of its line.
 func appendHeader(dst []byte, h http.Header) []byte {
 	for k, vs := range h {
+		if strings.ContainsAny(k, "\r\n: ") {
+			continue
+		}
 		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				continue
+			}
 			dst = append(dst, k...)
 			dst = append(dst, ": "...)
 			dst = append(dst, v...)
@@ -269,7 +273,11 @@ func (h *handshaker) onBeforeUpgrade() (ws.HandshakeHeader, error) {
 	r := h.req
 	if h.accept != nil {
 		if err := h.accept(r); err != nil {
-			return nil, err
+			var rej *RejectError
+			if !errors.As(err, &rej) {
+				rej = &RejectError{Status: http.StatusForbidden} // the reason stays private
+			}
+			return nil, rej
 		}
 	}
 	var extra []byte
