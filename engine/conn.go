@@ -37,7 +37,7 @@ const (
 	stateUpgrading connState = iota // reading the upgrade request
 	stateOpen                       // frames flow both ways
 	stateClosing                    // our close frame is out; waiting for the peer's
-	stateFailing                    // the peer broke the protocol; input is discarded
+	stateFailing                    // refused or failed: output drains, input is discarded (linger)
 	stateClosed                     // gone; gnet has released the socket
 )
 
@@ -59,6 +59,7 @@ type Conn struct {
 	lastPing int64
 	pingOut  bool  // a ping is waiting for any frame in return
 	hangup   bool  // close the TCP connection once queued frames are out
+	finSent  bool  // the write side is shut down (lingering)
 	opened   int64 // when the upgrade completed
 	bytesIn  int64
 	bytesOut int64
@@ -124,7 +125,8 @@ func (c *Conn) Ping(p []byte) error {
 // Close starts the closing handshake: it queues a close frame with code and
 // reason (cut to 123 bytes) and closes the TCP connection when the peer
 // answers, or after Config.CloseTimeout. Frames queued before it are sent
-// first. It may be called from any goroutine; closing twice is a no-op.
+// first; code wsproto.CloseNoStatus sends a close frame without a code. It
+// may be called from any goroutine; closing twice is a no-op.
 func (c *Conn) Close(code wsproto.CloseCode, reason string) error {
 	if !code.ValidOnWire() && code != wsproto.CloseNoStatus {
 		return wsproto.ErrCloseCode
@@ -254,6 +256,7 @@ func (c *Conn) flush(endServe bool) {
 		c.deadline = c.loop.now + int64(c.srv.cfg.CloseTimeout)
 	}
 	c.wire.Store(int64(c.gc.OutboundBuffered()))
+	c.shutdownWrite()
 	c.checkBuffer()
 }
 

@@ -60,6 +60,7 @@ func (l *loop) sweep(now int64) {
 				l.close(c)
 			}
 		case stateClosing, stateFailing:
+			c.shutdownWrite()
 			if now >= c.deadline {
 				if c.closeErr == nil {
 					c.closeErr = errCloseTimeout

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"golang.org/x/sys/unix"
 	"net/http"
 	"strings"
 	"time"
@@ -91,8 +92,7 @@ func (c *Conn) upgrade(buf []byte) int {
 	if err != nil {
 		c.srv.log.Debug("handshake rejected", "peer", c.remote, "uri", r.URI, "err", err)
 		c.closeErr = err
-		c.state = stateFailing
-		c.hangup = true
+		c.linger()
 		return n
 	}
 	c.state = stateOpen
@@ -129,8 +129,7 @@ func (c *Conn) reject(rej *wsproto.RejectError) {
 	c.write(out.B)
 	bufpool.Put(out)
 	c.closeErr = rej
-	c.state = stateFailing
-	c.hangup = true
+	c.linger()
 }
 
 // dispatch acts on one message or control frame.
@@ -141,6 +140,7 @@ func (c *Conn) dispatch(m wsproto.Message) {
 	case wsproto.OpText, wsproto.OpBinary:
 		if c.state == stateOpen {
 			c.srv.h.OnMessage(c, MessageType(m.Op), m.Payload)
+			bufpool.Poison(m.Payload) // in tests, a payload kept past the call reads garbage
 		}
 	case wsproto.OpPing:
 		_ = c.queue(wsproto.OpPong, m.Payload, true)
@@ -163,6 +163,29 @@ func (c *Conn) dispatch(m wsproto.Message) {
 func (c *Conn) fail(err error) {
 	c.closeErr = err
 	_ = c.queueClose(wsproto.CloseCodeOf(err), strings.TrimPrefix(err.Error(), "wsproto: "))
+	c.linger()
+}
+
+// maxLinger bounds how long a failed connection waits for the peer to close.
+const maxLinger = 2 * time.Second
+
+// linger ends a connection whose peer cannot be served further without
+// losing the last words sent to it: once they are written the server shuts
+// down its sending side, so the peer reads them and then end-of-stream, and
+// it discards whatever arrives until the peer closes or the linger time
+// passes. Closing at once could make the kernel answer unread input with a
+// reset that destroys the response still in flight.
+func (c *Conn) linger() {
 	c.state = stateFailing
-	c.deadline = c.loop.now + int64(c.srv.cfg.CloseTimeout)
+	c.deadline = c.loop.now + int64(min(c.srv.cfg.CloseTimeout, maxLinger))
+}
+
+// shutdownWrite sends FIN once a lingering connection's output is written.
+// Called on the loop after each flush and sweep.
+func (c *Conn) shutdownWrite() {
+	if c.state != stateFailing || c.finSent || c.gc.OutboundBuffered() > 0 {
+		return
+	}
+	c.finSent = true
+	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 }

@@ -41,6 +41,11 @@ type Client struct {
 	Response *http.Response
 }
 
+// NewClient wraps a connection whose handshake is done, or not wanted.
+func NewClient(conn net.Conn) *Client {
+	return &Client{Conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
+}
+
 // Dial connects to addr and performs the opening handshake. A server that
 // answers with anything but 101 yields an error and, when the answer is
 // HTTP, the Client with its Response set.
@@ -65,7 +70,7 @@ func Dial(addr string, o DialOptions) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{Conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
+	c := NewClient(conn)
 	_ = conn.SetDeadline(time.Now().Add(o.Timeout))
 	defer func() { _ = conn.SetDeadline(time.Time{}) }()
 
@@ -141,17 +146,7 @@ type Frame struct {
 
 // Bytes encodes f with a random mask (unless Unmasked).
 func (f Frame) Bytes() []byte {
-	h := wsproto.Header{Fin: f.Fin, Rsv: f.Rsv, Op: f.Op, Masked: !f.Unmasked, Length: int64(len(f.Payload))}
-	if h.Masked {
-		_, _ = rand.Read(h.Mask[:])
-	}
-	b := wsproto.AppendHeader(make([]byte, 0, wsproto.MaxHeaderSize+len(f.Payload)), h)
-	start := len(b)
-	b = append(b, f.Payload...)
-	if h.Masked {
-		wsproto.Unmask(b[start:], h.Mask, 0)
-	}
-	return b
+	return f.AppendTo(make([]byte, 0, wsproto.MaxHeaderSize+len(f.Payload)))
 }
 
 // Message returns a single-frame message.
@@ -271,3 +266,19 @@ func (c *Client) WaitEOF(timeout time.Duration) bool {
 
 // Close closes the TCP connection without a closing handshake.
 func (c *Client) Close() error { return c.Conn.Close() }
+
+// AppendTo appends f's encoding, as Bytes returns it, to dst: a test that
+// sends much data encodes its frames into one buffer with it.
+func (f Frame) AppendTo(dst []byte) []byte {
+	h := wsproto.Header{Fin: f.Fin, Rsv: f.Rsv, Op: f.Op, Masked: !f.Unmasked, Length: int64(len(f.Payload))}
+	if h.Masked {
+		_, _ = rand.Read(h.Mask[:])
+	}
+	dst = wsproto.AppendHeader(dst, h)
+	start := len(dst)
+	dst = append(dst, f.Payload...)
+	if h.Masked {
+		wsproto.Unmask(dst[start:], h.Mask, 0)
+	}
+	return dst
+}

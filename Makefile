@@ -1,0 +1,40 @@
+# wssd — see README.md. `make run` and `make test` work on a fresh clone.
+GO      ?= go
+BIN     ?= bin/wssd
+ARGS    ?=
+FUZZTIME ?= 30s
+
+.PHONY: build run test vet unit alloc interop fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wssd
+
+# The main job on embedded defaults: the echo server on a printed address.
+run:
+	$(GO) run ./cmd/wssd $(ARGS)
+
+test: vet unit alloc interop
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Allocation budgets hold only without -race (sync.Pool drops items under it).
+alloc:
+	$(GO) test -count=1 -run 'Alloc' ./...
+
+interop:
+	cd interop && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
+fuzz:
+	$(GO) test -run XXX -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./wsproto
+	$(GO) test -run XXX -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./wsproto
+	$(GO) test -run XXX -fuzz '^FuzzUTF8$$' -fuzztime $(FUZZTIME) ./wsproto
+
+clean:
+	rm -rf bin

@@ -1,0 +1,155 @@
+package engine_test
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/wstest"
+	"github.com/wssd/wssd/wsproto"
+)
+
+// closeRecorder reports the error each connection closed with.
+type closeRecorder struct {
+	echo
+	closed chan error
+}
+
+func (h closeRecorder) OnClose(_ *engine.Conn, err error) { h.closed <- err }
+
+func waitClosed(t *testing.T, ch chan error, within time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(within):
+		t.Fatalf("OnClose not called within %v", within)
+		return nil
+	}
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := startServer(t, tr, engine.Config{HandshakeTimeout: 200 * time.Millisecond}, echo{})
+		cases := []struct {
+			name string
+			send string
+		}{
+			{"silent", ""},
+			{"half a request", "GET / HTTP/1.1\r\nHost: x\r\nUpg"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				conn, err := net.Dial("tcp", srv.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := conn.Write([]byte(tc.send)); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				if !wstest.NewClient(conn).WaitEOF(3 * time.Second) {
+					t.Fatal("connection not closed after the handshake timeout")
+				}
+				if d := time.Since(start); d < 150*time.Millisecond {
+					t.Fatalf("closed after %v, before the timeout", d)
+				}
+			})
+		}
+	})
+}
+
+func TestPongTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := closeRecorder{closed: make(chan error, 1)}
+		srv := startServer(t, tr, engine.Config{PingInterval: 100 * time.Millisecond, PongTimeout: 150 * time.Millisecond}, h)
+		c := srv.dial(wstest.DialOptions{})
+		// The raw client never answers: the server pings, then gives up.
+		hdr, _, err := c.ReadFrame(2 * time.Second)
+		if err != nil || hdr.Op != wsproto.OpPing {
+			t.Fatalf("want a ping first, got %v %v", hdr.Op, err)
+		}
+		if err := waitClosed(t, h.closed, 3*time.Second); !errors.Is(err, engine.ErrPongTimeout) {
+			t.Fatalf("OnClose err = %v, want ErrPongTimeout", err)
+		}
+		if !c.WaitEOF(2 * time.Second) {
+			t.Fatal("TCP connection still open")
+		}
+	})
+}
+
+func TestPingsKeepConnectionAlive(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := closeRecorder{closed: make(chan error, 1)}
+		srv := startServer(t, tr, engine.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond}, h)
+		c := srv.dial(wstest.DialOptions{})
+		pings := 0
+		deadline := time.Now().Add(600 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			hdr, p, err := c.ReadFrame(time.Second)
+			if err != nil {
+				t.Fatalf("after %d pings: %v", pings, err)
+			}
+			if hdr.Op == wsproto.OpPing {
+				pings++
+				if err := c.Write(wstest.Message(wsproto.OpPong, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if pings < 3 {
+			t.Fatalf("only %d pings in 600ms with a 50ms interval", pings)
+		}
+		select {
+		case err := <-h.closed:
+			t.Fatalf("closed although every ping was answered: %v", err)
+		default:
+		}
+		expectEchoOf(t, c, wsproto.OpText, "alive")
+	})
+}
+
+func TestIdleTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := closeRecorder{closed: make(chan error, 1)}
+		srv := startServer(t, tr, engine.Config{PingInterval: -1, IdleTimeout: 150 * time.Millisecond}, h)
+		c := srv.dial(wstest.DialOptions{})
+		code, reason, err := c.ReadClose(2 * time.Second)
+		if err != nil || code != wsproto.CloseGoingAway {
+			t.Fatalf("close %v %q %v, want 1001", code, reason, err)
+		}
+		if err := c.Write(wstest.Message(wsproto.OpClose, []byte{0x03, 0xe9})); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitClosed(t, h.closed, 3*time.Second); !errors.Is(err, engine.ErrIdleTimeout) {
+			t.Fatalf("OnClose err = %v, want ErrIdleTimeout", err)
+		}
+		if !c.WaitEOF(2 * time.Second) {
+			t.Fatal("TCP connection still open")
+		}
+	})
+}
+
+// TestCloseTimeout: a peer that never answers the server's close frame is
+// dropped after CloseTimeout.
+func TestCloseTimeout(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := closeRecorder{closed: make(chan error, 1)}
+		srv := startServer(t, tr, engine.Config{PingInterval: -1, IdleTimeout: 50 * time.Millisecond, CloseTimeout: 200 * time.Millisecond}, h)
+		c := srv.dial(wstest.DialOptions{})
+		if _, _, err := c.ReadClose(2 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if !c.WaitEOF(3 * time.Second) {
+			t.Fatal("server never dropped a peer that ignored its close")
+		}
+		if d := time.Since(start); d < 100*time.Millisecond {
+			t.Fatalf("dropped after %v, before the close timeout", d)
+		}
+		waitClosed(t, h.closed, time.Second)
+	})
+}
