@@ -147,10 +147,15 @@ func (c *Conn) dispatch(m wsproto.Message) {
 	case wsproto.OpPong:
 	case wsproto.OpClose:
 		code, reason, _ := wsproto.ParseClose(m.Payload) // the Parser validated it
-		if c.state == stateOpen {
+		switch {
+		case c.state == stateOpen:
 			c.closeErr = &wsproto.CloseError{Code: code, Reason: string(reason)}
 			// Echo the peer's code, as RFC 6455 section 5.5.1 suggests.
 			_ = c.queueClose(code, "")
+		case c.closeErr == nil: // the peer answered the close we began
+			c.mu.Lock()
+			c.closeErr = c.closeSent
+			c.mu.Unlock()
 		}
 		c.state = stateClosing
 		c.hangup = true // the server closes TCP first (section 7.1.1)

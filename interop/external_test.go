@@ -1,0 +1,123 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// scriptTimeout bounds one run of a client script, all its checks together.
+const scriptTimeout = 60 * time.Second
+
+// requireComponent skips the test when a client it needs is missing (err is
+// why), or fails it when CI=true: CI never skips a real-component test.
+func requireComponent(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := fmt.Sprintf("%s is not available: %v (interop/setup.sh installs it)", what, err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; with CI=true this fails instead of skipping")
+	}
+	t.Skip(msg)
+}
+
+// command returns cmd that runs argv in dir in its own process group, which
+// is killed when ctx is done, so that no child outlives the test.
+func command(ctx context.Context, dir string, argv ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second // then Wait stops waiting for the pipes
+	return cmd
+}
+
+// runOutput runs argv in dir, bounded by timeout and by the test's life, and
+// returns its standard output; the error includes its standard error.
+func runOutput(t *testing.T, timeout time.Duration, dir string, argv ...string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := command(ctx, dir, argv...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (killed after %v)", err, timeout)
+	}
+	if err != nil {
+		return stdout.Bytes(), fmt.Errorf("%s: %w\nstdout:\n%s\nstderr:\n%s", strings.Join(argv, " "), err, stdout.Bytes(), stderr.Bytes())
+	}
+	return stdout.Bytes(), nil
+}
+
+// scriptReport is the JSON line a client script prints.
+type scriptReport struct {
+	Client  string         `json:"client"`
+	Version string         `json:"version"`
+	Results []scriptResult `json:"results"`
+}
+
+// scriptResult is the outcome of one check of a client script.
+type scriptResult struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+}
+
+// runScript runs a client script against srv, its checks connecting under
+// the test's own path, and then checks, each as a subtest, that the script
+// passed it and that the server saw its connection end as it should.
+func runScript(t *testing.T, srv *testServer, dir string, argv ...string) {
+	t.Helper()
+	argv = append(argv, srv.url("/"+t.Name()))
+	out, runErr := runOutput(t, scriptTimeout, dir, argv...)
+	var rep scriptReport
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("no JSON report on the script's last line: %v\n%v", err, runErr)
+	}
+	if runErr != nil {
+		// Failed checks have their own subtests below; this is the whole
+		// story, and an error of its own if every check passed.
+		t.Log(runErr)
+		if !slices.ContainsFunc(rep.Results, func(r scriptResult) bool { return !r.OK }) {
+			t.Errorf("the script failed although every check passed: %v", runErr)
+		}
+	}
+	t.Logf("%s %s", rep.Client, rep.Version)
+	got := map[string]int{}
+	for i, r := range rep.Results {
+		got[r.Name] = i
+	}
+	for _, c := range scriptChecks {
+		t.Run(c.name, func(t *testing.T) {
+			i, ok := got[c.name]
+			if !ok {
+				t.Fatalf("the script did not run check %s", c.name)
+			}
+			delete(got, c.name)
+			if r := rep.Results[i]; !r.OK {
+				t.Errorf("client: %s", r.Error)
+			}
+			if c.byServer {
+				srv.wantServerClosed(t, "/"+t.Name())
+			} else {
+				srv.wantClosed(t, "/"+t.Name(), c.code, c.reason)
+			}
+		})
+	}
+	for name := range got {
+		t.Errorf("the script ran check %s, which scriptChecks does not list", name)
+	}
+}

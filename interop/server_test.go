@@ -1,0 +1,180 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/wsproto"
+)
+
+// transport is a way to reach the server; every client test runs over each
+// of them, as net/http's tests run over h1, https and h2. Its name is also
+// the URL scheme.
+type transport struct {
+	name string
+}
+
+// transports lists the transports the tests run over. wss joins ws once the
+// engine serves TLS: Go clients then need the test CA in their dialer, and
+// the scripts get it through SSL_CERT_FILE (Python) and
+// NODE_EXTRA_CA_CERTS (Node).
+var transports = []transport{{name: "ws"}}
+
+// forEachTransport runs f as a subtest per transport.
+func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { f(t, tr) })
+	}
+}
+
+// closeMe is the text message that makes the echo server close the
+// connection with closeByeCode and closeByeReason.
+const (
+	closeMe        = "close-me"
+	closeByeCode   = wsproto.CloseNormal
+	closeByeReason = "bye"
+)
+
+// echoServer is the handler every test talks to: it sends each message back
+// with its opcode, closes on closeMe, and records, by request path, how each
+// connection ended as OnClose saw it.
+type echoServer struct {
+	engine.NopHandler
+
+	mu     sync.Mutex
+	closed map[string]error // request path → OnClose's error
+	change chan struct{}    // closed and replaced whenever closed changes
+}
+
+func newEchoServer() *echoServer {
+	return &echoServer{closed: map[string]error{}, change: make(chan struct{})}
+}
+
+func (h *echoServer) OnHandshake(c *engine.Conn, r *engine.Handshake) error {
+	c.SetValue(r.Path)
+	return nil
+}
+
+func (h *echoServer) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) {
+	if typ == engine.Text && string(data) == closeMe {
+		_ = c.Close(closeByeCode, closeByeReason)
+		return
+	}
+	_ = c.Send(typ, data)
+}
+
+func (h *echoServer) OnClose(c *engine.Conn, err error) {
+	path, _ := c.Value().(string)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed[path] = err
+	close(h.change)
+	h.change = make(chan struct{})
+}
+
+// testServer is a started engine.Server with its echo handler.
+type testServer struct {
+	*engine.Server
+	tr transport
+	h  *echoServer
+}
+
+// startServer starts an echo server on a free loopback port and shuts it
+// down when the test ends.
+func startServer(t *testing.T, tr transport) *testServer {
+	t.Helper()
+	h := newEchoServer()
+	srv, err := engine.New(engine.Config{
+		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		EventLoops: 2,
+		// Pings from the server would race the clients' own ping checks.
+		PingInterval: -1,
+	}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &testServer{Server: srv, tr: tr, h: h}
+}
+
+// url returns the server's URL for path over the server's transport.
+func (s *testServer) url(path string) string {
+	return s.tr.name + "://" + s.Addr().String() + path
+}
+
+// closeErr waits until the connection to path is gone on the server and
+// returns the error OnClose was given.
+func (s *testServer) closeErr(t *testing.T, path string) error {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		s.h.mu.Lock()
+		err, ok := s.h.closed[path]
+		change := s.h.change
+		s.h.mu.Unlock()
+		if ok {
+			return err
+		}
+		select {
+		case <-change:
+		case <-timeout:
+			t.Fatalf("server: connection to %s not closed after 10 s", path)
+		}
+	}
+}
+
+// wantClosed checks that the server saw the connection to path end with a
+// closing handshake of code and reason, whichever side began it.
+func (s *testServer) wantClosed(t *testing.T, path string, code wsproto.CloseCode, reason string) {
+	t.Helper()
+	if err := checkCloseErr(s.closeErr(t, path), code, reason); err != nil {
+		t.Errorf("server OnClose for %s: %v", path, err)
+	}
+}
+
+// wantServerClosed checks how the server saw the end of a connection it
+// closed itself with "close-me": OnClose's contract says with its own close
+// code and reason.
+func (s *testServer) wantServerClosed(t *testing.T, path string) {
+	t.Helper()
+	if err := checkCloseErr(s.closeErr(t, path), closeByeCode, closeByeReason); err != nil {
+		t.Errorf("server OnClose for %s: %v", path, err)
+	}
+}
+
+// checkCloseErr reports whether err is the *wsproto.CloseError of code and
+// reason.
+func checkCloseErr(err error, code wsproto.CloseCode, reason string) error {
+	var ce *wsproto.CloseError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("got %v (%T), want a closing handshake with %v %q", err, err, code, reason)
+	}
+	if ce.Code != code || ce.Reason != reason {
+		return fmt.Errorf("got %v %q, want %v %q", ce.Code, ce.Reason, code, reason)
+	}
+	return nil
+}
+
+// testWriter sends the server's warnings and errors to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("server: %s", p)
+	return len(p), nil
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# setup.sh installs what wssd's interop tests need on a Debian machine:
+# Debian's python3-websockets (for /usr/bin/python3), Node.js with npm, and
+# the ws package pinned in node/package-lock.json. It installs only what is
+# missing, so running it again changes nothing. Go and the Go clients need
+# nothing here: go test fetches them through the module proxy.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+sudo=()
+if [[ $(id -u) != 0 ]]; then
+	sudo=(sudo)
+fi
+
+missing=()
+if ! /usr/bin/python3 -c 'import websockets' 2>/dev/null; then
+	missing+=(python3-websockets)
+fi
+if ! command -v node >/dev/null; then
+	missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null; then
+	missing+=(npm)
+fi
+if ((${#missing[@]} > 0)); then
+	echo "interop/setup.sh: installing ${missing[*]}"
+	"${sudo[@]}" apt-get update -q
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# npm ci only when node_modules lacks the ws version the lock file pins.
+cd node
+locked=$(node -p 'require("./package-lock.json").packages["node_modules/ws"].version')
+installed=$(node -p 'require("./node_modules/ws/package.json").version' 2>/dev/null || true)
+if [[ $installed != "$locked" ]]; then
+	echo "interop/setup.sh: npm ci (ws $locked)"
+	npm ci --no-audit --no-fund
+fi
+echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked"
