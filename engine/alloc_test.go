@@ -33,7 +33,7 @@ func TestEchoAllocations(t *testing.T) {
 		srv := startServer(t, tr, engine.Config{EventLoops: 1, PingInterval: -1}, echo{})
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c := srv.dial(wstest.DialOptions{})
+				c := srv.dial(t, wstest.DialOptions{})
 				var out []byte
 				for _, f := range tc.msg {
 					out = append(out, f.Bytes()...)

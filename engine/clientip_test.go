@@ -71,7 +71,7 @@ func TestClientIPOverTheWire(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				h := seenIP{ips: make(chan netip.Addr, 1)}
 				srv := startServer(t, tr, engine.Config{TrustedProxies: tc.trusted}, h)
-				c := srv.dial(wstest.DialOptions{LocalIP: tc.from, Header: tc.header, Path: "/ip"})
+				c := srv.dial(t, wstest.DialOptions{LocalIP: tc.from, Header: tc.header, Path: "/ip"})
 				if got := <-h.ips; got.String() != tc.want {
 					t.Fatalf("hook saw %v, want %s", got, tc.want)
 				}

@@ -12,7 +12,7 @@ import (
 func TestEchoSmoke(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		srv := startServer(t, tr, engine.Config{}, echo{})
-		c := srv.dial(wstest.DialOptions{Path: "/chat"})
+		c := srv.dial(t, wstest.DialOptions{Path: "/chat"})
 		for _, size := range []int{0, 1, 125, 126, 65535, 65536, 1 << 20} {
 			p := bytes.Repeat([]byte{'x'}, size)
 			if err := c.Write(wstest.Message(wsproto.OpBinary, p)); err != nil {

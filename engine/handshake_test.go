@@ -80,7 +80,7 @@ func TestHandshakeRejections(t *testing.T) {
 			})
 		}
 		// The server still serves after all of that.
-		c := srv.dial(wstest.DialOptions{Path: "/wss"})
+		c := srv.dial(t, wstest.DialOptions{Path: "/wss"})
 		expectEchoOf(t, c, wsproto.OpText, "still here")
 	})
 }
@@ -148,14 +148,14 @@ func TestHandshakeHook(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c, err := srv.tryDial(wstest.DialOptions{Path: tc.path, Header: tc.header})
+				c, err := srv.tryDial(t, wstest.DialOptions{Path: tc.path, Header: tc.header})
 				if err == nil || c == nil || c.Response.StatusCode != tc.status {
 					t.Fatalf("want status %d, got %v", tc.status, err)
 				}
 			})
 		}
 		t.Run("accepted", func(t *testing.T) {
-			c := srv.dial(wstest.DialOptions{Path: "/ws?token=tom", Header: origin, Protocols: []string{"chat.v1", "chat.v2"}})
+			c := srv.dial(t, wstest.DialOptions{Path: "/ws?token=tom", Header: origin, Protocols: []string{"chat.v1", "chat.v2"}})
 			if got := c.Response.Header.Get("Sec-WebSocket-Protocol"); got != "chat.v2" {
 				t.Fatalf("subprotocol %q", got)
 			}
@@ -177,7 +177,7 @@ func TestFirstFrameWithRequest(t *testing.T) {
 		srv := startServer(t, tr, engine.Config{}, echo{})
 		head := wstest.RequestHead(srv.addr, "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil)
 		first := wstest.Message(wsproto.OpText, []byte("early bird")).Bytes()
-		c := srv.dial(wstest.DialOptions{Raw: func() []byte { return append(head, first...) }})
+		c := srv.dial(t, wstest.DialOptions{Raw: func() []byte { return append(head, first...) }})
 		op, got, err := c.ReadMessage(0)
 		if err != nil || op != wsproto.OpText || string(got) != "early bird" {
 			t.Fatalf("got %v %q %v", op, got, err)

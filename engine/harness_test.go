@@ -67,22 +67,22 @@ func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler
 	return &testServer{Server: srv, t: t, tr: tr, addr: srv.Addr().String(), logs: logs}
 }
 
-// dial opens a WebSocket connection to the server, failing the test if the
-// handshake does not succeed, and closes it when the test ends.
-func (s *testServer) dial(o wstest.DialOptions) *wstest.Client {
-	s.t.Helper()
-	c, err := s.tryDial(o)
+// dial opens a WebSocket connection to the server, failing t if the
+// handshake does not succeed, and closes it when t ends.
+func (s *testServer) dial(t *testing.T, o wstest.DialOptions) *wstest.Client {
+	t.Helper()
+	c, err := s.tryDial(t, o)
 	if err != nil {
-		s.t.Fatalf("dial %s: %v", s.tr.name, err)
+		t.Fatalf("dial %s: %v", s.tr.name, err)
 	}
 	return c
 }
 
 // tryDial is dial that returns the handshake's error instead.
-func (s *testServer) tryDial(o wstest.DialOptions) (*wstest.Client, error) {
+func (s *testServer) tryDial(t *testing.T, o wstest.DialOptions) (*wstest.Client, error) {
 	c, err := wstest.Dial(s.addr, o)
 	if c != nil {
-		s.t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { c.Close() })
 	}
 	return c, err
 }

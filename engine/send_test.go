@@ -28,7 +28,7 @@ func TestSendFromOtherGoroutines(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		g := connGrabber{conns: make(chan *engine.Conn, 1)}
 		srv := startServer(t, tr, engine.Config{}, g)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		sc := <-g.conns
 		const senders, each = 4, 500
 		var wg sync.WaitGroup
@@ -74,7 +74,7 @@ func TestSendAfterClose(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		g := connGrabber{conns: make(chan *engine.Conn, 1)}
 		srv := startServer(t, tr, engine.Config{}, g)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		sc := <-g.conns
 		if err := sc.Close(wsproto.CloseNormal, "done"); err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func TestBackpressure(t *testing.T) {
 		p := pressure{connGrabber{conns: make(chan *engine.Conn, 1)}, make(chan struct{}, 4), make(chan struct{}, 4)}
 		const limit = 256 << 10
 		srv := startServer(t, tr, engine.Config{MaxQueuedBytes: limit, PingInterval: -1}, p)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		sc := <-p.conns
 		msg := bytes.Repeat([]byte("z"), 16<<10)
 		sent := 0
@@ -190,7 +190,7 @@ func TestPayloadNotValidAfterCallback(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				k := keeper{kept: new([]byte), report: make(chan string, 1)}
 				srv := startServer(t, tr, engine.Config{}, k)
-				c := srv.dial(wstest.DialOptions{})
+				c := srv.dial(t, wstest.DialOptions{})
 				if err := c.Write(append([]wstest.Frame{tc.first}, tc.extra...)...); err != nil {
 					t.Fatal(err)
 				}

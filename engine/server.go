@@ -24,14 +24,15 @@ type Server struct {
 	log     *slog.Logger
 	trusted trustedProxies
 
-	eng      gnet.Engine
-	addr     netip.AddrPort
-	loops    sync.Map // gnet.EventLoop → *loop
-	conns    atomic.Int64
-	open     atomic.Int64 // upgraded connections not yet closed
-	draining atomic.Bool
-	drained  chan struct{} // closed when draining and no connection is left
-	started  atomic.Bool
+	eng       gnet.Engine
+	addr      netip.AddrPort
+	loops     sync.Map // gnet.EventLoop → *loop
+	conns     atomic.Int64
+	open      atomic.Int64 // upgraded connections not yet closed
+	draining  atomic.Bool
+	drained   chan struct{} // closed when draining and no connection is left
+	drainOnce sync.Once
+	started   atomic.Bool
 
 	up       chan struct{} // closed once every listener accepts
 	upOnce   sync.Once
@@ -139,6 +140,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = l.el.Execute(ctx, (*drainTask)(l))
 		return true
 	})
+	s.checkDrained() // a server that never had a connection has no loop to ask
 	var err error
 	select {
 	case <-s.drained:
@@ -195,13 +197,11 @@ func (t *drainTask) Run(context.Context) error {
 	return nil
 }
 
+// checkDrained ends Shutdown's wait once no connection is left. Every loop
+// calls it, concurrently.
 func (s *Server) checkDrained() {
 	if s.draining.Load() && s.conns.Load() == 0 {
-		select {
-		case <-s.drained:
-		default:
-			close(s.drained)
-		}
+		s.drainOnce.Do(func() { close(s.drained) })
 	}
 }
 

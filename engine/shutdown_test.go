@@ -104,3 +104,49 @@ func TestShutdownDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownWithoutConnections: a server that never had a connection
+// shuts down at once, and concurrent loops finishing their drain together
+// do not trip over each other.
+func TestShutdownWithoutConnections(t *testing.T) {
+	for _, loops := range []int{1, 2, 8} {
+		srv, err := engine.New(engine.Config{EventLoops: loops}, echo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatalf("%d loops: Shutdown = %v", loops, err)
+		}
+		cancel()
+	}
+}
+
+// TestShutdownManyLoops closes connections spread over many loops: every
+// loop reports its drain at about the same time.
+func TestShutdownManyLoops(t *testing.T) {
+	for range 20 {
+		srv, err := engine.New(engine.Config{EventLoops: 8}, echo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		for range 8 {
+			c, err := wstest.Dial(srv.Addr().String(), wstest.DialOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		cancel()
+	}
+}

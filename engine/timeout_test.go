@@ -66,7 +66,7 @@ func TestPongTimeout(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		h := closeRecorder{closed: make(chan error, 1)}
 		srv := startServer(t, tr, engine.Config{PingInterval: 100 * time.Millisecond, PongTimeout: 150 * time.Millisecond}, h)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		// The raw client never answers: the server pings, then gives up.
 		hdr, _, err := c.ReadFrame(2 * time.Second)
 		if err != nil || hdr.Op != wsproto.OpPing {
@@ -85,7 +85,7 @@ func TestPingsKeepConnectionAlive(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		h := closeRecorder{closed: make(chan error, 1)}
 		srv := startServer(t, tr, engine.Config{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond}, h)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		pings := 0
 		deadline := time.Now().Add(600 * time.Millisecond)
 		for time.Now().Before(deadline) {
@@ -116,7 +116,7 @@ func TestIdleTimeout(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		h := closeRecorder{closed: make(chan error, 1)}
 		srv := startServer(t, tr, engine.Config{PingInterval: -1, IdleTimeout: 150 * time.Millisecond}, h)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		code, reason, err := c.ReadClose(2 * time.Second)
 		if err != nil || code != wsproto.CloseGoingAway {
 			t.Fatalf("close %v %q %v, want 1001", code, reason, err)
@@ -139,7 +139,7 @@ func TestCloseTimeout(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		h := closeRecorder{closed: make(chan error, 1)}
 		srv := startServer(t, tr, engine.Config{PingInterval: -1, IdleTimeout: 50 * time.Millisecond, CloseTimeout: 200 * time.Millisecond}, h)
-		c := srv.dial(wstest.DialOptions{})
+		c := srv.dial(t, wstest.DialOptions{})
 		if _, _, err := c.ReadClose(2 * time.Second); err != nil {
 			t.Fatal(err)
 		}
