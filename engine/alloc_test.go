@@ -11,8 +11,11 @@ import (
 	"github.com/wssd/wssd/wsproto"
 )
 
-// TestEchoAllocations: echoing a message in steady state allocates nothing,
-// client and server together (testing.AllocsPerRun counts the process).
+// TestEchoAllocations: echoing a message in steady state allocates nothing
+// of wssd's own, client and server together (testing.AllocsPerRun counts
+// the process). Over wss, crypto/tls allocates a small reader each time it
+// reads from its transport: once in the client, and twice in the server,
+// whose last read finds the input drained; that is the whole wss budget.
 func TestEchoAllocations(t *testing.T) {
 	if race.Enabled {
 		t.Skip("allocation budgets are checked without -race: sync.Pool drops items at random under it")
@@ -50,8 +53,12 @@ func TestEchoAllocations(t *testing.T) {
 				for range 100 { // warm pools and buffers
 					roundTrip()
 				}
-				if n := testing.AllocsPerRun(500, roundTrip); n > 0 {
-					t.Fatalf("%.2f allocations per echo, want 0", n)
+				budget := 0.0
+				if tr.tls {
+					budget = 3
+				}
+				if n := testing.AllocsPerRun(500, roundTrip); n > budget {
+					t.Fatalf("%.2f allocations per echo, want at most %v", n, budget)
 				}
 			})
 		}

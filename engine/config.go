@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/netip"
 	"runtime"
@@ -37,7 +38,7 @@ type Config struct {
 	MaxQueuedBytes int
 
 	// HandshakeTimeout bounds the time from accept to a complete upgrade
-	// request. Default 10 s.
+	// request, TLS handshake included. Default 10 s.
 	HandshakeTimeout time.Duration
 	// PingInterval is how often the server pings a connection that has been
 	// quiet in either direction. Default 25 s; negative disables pings.
@@ -51,6 +52,19 @@ type Config struct {
 	// CloseTimeout bounds the wait for the peer's half of a closing
 	// handshake the server started. Default 5 s.
 	CloseTimeout time.Duration
+
+	// TLS, when set, makes the server speak wss: the standard crypto/tls
+	// under the upgrade parser, its handshakes on short-lived goroutines.
+	// Like any tls.Config it must not be modified afterwards; rotate
+	// certificates through GetCertificate or GetConfigForClient.
+	TLS *tls.Config
+	// TLSAutodetect, with TLS, also serves plain ws on the same port,
+	// telling the two apart by the first byte a client sends.
+	TLSAutodetect bool
+	// MaxConcurrentHandshakes bounds the TLS handshakes in progress (each
+	// holds a goroutine); up to four times as many more wait in a queue, and
+	// beyond that connections are refused. Default: 256 per CPU.
+	MaxConcurrentHandshakes int
 
 	// EventLoops is the number of event loops. Default: one per CPU.
 	EventLoops int

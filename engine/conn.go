@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wssd/wssd/internal/bufpool"
+	"github.com/wssd/wssd/tlsconn"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -57,14 +58,19 @@ type Conn struct {
 	lastRecv int64
 	lastSend int64
 	lastPing int64
-	pingOut  bool  // a ping is waiting for any frame in return
-	hangup   bool  // close the TCP connection once queued frames are out
-	finSent  bool  // the write side is shut down (lingering)
-	opened   int64 // when the upgrade completed
-	bytesIn  int64
-	bytesOut int64
-	path     string
-	closeErr error // why the connection ends, for OnClose
+	pingOut  bool // a ping is waiting for any frame in return
+	hangup   bool // close the TCP connection once queued frames are out
+	finSent  bool // the write side is shut down (lingering)
+
+	tls       *tlsconn.Conn // nil for plain ws
+	tlsUp     bool          // the TLS handshake succeeded
+	detectTLS bool          // the first byte decides between ws and wss
+	notified  bool          // close_notify sent
+	opened    int64         // when the upgrade completed
+	bytesIn   int64
+	bytesOut  int64
+	path      string
+	closeErr  error // why the connection ends, for OnClose
 
 	remote      netip.AddrPort
 	clientIP    netip.Addr
@@ -260,9 +266,14 @@ func (c *Conn) flush(endServe bool) {
 	c.checkBuffer()
 }
 
-// write hands bytes to gnet, which writes them now or keeps a copy until the
-// socket is writable. On a write error gnet closes the connection at once.
+// write hands bytes to gnet, through TLS for wss; gnet writes them now or
+// keeps a copy until the socket is writable. On a write error gnet closes
+// the connection at once.
 func (c *Conn) write(p []byte) {
+	if c.tls != nil {
+		c.writeTLS(p)
+		return
+	}
 	_, _ = c.gc.Write(p)
 }
 

@@ -11,19 +11,15 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
 )
 
 // rawExchange sends raw bytes on a fresh connection and returns the HTTP
 // response, after checking the server then closes the connection.
-func rawExchange(t *testing.T, addr string, raw []byte) *http.Response {
+func rawExchange(t *testing.T, conn net.Conn, raw []byte) *http.Response {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Write(raw); err != nil {
 		t.Fatal(err)
@@ -66,7 +62,7 @@ func TestHandshakeRejections(t *testing.T) {
 		srv := startServer(t, tr, engine.Config{Path: "/wss"}, echo{})
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				resp := rawExchange(t, srv.addr, []byte(tc.raw))
+				resp := rawExchange(t, srv.rawDial(t), []byte(tc.raw))
 				if resp.StatusCode != tc.status {
 					t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
 				}
@@ -189,11 +185,7 @@ func TestFirstFrameWithRequest(t *testing.T) {
 func TestRequestSplitAtEveryByte(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		srv := startServer(t, tr, engine.Config{}, echo{})
-		conn, err := net.Dial("tcp", srv.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := srv.rawDial(t)
 		c := wstest.NewClient(conn)
 		head := wstest.RequestHead(srv.addr, "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil)
 		msg := wstest.Message(wsproto.OpBinary, []byte{1, 2, 3}).Bytes()
@@ -211,4 +203,62 @@ func TestRequestSplitAtEveryByte(t *testing.T) {
 			t.Fatalf("echo % x, %v", frame, err)
 		}
 	})
+}
+
+// TestPlainHTTPOnTLSPort: a ws or http client on the wss port gets a 400
+// that says the port speaks TLS, then the connection closes: never a hang.
+func TestPlainHTTPOnTLSPort(t *testing.T) {
+	cases := []struct {
+		name string
+		raw  string
+	}{
+		{"ws upgrade", string(wstest.RequestHead("x", "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil))},
+		{"http GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"http POST", "POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"},
+	}
+	srv := startServer(t, transport{name: "wss", tls: true}, engine.Config{}, echo{})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			resp := rawExchange(t, conn, []byte(tc.raw))
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 400 || !strings.Contains(string(body), "speaks TLS") {
+				t.Fatalf("%d %q, want 400 saying the port speaks TLS", resp.StatusCode, body)
+			}
+		})
+	}
+	t.Run("not HTTP either", func(t *testing.T) {
+		conn, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_, _ = conn.Write([]byte("\x00\x01garbage\r\n\r\n"))
+		if !wstest.NewClient(conn).WaitEOF(3 * time.Second) {
+			t.Fatal("connection with garbage instead of TLS left open")
+		}
+	})
+}
+
+// TestTLSAutodetect: with TLSAutodetect one port serves ws and wss.
+func TestTLSAutodetect(t *testing.T) {
+	srv := startServer(t, transport{name: "wss", tls: true}, engine.Config{TLSAutodetect: true}, echo{})
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			o := wstest.DialOptions{}
+			if tr.tls {
+				o.TLS = testpki.Get().ClientConfig()
+			}
+			c, err := wstest.Dial(srv.addr, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			expectEchoOf(t, c, wsproto.OpText, "both "+tr.name)
+		})
+	}
 }

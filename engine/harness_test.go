@@ -3,13 +3,16 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 )
 
@@ -20,7 +23,7 @@ type transport struct {
 	tls  bool
 }
 
-var transports = []transport{{name: "ws"}}
+var transports = []transport{{name: "ws"}, {name: "wss", tls: true}}
 
 // forEachTransport runs f as a subtest per transport.
 func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
@@ -49,6 +52,9 @@ func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler
 	}
 	if cfg.EventLoops == 0 {
 		cfg.EventLoops = 2
+	}
+	if tr.tls && cfg.TLS == nil {
+		cfg.TLS = testpki.Get().ServerConfig()
 	}
 	srv, err := engine.New(cfg, h)
 	if err != nil {
@@ -80,11 +86,33 @@ func (s *testServer) dial(t *testing.T, o wstest.DialOptions) *wstest.Client {
 
 // tryDial is dial that returns the handshake's error instead.
 func (s *testServer) tryDial(t *testing.T, o wstest.DialOptions) (*wstest.Client, error) {
+	if s.tr.tls && o.TLS == nil {
+		o.TLS = testpki.Get().ClientConfig()
+	}
 	c, err := wstest.Dial(s.addr, o)
 	if c != nil {
 		t.Cleanup(func() { c.Close() })
 	}
 	return c, err
+}
+
+// rawDial opens a transport connection (TCP, and TLS for wss) on which the
+// test writes what it likes, handshake included; it is closed when t ends.
+func (s *testServer) rawDial(t *testing.T) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	var conn net.Conn
+	var err error
+	if s.tr.tls {
+		conn, err = tls.DialWithDialer(&d, "tcp", s.addr, testpki.Get().ClientConfig())
+	} else {
+		conn, err = d.Dial("tcp", s.addr)
+	}
+	if err != nil {
+		t.Fatalf("dial %s: %v", s.tr.name, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // waitLog waits until the server's log holds a line containing all of parts.

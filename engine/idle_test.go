@@ -24,17 +24,9 @@ func TestIdleConnectionsCostNoGoroutine(t *testing.T) {
 		before := runtime.NumGoroutine()
 		const n = 2000
 		conns := make([]net.Conn, 0, n)
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
 		head := wstest.RequestHead(srv.addr, "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil)
 		for range n {
-			c, err := net.Dial("tcp", srv.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := srv.rawDial(t)
 			conns = append(conns, c)
 			if _, err := c.Write(head); err != nil {
 				t.Fatal(err)

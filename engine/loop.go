@@ -16,6 +16,7 @@ type loop struct {
 	srv   *Server
 	conns []*Conn // every connection of the loop, for the timer sweep
 	now   int64   // coarse clock in Unix nanoseconds, advanced by each sweep
+	plain []byte  // scratch for decrypted bytes, reused by every wss connection
 }
 
 func (l *loop) add(c *Conn) {

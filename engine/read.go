@@ -188,7 +188,11 @@ func (c *Conn) linger() {
 // shutdownWrite sends FIN once a lingering connection's output is written.
 // Called on the loop after each flush and sweep.
 func (c *Conn) shutdownWrite() {
-	if c.state != stateFailing || c.finSent || c.gc.OutboundBuffered() > 0 {
+	if c.state != stateFailing || c.finSent {
+		return
+	}
+	c.sayGoodbye()
+	if c.state == stateClosed || c.gc.OutboundBuffered() > 0 {
 		return
 	}
 	c.finSent = true

@@ -14,6 +14,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wssd/wssd/internal/bufpool"
+	"github.com/wssd/wssd/tlsconn"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -23,6 +24,8 @@ type Server struct {
 	h       Handler
 	log     *slog.Logger
 	trusted trustedProxies
+	// handshaker bounds TLS handshakes; nil without TLS.
+	handshaker *tlsconn.Handshaker
 
 	eng       gnet.Engine
 	addr      netip.AddrPort
@@ -56,14 +59,22 @@ func New(cfg Config, h Handler) (*Server, error) {
 	for i, p := range cfg.TrustedProxies {
 		trusted[i] = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
 	}
+	var hs *tlsconn.Handshaker
+	if cfg.TLS != nil {
+		hs = tlsconn.NewHandshaker(tlsconn.HandshakerConfig{
+			MaxConcurrent: cfg.MaxConcurrentHandshakes,
+			Timeout:       cfg.HandshakeTimeout,
+		})
+	}
 	return &Server{
-		cfg:     cfg,
-		h:       h,
-		log:     cfg.Logger,
-		trusted: trusted,
-		drained: make(chan struct{}),
-		up:      make(chan struct{}),
-		done:    make(chan struct{}),
+		handshaker: hs,
+		cfg:        cfg,
+		h:          h,
+		log:        cfg.Logger,
+		trusted:    trusted,
+		drained:    make(chan struct{}),
+		up:         make(chan struct{}),
+		done:       make(chan struct{}),
 	}, nil
 }
 
@@ -101,6 +112,9 @@ func (s *Server) Start(addr string) error {
 	}
 	go func() {
 		err := gnet.Run((*events)(s), "tcp://"+s.addr.String(), opts...)
+		if s.handshaker != nil {
+			s.handshaker.Close() // handshakes still running end, their goroutines too
+		}
 		s.err = err
 		close(s.done)
 	}()
@@ -293,6 +307,10 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.clientIP = c.remote.Addr()
 	c.parser.MaxMessageSize = s.cfg.MaxMessageSize
 	c.deadline = l.now + int64(s.cfg.HandshakeTimeout)
+	if s.cfg.TLS != nil {
+		c.startTLS()
+		c.detectTLS = s.cfg.TLSAutodetect
+	}
 	gc.SetContext(c)
 	l.add(c)
 	return nil, gnet.None
@@ -306,9 +324,14 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	data, _ := gc.Next(-1)
 	c.bytesIn += int64(len(data))
 	c.beginServe()
-	c.receive(data)
+	if c.tls != nil {
+		c.receiveTLS(data)
+	} else {
+		c.receive(data)
+	}
 	c.flush(true)
 	if c.hangup && c.state != stateClosed {
+		c.sayGoodbye()
 		return gnet.Close
 	}
 	return gnet.None
@@ -330,6 +353,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	bufpool.Put(c.in)
 	c.in = nil
 	c.parser.Reset()
+	if c.tls != nil {
+		_ = c.tls.Close()
+	}
 	s.closed(c, err)
 	s.conns.Add(-1)
 	s.checkDrained()

@@ -35,22 +35,26 @@ func TestHandshakeTimeout(t *testing.T) {
 		srv := startServer(t, tr, engine.Config{HandshakeTimeout: 200 * time.Millisecond}, echo{})
 		cases := []struct {
 			name string
+			dial func(t *testing.T) net.Conn // raw TCP or the transport
 			send string
 		}{
-			{"silent", ""},
-			{"half a request", "GET / HTTP/1.1\r\nHost: x\r\nUpg"},
+			{"silent TCP", tcpDial(srv.addr), ""},
+			{"half a request", srv.rawDial, "GET / HTTP/1.1\r\nHost: x\r\nUpg"},
+		}
+		if tr.tls { // on ws these bytes are answered with a 400 at once
+			cases = append(cases, struct {
+				name string
+				dial func(t *testing.T) net.Conn
+				send string
+			}{"half a TLS record", tcpDial(srv.addr), "\x16\x03\x01\x02\x00\x01\x00\x01"})
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				conn, err := net.Dial("tcp", srv.addr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
+				conn := tc.dial(t)
+				start := time.Now()
 				if _, err := conn.Write([]byte(tc.send)); err != nil {
 					t.Fatal(err)
 				}
-				start := time.Now()
 				if !wstest.NewClient(conn).WaitEOF(3 * time.Second) {
 					t.Fatal("connection not closed after the handshake timeout")
 				}
@@ -60,6 +64,18 @@ func TestHandshakeTimeout(t *testing.T) {
 			})
 		}
 	})
+}
+
+// tcpDial returns a dialer of plain TCP connections to addr.
+func tcpDial(addr string) func(t *testing.T) net.Conn {
+	return func(t *testing.T) net.Conn {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
 }
 
 func TestPongTimeout(t *testing.T) {

@@ -1,0 +1,166 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/wssd/wssd/tlsconn"
+	"github.com/wssd/wssd/wsproto"
+)
+
+// errPlainOnTLS answers a plain HTTP request on a port that speaks TLS.
+var errPlainOnTLS = &wsproto.RejectError{
+	Status: http.StatusBadRequest,
+	Reason: "This port speaks TLS: connect with wss:// (or https://), not ws:// or http://.",
+}
+
+// startTLS puts a TLS layer under c's upgrade parser. Called from OnOpen.
+func (c *Conn) startTLS() {
+	c.tls = tlsconn.Server(c.srv.cfg.TLS, c.srv.handshaker, c.wakeTLS)
+}
+
+// wakeTLS is called by c's handshake goroutine when it has ciphertext to
+// send or a result: the rest happens on the event loop.
+func (c *Conn) wakeTLS() {
+	_ = c.loop.el.Execute(context.Background(), (*tlsTask)(c))
+}
+
+// tlsTask moves a handshake's news along on the event loop.
+type tlsTask Conn
+
+func (t *tlsTask) Run(context.Context) error {
+	c := (*Conn)(t)
+	if c.state == stateClosed || c.tls == nil {
+		return nil
+	}
+	c.beginServe()
+	c.pumpTLS()
+	c.flush(true)
+	if c.hangup {
+		c.sayGoodbye()
+		c.loop.close(c)
+	}
+	return nil
+}
+
+// receiveTLS takes ciphertext that arrived on c.
+func (c *Conn) receiveTLS(ciphertext []byte) {
+	if c.detectTLS {
+		c.detectTLS = false
+		if ciphertext[0] != 0x16 { // not a TLS handshake record: plain ws
+			_ = c.tls.Close()
+			c.tls = nil
+			c.receive(ciphertext)
+			return
+		}
+	}
+	if c.state == stateFailing {
+		return // lingering: input is discarded
+	}
+	if err := c.tls.Feed(ciphertext); err != nil {
+		c.tlsFailed(err, ciphertext)
+		return
+	}
+	c.pumpTLS()
+}
+
+// pumpTLS sends what TLS has to send, notes the end of the handshake, and
+// passes decrypted bytes to the WebSocket layer.
+func (c *Conn) pumpTLS() {
+	c.sendCiphertext()
+	if !c.tlsUp {
+		done, err := c.tls.HandshakeComplete()
+		c.sendCiphertext() // an alert, after a failure
+		if !done {
+			return
+		}
+		if err != nil {
+			c.tlsFailed(err, nil)
+			return
+		}
+		c.tlsUp = true
+	}
+	plain, err := c.tls.AppendPlaintext(c.loop.plain[:0])
+	c.loop.plain = plain[:0]
+	if len(plain) > 0 && c.state != stateFailing {
+		c.receive(plain)
+	}
+	if err != nil && c.state != stateClosed {
+		if !errors.Is(err, io.EOF) && c.closeErr == nil {
+			c.closeErr = err
+		}
+		c.hangup = true // close_notify or a broken record: nothing more can be read
+	}
+	if c.state != stateClosed {
+		c.sendCiphertext()
+	}
+}
+
+// tlsFailed ends a connection whose TLS layer failed. A plain HTTP request
+// on the TLS port gets a plain 400 that says what to do instead.
+func (c *Conn) tlsFailed(err error, first []byte) {
+	if c.closeErr == nil {
+		c.closeErr = err
+	}
+	if errors.Is(err, tlsconn.ErrNotTLS) && tlsconn.LooksLikeHTTP(first) {
+		_ = c.tls.Close()
+		c.tls = nil // the answer goes out in plain text
+		c.reject(errPlainOnTLS)
+		return
+	}
+	c.srv.log.Debug("TLS handshake failed", "peer", c.remote, "err", err)
+	c.hangup = true
+}
+
+// sendCiphertext writes what the TLS layer produced to the socket.
+func (c *Conn) sendCiphertext() {
+	for c.state != stateClosed {
+		out := c.tls.Outbound()
+		if len(out) == 0 {
+			return
+		}
+		_, _ = c.gc.Write(out) // gnet copies what the socket does not take
+		if c.state == stateClosed {
+			return // the write failed and gnet closed the connection
+		}
+		c.tls.DiscardOutbound(len(out))
+	}
+}
+
+// writeTLS encrypts p and sends it.
+func (c *Conn) writeTLS(p []byte) {
+	if !c.tlsUp {
+		return
+	}
+	if _, err := c.tls.Write(p); err != nil {
+		if c.closeErr == nil {
+			c.closeErr = err
+		}
+		c.hangup = true
+	}
+	c.sendCiphertext()
+}
+
+// sayGoodbye sends TLS's close_notify before the server closes or shuts down
+// its sending side, once.
+func (c *Conn) sayGoodbye() {
+	if c.tls == nil || !c.tlsUp || c.notified || c.state == stateClosed {
+		return
+	}
+	c.notified = true
+	_ = c.tls.CloseWrite()
+	c.sendCiphertext()
+}
+
+// TLSState returns the connection's TLS state, or nil for plain ws. Call it
+// from a Handler callback of this connection.
+func (c *Conn) TLSState() *tls.ConnectionState {
+	if c.tls == nil || !c.tlsUp {
+		return nil
+	}
+	st := c.tls.ConnectionState()
+	return &st
+}
