@@ -2,6 +2,7 @@
 GO      ?= go
 BIN     ?= bin/wssd
 ARGS    ?=
+TLS     ?= -tls-dev .dev/tls
 FUZZTIME ?= 30s
 
 .PHONY: build run test vet unit alloc interop fuzz clean
@@ -9,9 +10,11 @@ FUZZTIME ?= 30s
 build:
 	$(GO) build -o $(BIN) ./cmd/wssd
 
-# The main job on embedded defaults: the echo server on a printed address.
+# The main job on embedded defaults: the echo server, wss with a development
+# certificate generated on first run into .dev/tls, on a printed address.
+# `make run TLS=` serves plain ws instead.
 run:
-	$(GO) run ./cmd/wssd $(ARGS)
+	$(GO) run ./cmd/wssd $(TLS) $(ARGS)
 
 test: vet unit alloc interop
 

@@ -1,6 +1,8 @@
 // Command wssd is a WebSocket server for hundreds of thousands of
-// connections per machine. This version serves -mode echo: every message is
-// sent back with its opcode.
+// connections per machine, speaking ws, or wss with its own TLS. This version
+// serves -mode echo: every message is sent back with its opcode.
+//
+// SIGINT and SIGTERM shut down gracefully; SIGHUP reloads the certificates.
 package main
 
 import (
@@ -13,11 +15,13 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -39,7 +43,19 @@ type options struct {
 	reusePort       bool
 	logFormat       string
 	shutdownTimeout time.Duration
+
+	tlsCerts, tlsKeys []string // paired in order
+	tlsClientCA       string
+	tlsDev            string // directory of the development certificate
+	tlsAutodetect     bool
+	tlsWatch          time.Duration
 }
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -54,8 +70,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.reusePort, "reuseport", false, "share the port with other wssd processes (SO_REUSEPORT)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
+	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
+	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA file")
+	fs.StringVar(&o.tlsDev, "tls-dev", "", "serve wss with a development certificate kept in this directory (generated on first run)")
+	fs.BoolVar(&o.tlsAutodetect, "tls-autodetect", false, "with TLS, also serve plain ws on the same port")
+	fs.DurationVar(&o.tlsWatch, "tls-watch", 10*time.Second, "check the certificate files for changes this often (0: only on SIGHUP)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if len(o.tlsCerts) != len(o.tlsKeys) {
+		return o, fmt.Errorf("-tls-cert given %d times but -tls-key %d times: they pair up in order", len(o.tlsCerts), len(o.tlsKeys))
+	}
+	if o.tlsDev != "" && len(o.tlsCerts) > 0 {
+		return o, errors.New("-tls-dev and -tls-cert exclude each other")
+	}
+	if (o.tlsClientCA != "" || o.tlsAutodetect) && o.tlsDev == "" && len(o.tlsCerts) == 0 {
+		return o, errors.New("-tls-client-ca and -tls-autodetect need -tls-cert/-tls-key or -tls-dev")
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -118,38 +149,109 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(lh)
 
-	srv, err := engine.New(engine.Config{
+	store, err := loadTLS(o, log)
+	if err != nil {
+		return err
+	}
+	cfg := engine.Config{
 		Logger:         log,
 		Path:           o.path,
 		TrustedProxies: o.trustedProxies,
 		MaxMessageSize: o.maxMessage,
 		PingInterval:   o.pingInterval,
 		ReusePort:      o.reusePort,
-	}, echoHandler{log: log})
+		TLSAutodetect:  o.tlsAutodetect,
+	}
+	scheme := "ws"
+	if store != nil {
+		cfg.TLS, scheme = store.TLSConfig(), "wss"
+	}
+	srv, err := engine.New(cfg, echoHandler{log: log})
 	if err != nil {
 		return err
 	}
 	if err := srv.Start(o.listen); err != nil {
 		return err
 	}
-	log.Info("wssd listening", "mode", o.mode, "url", "ws://"+srv.Addr().String()+o.path, "pid", os.Getpid())
+	log.Info("wssd listening", "mode", o.mode, "url", publicURL(scheme, srv.Addr(), o.path, o.tlsDev != ""), "pid", os.Getpid())
+
+	ctx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if store != nil && o.tlsWatch > 0 {
+			store.Watch(ctx, o.tlsWatch)
+		}
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
+	}()
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String(), "timeout", o.shutdownTimeout)
-	case <-waitChan(srv):
-		return srv.Wait()
+	stopped := waitChan(srv)
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				if store == nil {
+					log.Info("SIGHUP: no certificates to reload")
+				} else if err := store.Reload(); err != nil {
+					log.Error("SIGHUP: certificates not reloaded; the old ones keep serving", "err", err)
+				}
+				continue
+			}
+			log.Info("shutting down", "signal", s.String(), "timeout", o.shutdownTimeout)
+		case <-stopped:
+			return srv.Wait()
+		}
+		break
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish every closing handshake", "err", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadTLS loads the certificates the flags name, or the development
+// certificate; it returns nil when wssd serves plain ws.
+func loadTLS(o options, log *slog.Logger) (*certstore.Store, error) {
+	pairs := make([]certstore.Pair, len(o.tlsCerts))
+	for i := range o.tlsCerts {
+		pairs[i] = certstore.Pair{CertFile: o.tlsCerts[i], KeyFile: o.tlsKeys[i]}
+	}
+	if o.tlsDev != "" {
+		cert, key, ca, err := certstore.DevCertificate(o.tlsDev)
+		if err != nil {
+			return nil, fmt.Errorf("development certificate: %w", err)
+		}
+		pairs = []certstore.Pair{{CertFile: cert, KeyFile: key}}
+		log.Info("development certificate for localhost, 127.0.0.1 and ::1",
+			"ca", ca,
+			"trust", "curl --cacert "+ca+"; browsers: import the CA, or start Chromium with --ignore-certificate-errors")
+	}
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	return certstore.Load(certstore.Config{Pairs: pairs, ClientCAFile: o.tlsClientCA, Logger: log})
+}
+
+// publicURL is the URL to print for the listening address: localhost for a
+// development certificate, which names it.
+func publicURL(scheme string, addr netip.AddrPort, path string, dev bool) string {
+	host := addr.String()
+	if dev && (addr.Addr().IsLoopback() || addr.Addr().IsUnspecified()) {
+		host = "localhost:" + strconv.Itoa(int(addr.Port()))
+	}
+	if path == "" {
+		path = "/"
+	}
+	return scheme + "://" + host + path
 }
 
 func waitChan(srv *engine.Server) <-chan struct{} {

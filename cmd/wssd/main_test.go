@@ -3,24 +3,39 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/leakcheck"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m, 5*time.Second) }
+func TestMain(m *testing.M) {
+	code := leakcheck.Run(m, 5*time.Second)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 func TestParseFlags(t *testing.T) {
 	cases := []struct {
@@ -50,6 +65,14 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "log-format"},
 		{name: "bad max message", args: []string{"-max-message", "0"}, wantErr: "max-message"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "two certificate pairs", args: []string{"-tls-cert", "a.crt", "-tls-key", "a.key", "-tls-cert", "b.crt", "-tls-key", "b.key"}, check: func(t *testing.T, o options) {
+			if !slices.Equal(o.tlsCerts, []string{"a.crt", "b.crt"}) || !slices.Equal(o.tlsKeys, []string{"a.key", "b.key"}) {
+				t.Fatalf("pairs %v %v", o.tlsCerts, o.tlsKeys)
+			}
+		}},
+		{name: "cert without key", args: []string{"-tls-cert", "a.crt"}, wantErr: "pair up"},
+		{name: "dev and cert", args: []string{"-tls-dev", "d", "-tls-cert", "a.crt", "-tls-key", "a.key"}, wantErr: "exclude"},
+		{name: "client CA without TLS", args: []string{"-tls-client-ca", "ca.pem"}, wantErr: "need -tls-cert"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,17 +91,42 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-// TestBinary builds wssd, runs it as a user would, talks to it, and stops
-// it with SIGTERM: the access log carries client_ip and path, the close line
-// code, duration and bytes, and the shutdown is graceful.
-func TestBinary(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "wssd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// wssdProcess is a running wssd binary and its JSON log.
+type wssdProcess struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	lines chan map[string]any
+	addr  string // host:port from the "wssd listening" line
+}
+
+// binDir holds the binary buildOnce built; TestMain removes it.
+var binDir string
+
+// buildOnce builds the binary once per test run.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "wssd-test-bin")
+	if err != nil {
+		return "", err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-listen", "127.0.0.1:0", "-path", "/wss", "-log-format", "json")
+	binDir = dir
+	bin := filepath.Join(dir, "wssd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startWSSD runs the binary with args plus JSON logging on a free port and
+// waits until it listens.
+func startWSSD(t *testing.T, args ...string) *wssdProcess {
+	t.Helper()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,36 +134,50 @@ func TestBinary(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	lines := make(chan map[string]any, 64)
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	p := &wssdProcess{t: t, cmd: cmd, lines: make(chan map[string]any, 64)}
 	go func() {
-		defer close(lines)
+		defer close(p.lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
+				p.lines <- m
 			}
 		}
 	}()
-	next := func(msg string) map[string]any {
-		t.Helper()
-		for {
-			select {
-			case m, ok := <-lines:
-				if !ok {
-					t.Fatalf("wssd exited before logging %q", msg)
-				}
-				if m["msg"] == msg {
-					return m
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("no %q log line", msg)
+	u, err := url.Parse(p.next("wssd listening")["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = "127.0.0.1:" + u.Port()
+	return p
+}
+
+// next returns the next log line with message msg.
+func (p *wssdProcess) next(msg string) map[string]any {
+	p.t.Helper()
+	for {
+		select {
+		case m, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("wssd exited before logging %q", msg)
 			}
+			if m["msg"] == msg {
+				return m
+			}
+		case <-time.After(10 * time.Second):
+			p.t.Fatalf("no %q log line", msg)
 		}
 	}
-	url, _ := next("wssd listening")["url"].(string)
-	addr := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/wss")
+}
+
+// TestBinary builds wssd, runs it as a user would, talks to it, and stops
+// it with SIGTERM: the access log carries client_ip and path, the close line
+// code, duration and bytes, and the shutdown is graceful.
+func TestBinary(t *testing.T) {
+	p := startWSSD(t, "-path", "/wss")
+	next, addr, cmd := p.next, p.addr, p.cmd
 
 	c, err := wstest.Dial(addr, wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.2", Header: http.Header{"X-Real-Ip": {"203.0.113.7"}}})
 	if err != nil {
@@ -153,5 +215,123 @@ func TestBinary(t *testing.T) {
 	next("stopped")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wssd exited with %v after SIGTERM", err)
+	}
+}
+
+// writePair writes a new self-signed certificate for the loopback names
+// into dir, replacing the files by rename as certificate tools do, and
+// returns its serial number.
+func writePair(t *testing.T, dir string) *big.Int {
+	t.Helper()
+	certPEM, keyPEM, err := certstore.GenerateSelfSigned([]string{"localhost", "127.0.0.1"}, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM} {
+		tmp := filepath.Join(dir, name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert.SerialNumber
+}
+
+// serialOf dials wss and returns the serial of the certificate served.
+func serialOf(t *testing.T, addr string) (*big.Int, *wstest.Client) {
+	t.Helper()
+	c, err := wstest.Dial(addr, wstest.DialOptions{TLS: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.Conn.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber, c
+}
+
+func echoOnce(t *testing.T, c *wstest.Client, msg string) {
+	t.Helper()
+	if err := c.Write(wstest.Message(wsproto.OpText, []byte(msg))); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.ReadMessage(0); err != nil || string(got) != msg {
+		t.Fatalf("echo %q: %q %v", msg, got, err)
+	}
+}
+
+// TestCertificateReload: SIGHUP and a change of the files load the new
+// certificate for new handshakes; open connections keep working; a broken
+// file is reported and the old certificate keeps serving.
+func TestCertificateReload(t *testing.T) {
+	dir := t.TempDir()
+	first := writePair(t, dir)
+	p := startWSSD(t, "-tls-cert", filepath.Join(dir, "cert.pem"), "-tls-key", filepath.Join(dir, "key.pem"), "-tls-watch", "50ms")
+
+	serial, old := serialOf(t, p.addr)
+	if serial.Cmp(first) != 0 {
+		t.Fatalf("serving serial %v, want %v", serial, first)
+	}
+	echoOnce(t, old, "before")
+
+	t.Run("file change", func(t *testing.T) {
+		second := writePair(t, dir)
+		p.next("certificates loaded")
+		if serial, _ := serialOf(t, p.addr); serial.Cmp(second) != 0 {
+			t.Fatalf("new connection got serial %v, want the new %v", serial, second)
+		}
+		echoOnce(t, old, "during")
+	})
+	t.Run("broken file keeps the old certificate", func(t *testing.T) {
+		before, _ := serialOf(t, p.addr)
+		if err := os.WriteFile(filepath.Join(dir, "cert.pem"), []byte("not a certificate"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if e := p.next("SIGHUP: certificates not reloaded; the old ones keep serving"); e["err"] == nil {
+			t.Fatalf("error line without the error: %v", e)
+		}
+		if serial, _ := serialOf(t, p.addr); serial.Cmp(before) != 0 {
+			t.Fatalf("after a broken reload: serial %v, want the old %v", serial, before)
+		}
+	})
+	t.Run("SIGHUP", func(t *testing.T) {
+		third := writePair(t, dir)
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		p.next("certificates loaded")
+		if serial, _ := serialOf(t, p.addr); serial.Cmp(third) != 0 {
+			t.Fatalf("after SIGHUP: serial %v, want %v", serial, third)
+		}
+	})
+	echoOnce(t, old, "after")
+}
+
+// TestDevCertificate: -tls-dev serves wss on localhost with a certificate
+// that its printed CA verifies.
+func TestDevCertificate(t *testing.T) {
+	dir := t.TempDir()
+	p := startWSSD(t, "-tls-dev", dir)
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	for _, name := range []string{"localhost", "127.0.0.1"} {
+		c, err := wstest.Dial(p.addr, wstest.DialOptions{TLS: &tls.Config{RootCAs: roots, ServerName: name}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		echoOnce(t, c, "tom")
+		c.Close()
 	}
 }

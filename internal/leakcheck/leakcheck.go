@@ -20,9 +20,12 @@ var ignored = []string{
 	"os/signal.signal_recv", // lives for the process once signal.Notify was called
 }
 
-// Main runs the tests and exits. A run whose tests passed fails when
-// goroutines it started are still alive after wait.
-func Main(m *testing.M, wait time.Duration) {
+// Main runs the tests and exits with Run's code.
+func Main(m *testing.M, wait time.Duration) { os.Exit(Run(m, wait)) }
+
+// Run runs the tests and returns the exit code: a run whose tests passed
+// fails when goroutines it started are still alive after wait.
+func Run(m *testing.M, wait time.Duration) int {
 	before := ids()
 	code := m.Run()
 	if code == 0 {
@@ -31,7 +34,7 @@ func Main(m *testing.M, wait time.Duration) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // stacks returns every goroutine's stack keyed by its "goroutine N" header.
