@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,6 +143,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		// Idle connections are most of wssd's heap, and each TLS handshake
+		// leaves ~140 KB of garbage behind: at Go's default GOGC=100 the
+		// heap goal after a handshake storm keeps RSS at about three times
+		// the live heap. 50 keeps it close (measured at 15,000 idle wss
+		// connections: 5.5 KB of RSS each instead of 14 KB).
+		debug.SetGCPercent(50)
 	}
 	var lh slog.Handler = slog.NewTextHandler(stdout, nil)
 	if o.logFormat == "json" {
