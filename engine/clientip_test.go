@@ -11,35 +11,70 @@ import (
 )
 
 func TestResolveClientIP(t *testing.T) {
-	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
 	cases := []struct {
 		name   string
 		peer   string
 		header http.Header
 		want   string
+		src    engine.IPSource
 	}{
-		{"untrusted peer, no headers", "198.51.100.1", nil, "198.51.100.1"},
-		{"untrusted peer spoofs X-Real-IP", "198.51.100.1", http.Header{"X-Real-Ip": {"203.0.113.7"}}, "198.51.100.1"},
-		{"untrusted peer spoofs X-Forwarded-For", "198.51.100.1", http.Header{"X-Forwarded-For": {"203.0.113.7"}}, "198.51.100.1"},
-		{"trusted proxy, X-Real-IP", "127.0.0.1", http.Header{"X-Real-Ip": {"203.0.113.7"}}, "203.0.113.7"},
-		{"trusted proxy, X-Real-IP wins over XFF", "127.0.0.1", http.Header{"X-Real-Ip": {"203.0.113.7"}, "X-Forwarded-For": {"192.0.2.1"}}, "203.0.113.7"},
-		{"trusted proxy, malformed X-Real-IP falls to XFF", "127.0.0.1", http.Header{"X-Real-Ip": {"nope"}, "X-Forwarded-For": {"192.0.2.1"}}, "192.0.2.1"},
-		{"XFF rightmost untrusted", "127.0.0.1", http.Header{"X-Forwarded-For": {"6.6.6.6, 203.0.113.7, 10.1.2.3"}}, "203.0.113.7"},
-		{"XFF over several lines", "127.0.0.1", http.Header{"X-Forwarded-For": {"6.6.6.6", "203.0.113.7,10.0.0.9"}}, "203.0.113.7"},
-		{"XFF all trusted", "127.0.0.1", http.Header{"X-Forwarded-For": {"10.0.0.2, 10.0.0.3"}}, "10.0.0.2"},
-		{"XFF malformed entry stops the walk", "127.0.0.1", http.Header{"X-Forwarded-For": {"203.0.113.7, junk, 10.0.0.3"}}, "10.0.0.3"},
-		{"XFF IPv6", "127.0.0.1", http.Header{"X-Forwarded-For": {"2001:db8::1"}}, "2001:db8::1"},
-		{"XFF v4-mapped unmapped", "127.0.0.1", http.Header{"X-Forwarded-For": {"::ffff:203.0.113.7"}}, "203.0.113.7"},
-		{"trusted proxy without headers", "10.9.9.9", nil, "10.9.9.9"},
+		{"untrusted peer, no headers", "198.51.100.1", nil, "198.51.100.1", engine.SourcePeer},
+		{"untrusted peer spoofs X-Real-IP", "198.51.100.1", http.Header{"X-Real-Ip": {"203.0.113.7"}}, "198.51.100.1", engine.SourcePeer},
+		{"untrusted peer spoofs X-Forwarded-For", "198.51.100.1", http.Header{"X-Forwarded-For": {"203.0.113.7"}}, "198.51.100.1", engine.SourcePeer},
+		{"untrusted peer spoofs Forwarded", "198.51.100.1", http.Header{"Forwarded": {"for=203.0.113.7"}}, "198.51.100.1", engine.SourcePeer},
+		{"trusted proxy, X-Real-IP", "127.0.0.1", http.Header{"X-Real-Ip": {"203.0.113.7"}}, "203.0.113.7", engine.SourceXRealIP},
+		{"X-Real-IP wins over the lists", "127.0.0.1", http.Header{"X-Real-Ip": {"203.0.113.7"}, "X-Forwarded-For": {"192.0.2.1"}, "Forwarded": {"for=192.0.2.2"}}, "203.0.113.7", engine.SourceXRealIP},
+		{"malformed X-Real-IP falls to XFF", "127.0.0.1", http.Header{"X-Real-Ip": {"nope"}, "X-Forwarded-For": {"192.0.2.1"}}, "192.0.2.1", engine.SourceXForwardedFor},
+		{"Forwarded wins over XFF", "127.0.0.1", http.Header{"Forwarded": {"for=192.0.2.2"}, "X-Forwarded-For": {"192.0.2.1"}}, "192.0.2.2", engine.SourceForwarded},
+		{"Forwarded rightmost untrusted", "127.0.0.1", http.Header{"Forwarded": {"for=6.6.6.6, for=203.0.113.7;proto=https, for=10.1.2.3;by=10.0.0.1"}}, "203.0.113.7", engine.SourceForwarded},
+		{"Forwarded quoted IPv6 with port", "127.0.0.1", http.Header{"Forwarded": {`for="[2001:db8:cafe::17]:4711"`}}, "2001:db8:cafe::17", engine.SourceForwarded},
+		{"Forwarded quoted IPv4 with port", "127.0.0.1", http.Header{"Forwarded": {`For="198.51.100.7:80";proto=http`}}, "198.51.100.7", engine.SourceForwarded},
+		{"Forwarded obfuscated node falls to XFF", "127.0.0.1", http.Header{"Forwarded": {"for=_hidden"}, "X-Forwarded-For": {"192.0.2.1"}}, "192.0.2.1", engine.SourceXForwardedFor},
+		{"Forwarded unknown stops the walk", "127.0.0.1", http.Header{"Forwarded": {"for=203.0.113.7, for=unknown, for=10.0.0.3"}}, "10.0.0.3", engine.SourceForwarded},
+		{"Forwarded without for", "127.0.0.1", http.Header{"Forwarded": {"proto=https;by=10.0.0.1"}}, "127.0.0.1", engine.SourcePeer},
+		{"XFF rightmost untrusted", "127.0.0.1", http.Header{"X-Forwarded-For": {"6.6.6.6, 203.0.113.7, 10.1.2.3"}}, "203.0.113.7", engine.SourceXForwardedFor},
+		{"XFF over several lines", "127.0.0.1", http.Header{"X-Forwarded-For": {"6.6.6.6", "203.0.113.7,10.0.0.9"}}, "203.0.113.7", engine.SourceXForwardedFor},
+		{"XFF all trusted", "127.0.0.1", http.Header{"X-Forwarded-For": {"10.0.0.2, 10.0.0.3"}}, "10.0.0.2", engine.SourceXForwardedFor},
+		{"XFF malformed entry stops the walk", "127.0.0.1", http.Header{"X-Forwarded-For": {"203.0.113.7, junk, 10.0.0.3"}}, "10.0.0.3", engine.SourceXForwardedFor},
+		{"XFF malformed last entry", "127.0.0.1", http.Header{"X-Forwarded-For": {"203.0.113.7, junk"}}, "127.0.0.1", engine.SourcePeer},
+		{"XFF IPv6", "127.0.0.1", http.Header{"X-Forwarded-For": {"2001:db8::1"}}, "2001:db8::1", engine.SourceXForwardedFor},
+		{"XFF v4-mapped unmapped", "127.0.0.1", http.Header{"X-Forwarded-For": {"::ffff:203.0.113.7"}}, "203.0.113.7", engine.SourceXForwardedFor},
+		{"trusted IPv6 proxy", "2001:db8:ffff::1", http.Header{"X-Real-Ip": {"203.0.113.7"}}, "203.0.113.7", engine.SourceXRealIP},
+		{"trusted proxy without headers", "10.9.9.9", nil, "10.9.9.9", engine.SourcePeer},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := engine.ResolveClientIP(trusted, netip.MustParseAddr(tc.peer), tc.header)
-			if got.String() != tc.want {
-				t.Fatalf("got %v, want %s", got, tc.want)
+			got, src := engine.ResolveClientIP(trusted, netip.MustParseAddr(tc.peer), tc.header)
+			if got.String() != tc.want || src != tc.src {
+				t.Fatalf("got %v from %v, want %s from %v", got, src, tc.want, tc.src)
 			}
 		})
 	}
+}
+
+// FuzzResolveClientIP: any header values resolve without panicking, to an
+// address that is the peer or one the headers name.
+func FuzzResolveClientIP(f *testing.F) {
+	f.Add("203.0.113.7", "for=192.0.2.2, for=10.0.0.1", "6.6.6.6, 10.0.0.3")
+	f.Add("", `for="[2001:db8::1]:80";proto=https`, "")
+	f.Add("junk", "for=\"", ",,,")
+	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, realIP, forwarded, xff string) {
+		h := http.Header{}
+		for k, v := range map[string]string{"X-Real-Ip": realIP, "Forwarded": forwarded, "X-Forwarded-For": xff} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		got, src := engine.ResolveClientIP(trusted, netip.MustParseAddr("127.0.0.1"), h)
+		if !got.IsValid() {
+			t.Fatalf("invalid address from %q %q %q", realIP, forwarded, xff)
+		}
+		if src == engine.SourcePeer && got != netip.MustParseAddr("127.0.0.1") {
+			t.Fatalf("source peer but address %v", got)
+		}
+	})
 }
 
 // seenIP records the client IP the handshake hook saw.
@@ -76,7 +111,7 @@ func TestClientIPOverTheWire(t *testing.T) {
 					t.Fatalf("hook saw %v, want %s", got, tc.want)
 				}
 				line := srv.waitLog("ws open", "path=/ip")
-				if !strings.Contains(line, "client_ip="+tc.want+" ") {
+				if !strings.Contains(line, "client_ip="+tc.want+" ") || !strings.Contains(line, "client_ip_source=") {
 					t.Fatalf("access log line lacks client_ip=%s: %s", tc.want, line)
 				}
 				c.Close()

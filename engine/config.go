@@ -23,8 +23,10 @@ type Config struct {
 	// Empty serves every path.
 	Path string
 
-	// TrustedProxies lists the peers whose X-Real-IP and X-Forwarded-For
-	// headers are believed. Empty trusts nobody: the client IP is the TCP peer.
+	// TrustedProxies lists the proxies whose word on the client's address
+	// is believed: their PROXY protocol header, X-Real-IP, Forwarded and
+	// X-Forwarded-For (see IPSource). Empty trusts nobody: the client IP is
+	// the TCP peer.
 	TrustedProxies []netip.Prefix
 
 	// MaxMessageSize bounds a received message, fragments together; a larger
@@ -52,6 +54,15 @@ type Config struct {
 	// CloseTimeout bounds the wait for the peer's half of a closing
 	// handshake the server started. Default 5 s.
 	CloseTimeout time.Duration
+
+	// ProxyProtocol requires every connection to start with a PROXY
+	// protocol header, v1 or v2, as HAProxy's send-proxy, nginx's stream
+	// proxy_protocol and cloud load balancers send it (before TLS, if any).
+	// The announced source becomes the client's address, and the first hop
+	// whose headers may be believed, only when the TCP peer is in
+	// TrustedProxies; a header from any other peer, and a missing or
+	// malformed one, closes the connection with a log line.
+	ProxyProtocol bool
 
 	// TLS, when set, makes the server speak wss: the standard crypto/tls
 	// under the upgrade parser, its handshakes on short-lived goroutines.

@@ -62,6 +62,8 @@ type Conn struct {
 	hangup   bool // close the TCP connection once queued frames are out
 	finSent  bool // the write side is shut down (lingering)
 
+	awaitProxy bool // a PROXY protocol header must come first
+
 	tls       *tlsconn.Conn // nil for plain ws
 	tlsUp     bool          // the TLS handshake succeeded
 	detectTLS bool          // the first byte decides between ws and wss
@@ -74,6 +76,7 @@ type Conn struct {
 
 	remote      netip.AddrPort
 	clientIP    netip.Addr
+	ipSource    IPSource
 	subprotocol string
 	value       any
 
@@ -93,8 +96,11 @@ type Conn struct {
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
 // ClientIP returns the client's address as resolved at the handshake. It may
-// be called from any goroutine.
+// be called from any goroutine once OnOpen has been called.
 func (c *Conn) ClientIP() netip.Addr { return c.clientIP }
+
+// ClientIPSource says where ClientIP came from.
+func (c *Conn) ClientIPSource() IPSource { return c.ipSource }
 
 // Subprotocol returns the subprotocol chosen at the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"net/netip"
 
 	"github.com/wssd/wssd/wsproto"
@@ -60,9 +61,15 @@ func (NopHandler) OnBufferDrain(*Conn)                  {}
 // embedded request's Subprotocol and ResponseHeader fields set the answer.
 type Handshake struct {
 	*wsproto.Request
-	// Peer is the TCP peer's address.
+	// Peer is the TCP peer's address: a proxy's, behind a proxy.
 	Peer netip.AddrPort
-	// ClientIP is the client's address: the TCP peer's, or, when the peer is
-	// a trusted proxy, the one its X-Real-IP or X-Forwarded-For names.
+	// ClientIP is the client's address: the TCP peer's, or, when the peer
+	// is a trusted proxy, the one it vouches for (see IPSource for the
+	// order in which the sources are consulted).
 	ClientIP netip.Addr
+	// ClientIPSource says where ClientIP came from.
+	ClientIPSource IPSource
+	// TLS is the connection's TLS state, with the client's certificates
+	// when Config.TLS asks for them; nil for plain ws.
+	TLS *tls.ConnectionState
 }

@@ -17,6 +17,28 @@ var (
 	getPrefix           = []byte("GET ")
 )
 
+// receiveWire takes bytes as they arrived on the socket: a PROXY protocol
+// header first where one is required, then TLS records or plain HTTP and
+// WebSocket frames.
+func (c *Conn) receiveWire(data []byte) {
+	if c.awaitProxy {
+		rest, release, ok := c.receiveProxyHeader(data)
+		if !ok || len(rest) == 0 {
+			if release != nil {
+				release()
+			}
+			return
+		}
+		defer release()
+		data = rest
+	}
+	if c.tls != nil {
+		c.receiveTLS(data)
+	} else {
+		c.receive(data)
+	}
+}
+
 // receive takes the bytes that arrived on c and acts on them. Whatever does
 // not form a whole request head or frame yet is kept in c.in; everything
 // else is parsed where it lies, in the event loop's read buffer.
@@ -109,12 +131,9 @@ func (c *Conn) accept(r *wsproto.Request) error {
 	if s.cfg.Path != "" && r.Path != s.cfg.Path {
 		return &wsproto.RejectError{Status: http.StatusNotFound, Reason: "no WebSocket endpoint at this path"}
 	}
-	h := Handshake{
-		Request:  r,
-		Peer:     c.remote,
-		ClientIP: s.trusted.clientIP(c.remote.Addr(), r.Header),
-	}
-	c.clientIP = h.ClientIP
+	h := Handshake{Request: r, Peer: c.remote, TLS: c.TLSState()}
+	h.ClientIP, h.ClientIPSource = s.trusted.clientIP(c.clientIP, c.ipSource, r.Header)
+	c.clientIP, c.ipSource = h.ClientIP, h.ClientIPSource
 	if err := s.h.OnHandshake(c, &h); err != nil {
 		return err
 	}

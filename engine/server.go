@@ -222,7 +222,7 @@ func (s *Server) checkDrained() {
 // opened logs an upgraded connection and tells the handler.
 func (s *Server) opened(c *Conn) {
 	s.open.Add(1)
-	s.log.Info("ws open", "client_ip", c.clientIP, "peer", c.remote, "path", c.path)
+	s.log.Info("ws open", "client_ip", c.clientIP, "client_ip_source", c.ipSource.String(), "peer", c.remote, "path", c.path)
 	s.h.OnOpen(c)
 }
 
@@ -311,6 +311,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		c.startTLS()
 		c.detectTLS = s.cfg.TLSAutodetect
 	}
+	c.awaitProxy = s.cfg.ProxyProtocol
 	gc.SetContext(c)
 	l.add(c)
 	return nil, gnet.None
@@ -324,11 +325,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	data, _ := gc.Next(-1)
 	c.bytesIn += int64(len(data))
 	c.beginServe()
-	if c.tls != nil {
-		c.receiveTLS(data)
-	} else {
-		c.receive(data)
-	}
+	c.receiveWire(data)
 	c.flush(true)
 	if c.hangup && c.state != stateClosed {
 		c.sayGoodbye()

@@ -42,6 +42,7 @@ type options struct {
 	maxMessage      int64
 	pingInterval    time.Duration
 	reusePort       bool
+	proxyProtocol   bool
 	logFormat       string
 	shutdownTimeout time.Duration
 
@@ -65,10 +66,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mode, "mode", "echo", "what to serve: echo")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8282", "address to listen on, host:port (port 0 picks a free one)")
 	fs.StringVar(&o.path, "path", "", "the only path upgraded to WebSocket; empty serves every path")
-	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses whose X-Real-IP / X-Forwarded-For are believed")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses whose PROXY header, X-Real-IP, Forwarded and X-Forwarded-For are believed")
 	fs.Int64Var(&o.maxMessage, "max-message", 1<<20, "largest message accepted, in bytes (larger ones close with 1009)")
 	fs.DurationVar(&o.pingInterval, "ping-interval", engine.DefaultPingInterval, "ping quiet connections this often; 0 disables pings")
 	fs.BoolVar(&o.reusePort, "reuseport", false, "share the port with other wssd processes (SO_REUSEPORT)")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header from a -trusted-proxies peer on every connection")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
@@ -85,6 +87,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.tlsDev != "" && len(o.tlsCerts) > 0 {
 		return o, errors.New("-tls-dev and -tls-cert exclude each other")
+	}
+	if o.proxyProtocol && *proxies == "" {
+		return o, errors.New("-proxy-protocol needs -trusted-proxies: a PROXY header is believed only from them")
 	}
 	if (o.tlsClientCA != "" || o.tlsAutodetect) && o.tlsDev == "" && len(o.tlsCerts) == 0 {
 		return o, errors.New("-tls-client-ca and -tls-autodetect need -tls-cert/-tls-key or -tls-dev")
@@ -169,6 +174,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxMessageSize: o.maxMessage,
 		PingInterval:   o.pingInterval,
 		ReusePort:      o.reusePort,
+		ProxyProtocol:  o.proxyProtocol,
 		TLSAutodetect:  o.tlsAutodetect,
 	}
 	scheme := "ws"

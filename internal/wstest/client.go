@@ -30,6 +30,9 @@ type DialOptions struct {
 	TLS       *tls.Config   // non-nil dials wss
 	Timeout   time.Duration // for dial and handshake; 5 s when zero
 	Raw       func() []byte // replaces the whole request head when set
+	// PreHandshake is written first on the TCP connection, before TLS and
+	// the request: a PROXY protocol header, as a load balancer sends it.
+	PreHandshake []byte
 }
 
 // Client is one raw WebSocket connection. It is not safe for concurrent use,
@@ -61,11 +64,20 @@ func Dial(addr string, o DialOptions) (*Client, error) {
 	defer cancel()
 	var conn net.Conn
 	var err error
-	if o.TLS != nil {
-		td := tls.Dialer{NetDialer: &d, Config: o.TLS}
-		conn, err = td.DialContext(ctx, "tcp", addr)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", addr)
+	conn, err = d.DialContext(ctx, "tcp", addr)
+	if err == nil && len(o.PreHandshake) > 0 {
+		_, err = conn.Write(o.PreHandshake)
+	}
+	if err == nil && o.TLS != nil {
+		cfg := o.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		tc := tls.Client(conn, cfg)
+		if err = tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+		}
+		conn = tc
 	}
 	if err != nil {
 		return nil, err
