@@ -65,6 +65,7 @@ type Conn struct {
 	awaitProxy bool // a PROXY protocol header must come first
 
 	tls       *tlsconn.Conn // nil for plain ws
+	tlsFed    bool          // the first bytes went to TLS
 	tlsUp     bool          // the TLS handshake succeeded
 	detectTLS bool          // the first byte decides between ws and wss
 	notified  bool          // close_notify sent

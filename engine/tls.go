@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/tlsconn"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -59,6 +60,26 @@ func (c *Conn) receiveTLS(ciphertext []byte) {
 	}
 	if c.state == stateFailing {
 		return // lingering: input is discarded
+	}
+	if !c.tlsFed {
+		// Until the first bytes show whether this is TLS or a plain HTTP
+		// client (which gets a 400 that says so), keep them.
+		if c.in != nil {
+			c.in.B = append(c.in.B, ciphertext...)
+			ciphertext = c.in.B
+		}
+		if tlsconn.MayBecomeHTTP(ciphertext) {
+			if c.in == nil {
+				c.in = bufpool.Get()
+				c.in.B = append(c.in.B, ciphertext...)
+			}
+			return
+		}
+		c.tlsFed = true
+		if c.in != nil {
+			defer func(in *bufpool.Buffer) { bufpool.Put(in) }(c.in)
+			c.in = nil
+		}
 	}
 	if err := c.tls.Feed(ciphertext); err != nil {
 		c.tlsFailed(err, ciphertext)

@@ -366,3 +366,25 @@ func TestLooksLikeHTTP(t *testing.T) {
 		}
 	}
 }
+
+func TestMayBecomeHTTP(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{"nothing yet", "", true},
+		{"G", "G", true},
+		{"GET without space", "GET", true},
+		{"OPTIONS without space", "OPTIONS", true},
+		{"whole method", "GET ", false},
+		{"TLS record", "\x16\x03", false},
+		{"lowercase", "ge", false},
+		{"not a method", "GX", false},
+	} {
+		if got := tlsconn.MayBecomeHTTP([]byte(tc.in)); got != tc.want {
+			t.Errorf("%s: MayBecomeHTTP(%q) = %v, want %v", tc.name, tc.in, got, tc.want)
+		}
+	}
+}

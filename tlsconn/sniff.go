@@ -47,3 +47,16 @@ func LooksLikeHTTP(b []byte) bool {
 	}
 	return false
 }
+
+// MayBecomeHTTP reports whether b, the first bytes received on a connection,
+// is too short to tell but could still grow into what [LooksLikeHTTP]
+// recognises: a caller that wants to answer plain HTTP with a 400 waits for
+// more bytes (at most eight) before it feeds them to [Conn.Feed].
+func MayBecomeHTTP(b []byte) bool {
+	for _, m := range httpMethods {
+		if len(b) < len(m) && string(b) == m[:len(b)] {
+			return true
+		}
+	}
+	return false
+}
