@@ -188,9 +188,9 @@ func coderDial(t *testing.T, srv *testServer, tap *wireTap) (context.Context, *w
 	path := "/" + t.Name()
 	ctx, cancel := context.WithTimeout(t.Context(), coderTimeout)
 	t.Cleanup(cancel)
-	tr := &http.Transport{}
+	tr := &http.Transport{TLSClientConfig: clientTLS()}
 	if tap != nil {
-		tr.DialContext = tap.dial
+		tr.DialContext, tr.DialTLSContext = tap.dial, tap.dialTLS
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	c, _, err := websocket.Dial(ctx, srv.url(path), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})

@@ -1,6 +1,7 @@
 // Package interop tests wssd's engine against WebSocket clients that share
 // no code with it: gorilla/websocket and coder/websocket in Go, Python's
-// websockets and Node's ws. It has no code of its own, only tests.
+// websockets, Node's ws and headless Chromium, and its TLS against openssl
+// s_client. It has no code of its own, only tests.
 //
 // # Layout
 //
@@ -8,13 +9,17 @@
 // wssd's go.mod. Each test starts the engine in process on a free loopback
 // port with an echo handler: every message comes back with its opcode, and
 // the text "close-me" makes the server close with 1000 "bye". Each behaviour
-// is a named subtest, run over every transport (ws now, wss later).
+// is a named subtest, run over every transport: ws, and wss with
+// internal/testpki's certificate, which every client trusts.
 //
 // # External clients
 //
 // The Python and Node clients are scripts, testdata/client.py and
 // node/client.mjs, that run every check against the server and print one
-// JSON line with the results. A missing interpreter or library skips their
-// tests, except with CI=true, where it fails them: CI never skips a client.
-// setup.sh installs what they need.
+// JSON line with the results. Chromium loads a page whose script talks to
+// the server and writes the outcome into the DOM, which --dump-dom prints;
+// openssl s_client checks which TLS versions the server accepts and carries
+// a WebSocket exchange written byte for byte. A missing program or library
+// skips its test, except with CI=true, where it fails it: CI never skips a
+// client. setup.sh installs what they need.
 package interop

@@ -77,9 +77,13 @@ type scriptResult struct {
 
 // runScript runs a client script against srv, its checks connecting under
 // the test's own path, and then checks, each as a subtest, that the script
-// passed it and that the server saw its connection end as it should.
+// passed it and that the server saw its connection end as it should. Over
+// TLS the script trusts the certificate in the file its --cafile names.
 func runScript(t *testing.T, srv *testServer, dir string, argv ...string) {
 	t.Helper()
+	if srv.tr.tls {
+		argv = append(argv, "--cafile", caFile(t))
+	}
 	argv = append(argv, srv.url("/"+t.Name()))
 	out, runErr := runOutput(t, scriptTimeout, dir, argv...)
 	var rep scriptReport

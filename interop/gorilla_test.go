@@ -51,7 +51,7 @@ func TestGorilla(t *testing.T) {
 					// No gorilla call flushes a frame: a small write buffer
 					// makes NextWriter send one frame per 256 bytes.
 					tap := &wireTap{}
-					c, path := gorillaDial(t, srv, websocket.Dialer{WriteBufferSize: 256, NetDialContext: tap.dial})
+					c, path := gorillaDial(t, srv, websocket.Dialer{WriteBufferSize: 256, NetDialContext: tap.dial, NetDialTLSContext: tap.dialTLS})
 					w, err := c.NextWriter(int(typ))
 					if err != nil {
 						t.Fatal(err)
@@ -90,7 +90,7 @@ func TestGorilla(t *testing.T) {
 			// RFC 6455 section 5.4: control frames may come between the
 			// fragments of a message; the pong must not wait for its end.
 			tap := &wireTap{}
-			c, path := gorillaDial(t, srv, websocket.Dialer{WriteBufferSize: 256, NetDialContext: tap.dial})
+			c, path := gorillaDial(t, srv, websocket.Dialer{WriteBufferSize: 256, NetDialContext: tap.dial, NetDialTLSContext: tap.dialTLS})
 			pongs := gorillaPongs(c)
 			w, err := c.NextWriter(websocket.TextMessage)
 			if err != nil {
@@ -189,6 +189,7 @@ func gorillaDial(t *testing.T, srv *testServer, d websocket.Dialer) (*websocket.
 	t.Helper()
 	path := "/" + t.Name()
 	d.HandshakeTimeout = 5 * time.Second
+	d.TLSClientConfig = clientTLS() // for wss, unless NetDialTLSContext does TLS
 	c, resp, err := d.DialContext(t.Context(), srv.url(path), nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v", srv.url(path), err)

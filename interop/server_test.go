@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -18,13 +20,14 @@ import (
 // the URL scheme.
 type transport struct {
 	name string
+	// tls makes the server speak TLS with testpki's certificate, which the
+	// clients trust: Go clients through testpki's ClientConfig, the scripts
+	// and the other programs through its cert.pem (see caFile).
+	tls bool
 }
 
-// transports lists the transports the tests run over. wss joins ws once the
-// engine serves TLS: Go clients then need the test CA in their dialer, and
-// the scripts get it through SSL_CERT_FILE (Python) and
-// NODE_EXTRA_CA_CERTS (Node).
-var transports = []transport{{name: "ws"}}
+// transports lists the transports the tests run over.
+var transports = []transport{{name: "ws"}, {name: "wss", tls: true}}
 
 // forEachTransport runs f as a subtest per transport.
 func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
@@ -43,22 +46,26 @@ const (
 )
 
 // echoServer is the handler every test talks to: it sends each message back
-// with its opcode, closes on closeMe, and records, by request path, how each
-// connection ended as OnClose saw it.
+// with its opcode, closes on closeMe, and records, by request path, whether
+// each connection came over TLS and how it ended as OnClose saw it.
 type echoServer struct {
 	engine.NopHandler
 
 	mu     sync.Mutex
+	tls    map[string]bool  // request path → whether TLSState was set
 	closed map[string]error // request path → OnClose's error
 	change chan struct{}    // closed and replaced whenever closed changes
 }
 
 func newEchoServer() *echoServer {
-	return &echoServer{closed: map[string]error{}, change: make(chan struct{})}
+	return &echoServer{tls: map[string]bool{}, closed: map[string]error{}, change: make(chan struct{})}
 }
 
 func (h *echoServer) OnHandshake(c *engine.Conn, r *engine.Handshake) error {
 	c.SetValue(r.Path)
+	h.mu.Lock()
+	h.tls[r.Path] = c.TLSState() != nil
+	h.mu.Unlock()
 	return nil
 }
 
@@ -91,12 +98,26 @@ type testServer struct {
 func startServer(t *testing.T, tr transport) *testServer {
 	t.Helper()
 	h := newEchoServer()
-	srv, err := engine.New(engine.Config{
-		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	srv := startEngine(t, tr, engine.Config{
 		EventLoops: 2,
 		// Pings from the server would race the clients' own ping checks.
 		PingInterval: -1,
 	}, h)
+	return &testServer{Server: srv, tr: tr, h: h}
+}
+
+// startEngine starts a server with cfg and h on a free loopback port, over
+// tr, and shuts it down when the test ends. Without a Logger in cfg, the
+// server's warnings and errors go to the test log.
+func startEngine(t *testing.T, tr transport, cfg engine.Config, h engine.Handler) *engine.Server {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if tr.tls {
+		cfg.TLS = testpki.Get().ServerConfig()
+	}
+	srv, err := engine.New(cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +131,25 @@ func startServer(t *testing.T, tr transport) *testServer {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &testServer{Server: srv, tr: tr, h: h}
+	return srv
+}
+
+// clientTLS returns the TLS configuration of Go clients: it trusts the test
+// certificate, and nothing else.
+func clientTLS() *tls.Config {
+	return testpki.Get().ClientConfig()
+}
+
+// caFile writes the test certificate and key into a directory of t's and
+// returns the certificate's path: cert.pem, the CA file of the clients
+// outside the process, since the certificate is self-signed.
+func caFile(t *testing.T) string {
+	t.Helper()
+	certFile, _, err := testpki.Get().WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile
 }
 
 // url returns the server's URL for path over the server's transport.
@@ -119,16 +158,21 @@ func (s *testServer) url(path string) string {
 }
 
 // closeErr waits until the connection to path is gone on the server and
-// returns the error OnClose was given.
+// returns the error OnClose was given. It also checks that the connection
+// came over the server's transport.
 func (s *testServer) closeErr(t *testing.T, path string) error {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		s.h.mu.Lock()
 		err, ok := s.h.closed[path]
+		overTLS := s.h.tls[path]
 		change := s.h.change
 		s.h.mu.Unlock()
 		if ok {
+			if overTLS != s.tr.tls {
+				t.Errorf("server: the connection to %s had TLS state %v, want %v over %s", path, overTLS, s.tr.tls, s.tr.name)
+			}
 			return err
 		}
 		select {

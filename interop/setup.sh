@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh installs what wssd's interop tests need on a Debian machine:
-# Debian's python3-websockets (for /usr/bin/python3), Node.js with npm, and
-# the ws package pinned in node/package-lock.json. It installs only what is
-# missing, so running it again changes nothing. Go and the Go clients need
-# nothing here: go test fetches them through the module proxy.
+# Debian's python3-websockets (for /usr/bin/python3), Node.js with npm, the
+# ws package pinned in node/package-lock.json, Chromium (the browser test)
+# and openssl (the s_client test). It installs only what is missing, with at
+# most one apt-get update, so running it again changes nothing. Go and the Go
+# clients need nothing here: go test fetches them through the module proxy.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -23,6 +24,12 @@ fi
 if ! command -v npm >/dev/null; then
 	missing+=(npm)
 fi
+if ! command -v chromium >/dev/null; then
+	missing+=(chromium)
+fi
+if ! command -v openssl >/dev/null; then
+	missing+=(openssl)
+fi
 if ((${#missing[@]} > 0)); then
 	echo "interop/setup.sh: installing ${missing[*]}"
 	"${sudo[@]}" apt-get update -q
@@ -38,3 +45,4 @@ if [[ $installed != "$locked" ]]; then
 	npm ci --no-audit --no-fund
 fi
 echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked"
+echo "interop/setup.sh: $(chromium --version), $(openssl version)"

@@ -3,6 +3,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +12,10 @@ import (
 	"github.com/wssd/wssd/wsproto"
 )
 
-// wireTap records what a Go client writes to its TCP connection, so that a
-// test can check which frames it really sent: a library that quietly
-// coalesced a "fragmented" message would otherwise test nothing.
+// wireTap records what a Go client writes to its connection, in plaintext
+// over wss too, so that a test can check which frames it really sent: a
+// library that quietly coalesced a "fragmented" message would otherwise test
+// nothing.
 type wireTap struct {
 	mu  sync.Mutex
 	out bytes.Buffer
@@ -22,6 +24,24 @@ type wireTap struct {
 // dial is a DialContext for the client libraries that taps the connection.
 func (w *wireTap) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &tappedConn{Conn: c, tap: w}, nil
+}
+
+// dialTLS is a DialTLSContext for the client libraries: it runs the TLS
+// handshake itself, trusting the test certificate, and taps the plaintext.
+func (w *wireTap) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	cfg := clientTLS()
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ServerName = host
+	cfg.NextProtos = []string{"http/1.1"}
+	d := tls.Dialer{Config: cfg}
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -85,10 +105,15 @@ type tappedConn struct {
 	tap *wireTap
 }
 
+// Write holds the tap's lock while it writes, so that the tap has the bytes
+// in the order they went out even when several goroutines write: recording
+// after the write would let the frames a client writes once the server has
+// answered the upgrade request overtake that request, which the HTTP
+// client wrote on another goroutine.
 func (c *tappedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
 	c.tap.mu.Lock()
+	defer c.tap.mu.Unlock()
+	n, err := c.Conn.Write(p)
 	c.tap.out.Write(p[:n])
-	c.tap.mu.Unlock()
 	return n, err
 }

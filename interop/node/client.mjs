@@ -1,10 +1,12 @@
 // Interop client for wssd's tests, on Node's ws package.
 //
-// Usage: node client.mjs [--timeout SECONDS] BASE_URL [CHECK ...]
+// Usage: node client.mjs [--timeout SECONDS] [--cafile PEM] BASE_URL [CHECK ...]
 //
 // Runs each check (all of them by default) on its own connection to
 // BASE_URL/CHECK against wssd's echo handler, which sends every message back
-// and closes with 1000 "bye" on the text "close-me". Prints one JSON line:
+// and closes with 1000 "bye" on the text "close-me". A wss:// BASE_URL is
+// verified against the CA certificates in --cafile (default: Node's).
+// Prints one JSON line:
 //
 //   {"client":"ws","version":"8.23.0","results":[{"name":"echo-text","ok":true,"error":""},...]}
 //
@@ -46,8 +48,9 @@ function payload(text, n) {
 // Conn wraps a WebSocket with awaitable events: messages are queued as they
 // arrive, and close and pong events are remembered.
 class Conn {
-  constructor(url) {
-    this.ws = new WebSocket(url, { maxPayload: 2 << 20, handshakeTimeout: 10_000 });
+  // ca, when set, holds the only CA certificates a wss:// server may chain to.
+  constructor(url, ca) {
+    this.ws = new WebSocket(url, { maxPayload: 2 << 20, handshakeTimeout: 10_000, ca });
     this.messages = [];
     this.waiters = [];
     this.pongs = [];
@@ -176,14 +179,14 @@ const CHECKS = {
   'server-close': checkServerClose,
 };
 
-async function runCheck(base, name) {
+async function runCheck(base, name, ca) {
   let c;
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new CheckFailed(`timed out after ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
   });
   try {
-    c = new Conn(`${base}/${name}`);
+    c = new Conn(`${base}/${name}`, ca);
     await Promise.race([
       (async () => {
         await c.opened;
@@ -201,17 +204,25 @@ async function runCheck(base, name) {
 }
 
 function usage(msg) {
-  process.stderr.write(`client.mjs: ${msg}\nusage: node client.mjs [--timeout SECONDS] BASE_URL [CHECK ...]\n`);
+  process.stderr.write(`client.mjs: ${msg}\nusage: node client.mjs [--timeout SECONDS] [--cafile PEM] BASE_URL [CHECK ...]\n`);
   process.exit(2);
 }
 
 async function main() {
   const args = process.argv.slice(2);
   let timeoutS = 120;
-  if (args[0] === '--timeout') {
-    timeoutS = Number(args[1]);
-    if (!(timeoutS > 0)) usage('--timeout takes a positive number of seconds');
-    args.splice(0, 2);
+  let ca;
+  while (args[0]?.startsWith('--')) {
+    const [flag, value] = args.splice(0, 2);
+    if (value === undefined) usage(`${flag} takes a value`);
+    if (flag === '--timeout') {
+      timeoutS = Number(value);
+      if (!(timeoutS > 0)) usage('--timeout takes a positive number of seconds');
+    } else if (flag === '--cafile') {
+      ca = readFileSync(value);
+    } else {
+      usage(`unknown flag ${flag}`);
+    }
   }
   if (args.length < 1) usage('missing BASE_URL');
   const base = args[0].replace(/\/+$/, '');
@@ -226,7 +237,7 @@ async function main() {
 
   const results = [];
   for (const name of names) {
-    const error = await runCheck(base, name);
+    const error = await runCheck(base, name, ca);
     results.push({ name, ok: error === '', error });
   }
   process.stdout.write(JSON.stringify({ client: 'ws', version: wsVersion, results }) + '\n');

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Interop client for wssd's tests, on Python's websockets library.
 
-Usage: /usr/bin/python3 client.py [--timeout SECONDS] BASE_URL [CHECK ...]
+Usage: /usr/bin/python3 client.py [--timeout SECONDS] [--cafile PEM] BASE_URL [CHECK ...]
 
 Runs each check (all of them by default) on its own connection to
 BASE_URL/CHECK against wssd's echo handler, which sends every message back
-and closes with 1000 "bye" on the text "close-me". Prints one JSON line:
+and closes with 1000 "bye" on the text "close-me". A wss:// BASE_URL is
+verified against the CA certificates in --cafile (default: the system's).
+Prints one JSON line:
 
     {"client": "websockets", "version": "10.4", "results": [
         {"name": "echo-text", "ok": true, "error": ""}, ...]}
@@ -20,6 +22,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import sys
 
 import websockets
@@ -115,10 +118,11 @@ CHECKS = {
 }
 
 
-async def run_check(base, name):
+async def run_check(base, name, tls):
     async def body():
         async with websockets.connect(
             f"{base}/{name}",
+            ssl=tls,
             max_size=2 << 20,
             ping_interval=None,  # no pings of its own: the ping check sends one
             open_timeout=10,
@@ -135,10 +139,10 @@ async def run_check(base, name):
         return f"{type(e).__name__}: {e}"
 
 
-async def run(base, names):
+async def run(base, names, tls):
     results = []
     for name in names:
-        err = await run_check(base, name)
+        err = await run_check(base, name, tls)
         results.append({"name": name, "ok": not err, "error": err})
     return results
 
@@ -146,6 +150,7 @@ async def run(base, names):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--timeout", type=float, default=120, help="seconds for the whole run")
+    ap.add_argument("--cafile", help="PEM file of the CA certificates a wss:// server is verified against")
     ap.add_argument("url", help="base URL; each check connects to URL/CHECK")
     ap.add_argument("checks", nargs="*", help=f"checks to run (default all: {', '.join(CHECKS)})")
     args = ap.parse_args()
@@ -153,6 +158,10 @@ def main():
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         ap.error(f"unknown checks: {', '.join(unknown)}")
+    tls = None  # ws://, or the system's CA certificates for wss://
+    if args.url.startswith("wss://") and args.cafile:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+        tls.load_verify_locations(cafile=args.cafile)
 
     # A hard deadline: cancelling asyncio tasks that wait on a stuck peer
     # can itself wait on that peer.
@@ -162,7 +171,7 @@ def main():
 
     signal.signal(signal.SIGALRM, timed_out)
     signal.setitimer(signal.ITIMER_REAL, args.timeout)
-    results = asyncio.run(run(args.url.rstrip("/"), names))
+    results = asyncio.run(run(args.url.rstrip("/"), names, tls))
     signal.setitimer(signal.ITIMER_REAL, 0)
     print(json.dumps({"client": "websockets", "version": websockets.__version__, "results": results}))
     failed = [r for r in results if not r["ok"]]
