@@ -1,7 +1,8 @@
 // Package interop tests wssd's engine against WebSocket clients that share
 // no code with it: gorilla/websocket and coder/websocket in Go, Python's
 // websockets, Node's ws and headless Chromium, and its TLS against openssl
-// s_client. It has no code of its own, only tests.
+// s_client, and behind nginx, Apache and HAProxy. It has no code of its
+// own, only tests.
 //
 // # Layout
 //
@@ -22,4 +23,10 @@
 // a WebSocket exchange written byte for byte. A missing program or library
 // skips its test, except with CI=true, where it fails it: CI never skips a
 // client. setup.sh installs what they need.
+//
+// # Proxies
+//
+// The proxy tests start Debian's nginx, Apache and HAProxy with the files in
+// ../deploy, rewritten only where a test must (ports, certificate paths),
+// and check that the client's real address reaches wssd through each.
 package interop

@@ -181,6 +181,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if store != nil {
 		cfg.TLS, scheme = store.TLSConfig(), "wss"
 	}
+	// Catch signals before listening: a SIGTERM or SIGHUP that arrives as
+	// soon as the port is open must not kill the process.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	srv, err := engine.New(cfg, echoHandler{log: log})
 	if err != nil {
 		return err
@@ -203,9 +208,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		<-watched
 	}()
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	stopped := waitChan(srv)
 	for {
 		select {
