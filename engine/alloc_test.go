@@ -54,7 +54,7 @@ func TestEchoAllocations(t *testing.T) {
 					roundTrip()
 				}
 				budget := 0.0
-				if tr.tls {
+				if tr.TLS {
 					budget = 3
 				}
 				if n := testing.AllocsPerRun(500, roundTrip); n > budget {

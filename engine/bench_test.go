@@ -18,7 +18,7 @@ import (
 func BenchmarkEcho(b *testing.B) {
 	for _, tr := range transports {
 		for _, size := range []int{64, 512, 4096} {
-			b.Run(tr.name+"/"+strconv.Itoa(size)+"B", func(b *testing.B) {
+			b.Run(tr.Name+"/"+strconv.Itoa(size)+"B", func(b *testing.B) {
 				srv, err := engine.New(engine.Config{EventLoops: 1, PingInterval: -1}, echo{})
 				if err != nil {
 					b.Fatal(err)

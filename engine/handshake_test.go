@@ -216,7 +216,7 @@ func TestPlainHTTPOnTLSPort(t *testing.T) {
 		{"http GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
 		{"http POST", "POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"},
 	}
-	srv := startServer(t, transport{name: "wss", tls: true}, engine.Config{}, echo{})
+	srv := startServer(t, transport{Name: "wss", TLS: true}, engine.Config{}, echo{})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := net.Dial("tcp", srv.addr)
@@ -246,11 +246,11 @@ func TestPlainHTTPOnTLSPort(t *testing.T) {
 
 // TestTLSAutodetect: with TLSAutodetect one port serves ws and wss.
 func TestTLSAutodetect(t *testing.T) {
-	srv := startServer(t, transport{name: "wss", tls: true}, engine.Config{TLSAutodetect: true}, echo{})
+	srv := startServer(t, transport{Name: "wss", TLS: true}, engine.Config{TLSAutodetect: true}, echo{})
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
+		t.Run(tr.Name, func(t *testing.T) {
 			o := wstest.DialOptions{}
-			if tr.tls {
+			if tr.TLS {
 				o.TLS = testpki.Get().ClientConfig()
 			}
 			c, err := wstest.Dial(srv.addr, o)
@@ -258,7 +258,7 @@ func TestTLSAutodetect(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			expectEchoOf(t, c, wsproto.OpText, "both "+tr.name)
+			expectEchoOf(t, c, wsproto.OpText, "both "+tr.Name)
 		})
 	}
 }

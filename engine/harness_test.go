@@ -16,21 +16,15 @@ import (
 	"github.com/wssd/wssd/internal/wstest"
 )
 
-// transport is a way to reach the server. Every engine behaviour is tested
-// over each of them.
-type transport struct {
-	name string
-	tls  bool
-}
+// transport is a way to reach the server; every engine behaviour is
+// tested over each of them.
+type transport = wstest.Transport
 
-var transports = []transport{{name: "ws"}, {name: "wss", tls: true}}
+var transports = wstest.Transports
 
-// forEachTransport runs f as a subtest per transport.
 func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
 	t.Helper()
-	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) { f(t, tr) })
-	}
+	wstest.ForEachTransport(t, f)
 }
 
 // testServer is a started engine.Server with what a test needs around it.
@@ -53,7 +47,7 @@ func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler
 	if cfg.EventLoops == 0 {
 		cfg.EventLoops = 2
 	}
-	if tr.tls && cfg.TLS == nil {
+	if tr.TLS && cfg.TLS == nil {
 		cfg.TLS = testpki.Get().ServerConfig()
 	}
 	srv, err := engine.New(cfg, h)
@@ -79,14 +73,14 @@ func (s *testServer) dial(t *testing.T, o wstest.DialOptions) *wstest.Client {
 	t.Helper()
 	c, err := s.tryDial(t, o)
 	if err != nil {
-		t.Fatalf("dial %s: %v", s.tr.name, err)
+		t.Fatalf("dial %s: %v", s.tr.Name, err)
 	}
 	return c
 }
 
 // tryDial is dial that returns the handshake's error instead.
 func (s *testServer) tryDial(t *testing.T, o wstest.DialOptions) (*wstest.Client, error) {
-	if s.tr.tls && o.TLS == nil {
+	if s.tr.TLS && o.TLS == nil {
 		o.TLS = testpki.Get().ClientConfig()
 	}
 	c, err := wstest.Dial(s.addr, o)
@@ -103,13 +97,13 @@ func (s *testServer) rawDial(t *testing.T) net.Conn {
 	d := net.Dialer{Timeout: 5 * time.Second}
 	var conn net.Conn
 	var err error
-	if s.tr.tls {
+	if s.tr.TLS {
 		conn, err = tls.DialWithDialer(&d, "tcp", s.addr, testpki.Get().ClientConfig())
 	} else {
 		conn, err = d.Dial("tcp", s.addr)
 	}
 	if err != nil {
-		t.Fatalf("dial %s: %v", s.tr.name, err)
+		t.Fatalf("dial %s: %v", s.tr.Name, err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn

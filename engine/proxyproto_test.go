@@ -43,7 +43,7 @@ func (h seenHandshake) OnHandshake(_ *engine.Conn, hs *engine.Handshake) error {
 // then speaks ws or wss as the transport says.
 func dialBehindProxy(t *testing.T, srv *testServer, from string, header []byte, extra http.Header) (*wstest.Client, error) {
 	o := wstest.DialOptions{LocalIP: from, Header: extra, PreHandshake: header}
-	if srv.tr.tls {
+	if srv.tr.TLS {
 		o.TLS = testpki.Get().ClientConfig()
 	}
 	c, err := wstest.Dial(srv.addr, o)
@@ -132,7 +132,7 @@ func TestProxyProtocolRefusals(t *testing.T) {
 				}
 				defer conn.Close()
 				payload := append(append([]byte{}, tc.header...), wstest.RequestHead(srv.addr, "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil)...)
-				if tr.tls && len(tc.header) > 0 {
+				if tr.TLS && len(tc.header) > 0 {
 					payload = append(append([]byte{}, tc.header...), 0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5)
 				}
 				_, _ = conn.Write(payload)
@@ -157,7 +157,7 @@ func TestProxyProtocolRefusals(t *testing.T) {
 func TestProxyHeaderSplit(t *testing.T) {
 	for _, header := range [][]byte{[]byte("PROXY TCP4 203.0.113.7 127.0.0.1 51234 443\r\n"), proxyV2(t, "203.0.113.7:4000")} {
 		h := seenHandshake{seen: make(chan engine.Handshake, 1)}
-		srv := startServer(t, transport{name: "ws"}, engine.Config{ProxyProtocol: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, h)
+		srv := startServer(t, transport{Name: "ws"}, engine.Config{ProxyProtocol: true, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, h)
 		conn := srv.rawDial(t)
 		c := wstest.NewClient(conn)
 		all := append(append([]byte{}, header...), wstest.RequestHead(srv.addr, "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil)...)

@@ -41,7 +41,7 @@ func TestHandshakeTimeout(t *testing.T) {
 			{"silent TCP", tcpDial(srv.addr), ""},
 			{"half a request", srv.rawDial, "GET / HTTP/1.1\r\nHost: x\r\nUpg"},
 		}
-		if tr.tls { // on ws these bytes are answered with a 400 at once
+		if tr.TLS { // on ws these bytes are answered with a 400 at once
 			cases = append(cases, struct {
 				name string
 				dial func(t *testing.T) net.Conn

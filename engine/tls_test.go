@@ -19,7 +19,7 @@ import (
 )
 
 // wss is the transport of the tests that only make sense over TLS.
-var wss = transport{name: "wss", tls: true}
+var wss = transport{Name: "wss", TLS: true}
 
 // tlsStates hands the TLS state each opened connection reports, nil for
 // plain ws, to the test.
@@ -102,7 +102,7 @@ func TestTLSVersions(t *testing.T) {
 // TestTLSStateNilOverWS: Conn.TLSState is nil for a plain ws connection.
 func TestTLSStateNilOverWS(t *testing.T) {
 	h := tlsStates{states: make(chan *tls.ConnectionState, 1)}
-	srv := startServer(t, transport{name: "ws"}, engine.Config{}, h)
+	srv := startServer(t, transport{Name: "ws"}, engine.Config{}, h)
 	srv.dial(t, wstest.DialOptions{})
 	if st := <-h.states; st != nil {
 		t.Fatalf("TLSState over plain ws = %+v, want nil", st)

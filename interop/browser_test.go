@@ -48,7 +48,7 @@ func TestChromium(t *testing.T) {
 		h := newPageHandler()
 		srv := startEngine(t, tr, engine.Config{Path: "/wss", EventLoops: 2, PingInterval: -1}, h)
 		host := fmt.Sprintf("localhost:%d", srv.Addr().Port())
-		wsURL := tr.name + "://" + host + "/wss"
+		wsURL := tr.Name + "://" + host + "/wss"
 		pages := httptest.NewServer(newPageServer(wsURL))
 		t.Cleanup(pages.Close)
 
@@ -78,11 +78,11 @@ func TestChromium(t *testing.T) {
 			t.Errorf("server OnClose: %v", err)
 		}
 		switch {
-		case !tr.tls && pc.tls != nil:
+		case !tr.TLS && pc.tls != nil:
 			t.Errorf("server: TLS state %+v on plain ws", pc.tls)
-		case tr.tls && pc.tls == nil:
+		case tr.TLS && pc.tls == nil:
 			t.Error("server: no TLS state over wss")
-		case tr.tls:
+		case tr.TLS:
 			if pc.tls.Version != tls.VersionTLS13 || pc.tls.ServerName != "localhost" {
 				t.Errorf("server: %s with SNI %q, want TLS 1.3 with SNI localhost", tls.VersionName(pc.tls.Version), pc.tls.ServerName)
 			}
@@ -106,7 +106,7 @@ func runPage(t *testing.T, chromium string, tr transport, url string) pageResult
 		// /wait script holds up until the WebSocket is done.
 		"--dump-dom",
 	}
-	if tr.tls {
+	if tr.TLS {
 		argv = append(argv, "--ignore-certificate-errors-spki-list="+testSPKIHash(t))
 	}
 	argv = append(argv, url)

@@ -81,7 +81,7 @@ type scriptResult struct {
 // TLS the script trusts the certificate in the file its --cafile names.
 func runScript(t *testing.T, srv *testServer, dir string, argv ...string) {
 	t.Helper()
-	if srv.tr.tls {
+	if srv.tr.TLS {
 		argv = append(argv, "--cafile", caFile(t))
 	}
 	argv = append(argv, srv.url("/"+t.Name()))

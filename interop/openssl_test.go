@@ -36,7 +36,7 @@ func TestOpenSSL(t *testing.T) {
 
 	// The server logs why a TLS handshake failed at debug level.
 	var serverLog lockedBuffer
-	tr := transport{name: "wss", tls: true}
+	tr := transport{Name: "wss", TLS: true}
 	h := newEchoServer()
 	srv := &testServer{
 		Server: startEngine(t, tr, engine.Config{

@@ -352,7 +352,7 @@ func startUpstream(t *testing.T, proxyProtocol bool, ping time.Duration) *upstre
 		slog.NewTextHandler(u.log, nil),
 		slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}),
 	))
-	u.Server = startEngine(t, transport{name: "ws"}, engine.Config{
+	u.Server = startEngine(t, transport{Name: "ws"}, engine.Config{
 		Logger:         logger,
 		Path:           "/wss",
 		TrustedProxies: trustedProxies,

@@ -12,29 +12,21 @@ import (
 
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/testpki"
+	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
 )
 
 // transport is a way to reach the server; every client test runs over each
-// of them, as net/http's tests run over h1, https and h2. Its name is also
-// the URL scheme.
-type transport struct {
-	name string
-	// tls makes the server speak TLS with testpki's certificate, which the
-	// clients trust: Go clients through testpki's ClientConfig, the scripts
-	// and the other programs through its cert.pem (see caFile).
-	tls bool
-}
+// of them. Over wss the server has testpki's certificate, which the clients
+// trust: Go clients through testpki's ClientConfig, the scripts and the
+// other programs through its cert.pem (see caFile).
+type transport = wstest.Transport
 
-// transports lists the transports the tests run over.
-var transports = []transport{{name: "ws"}, {name: "wss", tls: true}}
+var transports = wstest.Transports
 
-// forEachTransport runs f as a subtest per transport.
 func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
 	t.Helper()
-	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) { f(t, tr) })
-	}
+	wstest.ForEachTransport(t, f)
 }
 
 // closeMe is the text message that makes the echo server close the
@@ -114,7 +106,7 @@ func startEngine(t *testing.T, tr transport, cfg engine.Config, h engine.Handler
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if tr.tls {
+	if tr.TLS {
 		cfg.TLS = testpki.Get().ServerConfig()
 	}
 	srv, err := engine.New(cfg, h)
@@ -154,7 +146,7 @@ func caFile(t *testing.T) string {
 
 // url returns the server's URL for path over the server's transport.
 func (s *testServer) url(path string) string {
-	return s.tr.name + "://" + s.Addr().String() + path
+	return s.tr.Name + "://" + s.Addr().String() + path
 }
 
 // closeErr waits until the connection to path is gone on the server and
@@ -170,8 +162,8 @@ func (s *testServer) closeErr(t *testing.T, path string) error {
 		change := s.h.change
 		s.h.mu.Unlock()
 		if ok {
-			if overTLS != s.tr.tls {
-				t.Errorf("server: the connection to %s had TLS state %v, want %v over %s", path, overTLS, s.tr.tls, s.tr.name)
+			if overTLS != s.tr.TLS {
+				t.Errorf("server: the connection to %s had TLS state %v, want %v over %s", path, overTLS, s.tr.TLS, s.tr.Name)
 			}
 			return err
 		}
