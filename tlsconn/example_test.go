@@ -1,0 +1,84 @@
+package tlsconn_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/wssd/wssd/tlsconn"
+)
+
+// Example drives a server Conn the way an event loop does: bytes from the
+// socket go to Feed, whatever Outbound holds goes back to the socket, and
+// once the handshake is complete AppendPlaintext yields the client's data.
+// Here one goroutine stands in for the loop, and a channel for its wakeups.
+func Example() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	go func() { // an ordinary crypto/tls client
+		c, err := tls.Dial("tcp", ln.Addr().String(), clientConfig(tls.VersionTLS13))
+		if err != nil {
+			panic(err)
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("tom"))
+		reply := make([]byte, len("TOM"))
+		_, _ = io.ReadFull(c, reply)
+		fmt.Printf("client got %s\n", reply)
+	}()
+	sock, err := ln.Accept()
+	if err != nil {
+		panic(err)
+	}
+	defer sock.Close()
+
+	h := tlsconn.NewHandshaker(tlsconn.HandshakerConfig{})
+	defer h.Close()
+	events := make(chan []byte, 16) // socket reads and wakeups (nil), in order
+	conn := tlsconn.Server(serverConfig(), h, func() { events <- nil })
+	defer conn.Close()
+	go func() {
+		for {
+			buf := make([]byte, 4096)
+			n, err := sock.Read(buf)
+			if err != nil {
+				return
+			}
+			events <- buf[:n]
+		}
+	}()
+	send := func() {
+		for out := conn.Outbound(); len(out) > 0; out = conn.Outbound() {
+			_, _ = sock.Write(out)
+			conn.DiscardOutbound(len(out))
+		}
+	}
+	for ev := range events {
+		if ev != nil {
+			if err := conn.Feed(ev); err != nil {
+				panic(err)
+			}
+		}
+		send()
+		if done, err := conn.HandshakeComplete(); !done || err != nil {
+			continue
+		}
+		plain, _ := conn.AppendPlaintext(nil)
+		if len(plain) == 0 {
+			continue
+		}
+		fmt.Printf("server got %s over TLS 1.3: %v\n", plain, conn.ConnectionState().Version == tls.VersionTLS13)
+		_, _ = conn.Write([]byte(strings.ToUpper(string(plain))))
+		send()
+		break
+	}
+	_, _ = io.Copy(io.Discard, sock) // until the client hangs up
+	// Output:
+	// server got tom over TLS 1.3: true
+	// client got TOM
+}
