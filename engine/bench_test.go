@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -16,8 +17,9 @@ import (
 // runs wssd beside its peers; this benchmark guards the hot path's cost and
 // allocations between commits (compare with benchstat).
 func BenchmarkEcho(b *testing.B) {
+	noPoison(b)
 	for _, tr := range transports {
-		for _, size := range []int{64, 512, 4096} {
+		for _, size := range []int{64, 512, 4096, 65536} {
 			b.Run(tr.Name+"/"+strconv.Itoa(size)+"B", func(b *testing.B) {
 				srv, err := engine.New(engine.Config{EventLoops: 1, PingInterval: -1}, echo{})
 				if err != nil {
@@ -52,6 +54,7 @@ func BenchmarkEcho(b *testing.B) {
 // BenchmarkEchoParallel runs many connections at once, one client goroutine
 // each, against a server with one event loop per CPU.
 func BenchmarkEchoParallel(b *testing.B) {
+	noPoison(b)
 	srv, err := engine.New(engine.Config{PingInterval: -1}, echo{})
 	if err != nil {
 		b.Fatal(err)
@@ -83,4 +86,11 @@ func BenchmarkEchoParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// noPoison turns off the tests' poisoning of released buffers, which would
+// otherwise dominate a benchmark of large messages.
+func noPoison(b *testing.B) {
+	bufpool.SetPoison(false)
+	b.Cleanup(func() { bufpool.SetPoison(true) })
 }
