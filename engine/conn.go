@@ -164,7 +164,7 @@ func (c *Conn) queue(op wsproto.Opcode, p []byte, control bool) error {
 		return ErrBufferFull
 	}
 	if c.out == nil {
-		c.out = bufpool.Get()
+		c.out = bufpool.GetCap(wsproto.HeaderSize(len(p), false) + len(p))
 	}
 	c.out.B = wsproto.AppendFrame(c.out.B, op, true, p)
 	trigger := c.claimFlushLocked()

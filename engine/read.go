@@ -5,6 +5,7 @@ import (
 	"errors"
 	"golang.org/x/sys/unix"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ func (c *Conn) receiveWire(data []byte) {
 func (c *Conn) receive(data []byte) {
 	buf := data
 	if c.in != nil {
+		if need := c.parser.Need(); need > cap(c.in.B) {
+			c.in.B = slices.Grow(c.in.B, need-len(c.in.B)) // the frame's room, at once
+		}
 		c.in.B = append(c.in.B, data...)
 		buf = c.in.B
 	}
@@ -55,7 +59,7 @@ func (c *Conn) receive(data []byte) {
 		bufpool.Put(c.in)
 		c.in = nil
 	case c.in == nil:
-		c.in = bufpool.Get()
+		c.in = bufpool.GetCap(max(len(rest), c.parser.Need()))
 		c.in.B = append(c.in.B, rest...)
 	case n > 0:
 		c.in.B = c.in.B[:copy(c.in.B, rest)]

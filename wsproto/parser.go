@@ -135,6 +135,16 @@ func (p *Parser) Parse(b []byte) (m Message, n int, err error) {
 	return m, n, nil
 }
 
+// Need returns the size, header included, of the frame whose header the
+// last Parse read but whose payload has not all arrived, or 0. A caller that
+// gathers the bytes can reserve that much room at once.
+func (p *Parser) Need() int {
+	if p.curHdr == 0 {
+		return 0
+	}
+	return p.curHdr + int(p.cur.Length)
+}
+
 // check applies the rules that can be decided from a header alone, so that a
 // violation is reported before its payload arrives.
 func (p *Parser) check(h Header) error {
