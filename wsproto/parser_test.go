@@ -258,3 +258,32 @@ func TestAppendClose(t *testing.T) {
 		})
 	}
 }
+
+func TestParserNeed(t *testing.T) {
+	b := frame(wsproto.OpBinary, true, string(make([]byte, 70000)))
+	hdr := wsproto.HeaderSize(70000, true)
+	cases := []struct {
+		name string
+		have int
+		want int
+	}{
+		{"nothing", 0, 0},
+		{"half a header", 3, 0},
+		{"header only", hdr, hdr + 70000},
+		{"most of the payload", len(b) - 1, hdr + 70000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var p wsproto.Parser
+			if _, n, err := p.Parse(b[:tc.have]); err != nil || n != 0 {
+				t.Fatalf("Parse: n=%d err=%v", n, err)
+			}
+			if got := p.Need(); got != tc.want {
+				t.Fatalf("Need() = %d, want %d", got, tc.want)
+			}
+			if _, n, _ := p.Parse(b); n != len(b) || p.Need() != 0 {
+				t.Fatalf("after the whole frame: n=%d Need()=%d", n, p.Need())
+			}
+		})
+	}
+}
