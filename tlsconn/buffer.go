@@ -1,6 +1,9 @@
 package tlsconn
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 const (
 	// minBufSize is the capacity of a freshly allocated buffer: enough for a
@@ -9,8 +12,13 @@ const (
 
 	// maxPooledBufSize is the largest buffer returned to the pool; larger
 	// ones, grown by bulk transfers, are left to the garbage collector so the
-	// pool does not pin them.
-	maxPooledBufSize = 64 << 10
+	// pool does not pin them. It holds a 64 KiB message's records.
+	maxPooledBufSize = 128 << 10
+
+	// recordOverhead bounds what a TLS record adds to its plaintext: header,
+	// content type, explicit nonce and AEAD tag.
+	recordOverhead = 5 + 1 + 8 + 16
+	maxPlaintext   = 16 << 10 // a record's plaintext, at most
 )
 
 // bufPool holds *[]byte of length zero. Pointers avoid an allocation on Put.
@@ -61,6 +69,17 @@ func (q *queue) write(b []byte) {
 		q.buf = bufPool.Get().(*[]byte)
 	}
 	*q.buf = append(*q.buf, b...)
+}
+
+// reserve makes room for n more bytes in one step, so that a large write
+// made of many records does not grow the buffer record by record.
+func (q *queue) reserve(n int) {
+	if q.buf == nil {
+		q.buf = bufPool.Get().(*[]byte)
+	}
+	if free := cap(*q.buf) - len(*q.buf); free < n {
+		*q.buf = slices.Grow(*q.buf, n)
+	}
 }
 
 // read copies unconsumed bytes into p and consumes them.

@@ -186,6 +186,12 @@ func (c *Conn) Write(plaintext []byte) (int, error) {
 	if !c.established {
 		return 0, ErrHandshakeIncomplete
 	}
+	if len(plaintext) > maxPlaintext { // several records: room for all at once
+		records := (len(plaintext) + maxPlaintext - 1) / maxPlaintext
+		c.sh.mu.Lock()
+		c.sh.out.reserve(len(plaintext) + records*recordOverhead)
+		c.sh.mu.Unlock()
+	}
 	return c.tls.Write(plaintext)
 }
 
