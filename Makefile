@@ -5,7 +5,7 @@ ARGS    ?=
 TLS     ?= -tls-dev .dev/tls
 FUZZTIME ?= 30s
 
-.PHONY: build run test vet unit alloc interop fuzz clean
+.PHONY: build run test vet unit alloc interop benchsmoke fuzz clean bench bench-quick
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wssd
@@ -16,7 +16,7 @@ build:
 run:
 	$(GO) run ./cmd/wssd $(TLS) $(ARGS)
 
-test: vet unit alloc interop
+test: vet unit alloc interop benchsmoke
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -32,6 +32,18 @@ alloc:
 
 interop:
 	cd interop && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# The bench harness with a few connections, so that it cannot rot.
+benchsmoke:
+	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# wssd beside gorilla, gobwas, gws, nbio, coder and the raw gnet and crypto/tls
+# ceilings, in one run (bench/README.md): results in bench/results/.
+bench:
+	cd bench && $(GO) run ./cmd/benchrun -mode full
+
+bench-quick:
+	cd bench && $(GO) run ./cmd/benchrun -mode quick
 
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
 fuzz:

@@ -1,0 +1,85 @@
+// Command benchrun runs the whole benchmark, wssd beside its peers, and
+// writes results/latest.md, results/latest.json and the charts. Run it from
+// the bench module's directory (make bench does):
+//
+//	benchrun -mode full     # make bench: every scenario, about 20 minutes
+//	benchrun -mode quick    # make bench-quick: small N, no scale, about 3 minutes
+//
+// -servers and -scenarios narrow a run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wssd/wssd/bench/report"
+	"github.com/wssd/wssd/bench/runner"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	mode := flag.String("mode", "quick", "quick, full or smoke")
+	out := flag.String("out", "results", "directory for latest.md, latest.json and the charts")
+	serverList := flag.String("servers", "", "comma-separated servers (default: all)")
+	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, broadcast, scale (default: the mode's)")
+	scaleTarget := flag.Int("scale-target", 0, "connections the scale scenario aims for (default: the mode's)")
+	flag.Parse()
+
+	var cfg runner.Config
+	switch *mode {
+	case "quick":
+		cfg = runner.Quick()
+	case "full":
+		cfg = runner.Full()
+	case "smoke":
+		cfg = runner.Smoke()
+	default:
+		return fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if *serverList != "" {
+		cfg.Servers = strings.Split(*serverList, ",")
+	}
+	if *scenarioList != "" {
+		cfg.Scenarios = strings.Split(*scenarioList, ",")
+	}
+	if *scaleTarget > 0 {
+		cfg.ScaleTarget = *scaleTarget
+	}
+	if _, err := os.Stat("cmd/benchd"); err != nil {
+		return fmt.Errorf("run me from the bench module's directory: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin, err := os.MkdirTemp("", "wssd-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	start := time.Now()
+	if err := runner.Build(ctx, ".", bin); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	res, err := runner.Run(ctx, cfg, *mode, bin, *out, os.Stderr)
+	if res != nil {
+		if werr := report.Write(*out, res); werr != nil {
+			return werr
+		}
+		fmt.Fprintf(os.Stderr, "benchrun: wrote %s/latest.md in %s\n", *out, time.Since(start).Round(time.Second))
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+// Command loadgen is the benchmark client. The runner starts several, each
+// from its own source addresses, and drives them over standard input.
+//
+// With -churn N it opens and closes N connections as fast as the server
+// completes them, prints one JSON result and exits. Otherwise it opens
+// -conns connections, prints the "open" result, and then reads commands,
+// one a line, answering each with one JSON line (see load.Result):
+//
+//	echo SIZE DURATION          every connection echoes SIZE-byte messages for DURATION
+//	arm ROUNDS                  expect ROUNDS broadcast messages on every connection
+//	send ROUNDS SIZE INTERVAL   ask the server to broadcast, through the first connection
+//	collect TIMEOUT             wait for the armed broadcasts, report them
+//	stats                       live connections and CPU time so far
+//	quit                        close everything and exit (so does end of input)
+//
+// SIGUSR1 stops the opening of connections early; those already open are kept.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wssd/wssd/bench/load"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8282", "server host:port")
+	useTLS := flag.Bool("tls", false, "speak TLS (wss)")
+	proto := flag.String("proto", "ws", "ws, raw (no upgrade: the echo ceiling) or tls-handshake (the TLS ceiling)")
+	src := flag.String("src", "", "comma-separated local addresses to dial from, e.g. 127.0.0.2,127.0.0.3")
+	rbuf := flag.Int("rbuf", 2048, "read buffer per connection, bytes")
+	churn := flag.Int("churn", 0, "open and close this many connections, then exit")
+	duration := flag.Duration("duration", 10*time.Second, "with -churn, stop after this long")
+	conns := flag.Int("conns", 100, "connections to open and keep")
+	concurrency := flag.Int("concurrency", 64, "connections being opened at once")
+	retries := flag.Int("retries", 2, "retries for a connection that fails to open")
+	flag.Parse()
+
+	t := &load.Target{TLS: *useTLS, ReadBuffer: *rbuf}
+	var err error
+	if t.Addr, err = netip.ParseAddrPort(*addr); err != nil {
+		return err
+	}
+	if t.Proto, err = load.ParseProto(*proto); err != nil {
+		return err
+	}
+	for s := range strings.SplitSeq(*src, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return err
+			}
+			t.Sources = append(t.Sources, a)
+		}
+	}
+	out := json.NewEncoder(os.Stdout)
+	ctx := context.Background()
+	if *churn > 0 {
+		return out.Encode(load.Churn(ctx, t, *churn, *concurrency, *duration))
+	}
+	// SIGUSR1 stops opening connections: the runner's way of saying the
+	// machine is full or time is up.
+	openCtx, stopOpening := signal.NotifyContext(ctx, syscall.SIGUSR1)
+	defer stopOpening()
+	s, r, err := load.Open(openCtx, t, *conns, *concurrency, *retries)
+	if err := out.Encode(r); err != nil {
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		if len(f) == 0 {
+			continue
+		}
+		var res load.Result
+		switch {
+		case f[0] == "echo" && len(f) == 3:
+			res = s.Echo(atoi(f[1]), parseDuration(f[2]))
+		case f[0] == "arm" && len(f) == 2:
+			s.Arm(atoi(f[1]))
+			res = load.Result{Cmd: "arm"}
+		case f[0] == "send" && len(f) == 4:
+			res = s.Send(atoi(f[1]), atoi(f[2]), parseDuration(f[3]))
+		case f[0] == "collect" && len(f) == 2:
+			res = s.Collect(parseDuration(f[1]))
+		case f[0] == "stats":
+			res = s.Stats()
+		case f[0] == "quit":
+			return nil
+		default:
+			res = load.Result{Cmd: f[0], LastError: "unknown command: " + in.Text()}
+		}
+		if err := out.Encode(res); err != nil {
+			return err
+		}
+	}
+	return in.Err()
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func parseDuration(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
+}

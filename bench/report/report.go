@@ -1,0 +1,307 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/wssd/wssd/bench/runner"
+)
+
+// Write writes latest.md, latest.json and the charts into dir.
+func Write(dir string, res *runner.Results) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "latest.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	charts := Charts(res)
+	for _, c := range charts {
+		if err := os.WriteFile(filepath.Join(dir, c.File), []byte(c.SVG), 0o644); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, "latest.md"))
+	if err != nil {
+		return err
+	}
+	if err := Markdown(f, res, charts); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// peers are the WebSocket servers wssd is compared with.
+var peers = []string{"gorilla", "gobwas", "gws", "nbio", "coder"}
+
+func kb(b float64) string { return fmt.Sprintf("%.2f KB", b/1000) }
+
+func us(v int64) string {
+	switch {
+	case v >= 10_000:
+		return fmt.Sprintf("%.1f ms", float64(v)/1000)
+	case v >= 1000:
+		return fmt.Sprintf("%.2f ms", float64(v)/1000)
+	}
+	return fmt.Sprintf("%d µs", v)
+}
+
+func ratio(v, base float64) string {
+	if base == 0 || v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", v/base)
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+func size(n int) string {
+	if n >= 1024 && n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Markdown writes the report.
+func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	m := res.Machine
+	p("# wssd beside its peers — %s run\n\n", res.Mode)
+	p("%s · %d cores (%s) · %.0f GiB · %s · Linux %s · open files %d · GOGC=%s for every server · commit %s · %s\n\n",
+		m.Date, m.Cores, m.CPU, m.MemoryGiB, m.Go, m.Kernel, m.OpenFiles, m.GOGC, m.Commit, res.Finished.Sub(res.Started).Round(1e9))
+	p("Every number below comes from this one run: each server in its own `benchd` process, driven by `loadgen` " +
+		"processes on the same 2 cores (client CPU is reported: a saturated client shows), over loopback from source addresses 127.0.0.2 and up. " +
+		"Clients send masked frames with one fixed mask, offer X25519 only (every server negotiates the same key exchange; nbio's TLS fork has no hybrid post-quantum one), " +
+		"do not verify the certificate and never resume a session. Ratios are to wssd over the same transport (\"× wssd\") and to a ceiling measured in the same run " +
+		"(\"× ceiling\": raw gnet TCP echo for ws, a bare crypto/tls accept–handshake–close loop for wss handshakes).\n\n")
+	writeTargets(p, res)
+	if len(res.Problems) > 0 {
+		p("## Problems in this run\n\n")
+		for _, s := range res.Problems {
+			p("- %s\n", s)
+		}
+		p("\n")
+	}
+	chart := func(prefix string) {
+		for _, c := range charts {
+			if strings.HasPrefix(c.File, prefix) {
+				p("![%s](%s)\n", c.Title, c.File)
+			}
+		}
+		p("\n")
+	}
+	if len(res.Connect) > 0 {
+		p("## connect — new connections per second\n\n")
+		p("Each connection: TCP connect, TLS handshake (wss), upgrade request, 101, close (RST). The ceilings complete less: gnet-echo echoes the upgrade request back (no HTTP, no WebSocket), tls-loop completes the TLS handshake and closes.\n\n")
+		chart("connect")
+		p("| server | transport | conns/s | × wssd | × ceiling | p50 | p99 | failed | server CPU | client CPU | conns per server CPU-s | × wssd | × ceiling |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Connect {
+			base := findConnectRow(res, "wssd", r.Transport)
+			ceil := findConnectRow(res, ceilingConnect(r.Transport), r.Transport)
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %d | %.2f | %.2f | %.0f | %s | %s |\n", name(r.Server), r.Transport, r.PerSecond,
+				ratio(r.PerSecond, base.PerSecond), ratio(r.PerSecond, ceil.PerSecond), us(r.Latency.P50), us(r.Latency.P99), r.Failed, r.ServerCPU, r.ClientCPU,
+				r.PerServerCPUSecond, ratio(r.PerServerCPUSecond, base.PerServerCPUSecond), ratio(r.PerServerCPUSecond, ceil.PerServerCPUSecond))
+		}
+		p("\n")
+	}
+	if len(res.Idle) > 0 {
+		p("## idle — what a held connection costs (lower is better)\n\n")
+		p("N connections opened, then held with the server pinging every %s; RSS from /proc (less the RSS before any connection), Go heap and stacks from the server's runtime, CPU over the hold.\n\n", res.Config.PingInterval)
+		chart("idle")
+		p("| server | transport | conns | RSS/conn | × wssd | heap+stack/conn | goroutines | idle CPU (cores) | setup | alive at end | client RSS/conn |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Idle {
+			var base float64
+			for _, b := range res.Idle {
+				if b.Server == "wssd" && b.Transport == r.Transport {
+					base = b.RSSPerConn
+				}
+			}
+			p("| %s | %s | %d | %s | %s | %s | %d | %.3f | %.1f s | %d | %s |\n", name(r.Server), r.Transport, r.Conns, kb(r.RSSPerConn),
+				ratio(r.RSSPerConn, base), kb(r.HeapPerConn), r.Goroutines, r.IdleCPU, r.SetupSeconds, r.Alive, kb(r.ClientRSSPerConn))
+		}
+		p("\n")
+	}
+	if len(res.Echo) > 0 {
+		p("## echo — messages per second, %d connections, one message in flight each\n\n", res.Config.EchoConns)
+		p("Round trips of binary messages; latency is the client's send-to-receive time. \"per server CPU-s\" divides by the server's own CPU time: the server's efficiency, less dependent on how the 2 cores were shared with the client.\n\n")
+		chart("echo")
+		for _, sz := range res.Config.EchoSizes {
+			p("### %s\n\n| server | transport | msgs/s | × wssd | × ceiling | p50 | p99 | p99.9 | server CPU | client CPU | msgs per server CPU-s | × wssd |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", size(sz))
+			for _, r := range res.Echo {
+				if r.Size != sz {
+					continue
+				}
+				base := findEcho(res, "wssd", r.Transport, sz)
+				ceil := findEcho(res, "gnet-echo", r.Transport, sz)
+				p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f | %s |\n", name(r.Server), r.Transport, r.PerSecond,
+					ratio(r.PerSecond, base.PerSecond), ratio(r.PerSecond, ceil.PerSecond), us(r.Latency.P50), us(r.Latency.P99), us(r.Latency.P999),
+					r.ServerCPU, r.ClientCPU, r.PerServerCPUSecond, ratio(r.PerServerCPUSecond, base.PerServerCPUSecond))
+			}
+			p("\n")
+		}
+	}
+	if len(res.Broadcast) > 0 {
+		p("## broadcast — one message to every connection (lower is better)\n\n")
+		p("A client asks the server to send a %d-byte message to all its connections, %d times, %s apart. Time to last: from the send until the last connection has it (median and worst over rounds). Arrival percentiles are over every connection's arrival.\n\n",
+			res.Config.BroadcastSize, res.Config.BroadcastRounds, res.Config.BroadcastInterval)
+		chart("broadcast")
+		p("| server | transport | conns | time to last (median) | × wssd | worst | arrival p50 | arrival p99 | delivered | server CPU | client CPU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Broadcast {
+			var base int64
+			for _, b := range res.Broadcast {
+				if b.Server == "wssd" && b.Transport == r.Transport {
+					base = b.TimeToLastMedianUs
+				}
+			}
+			p("| %s | %s | %d | %s | %s | %s | %s | %s | %d/%d | %.2f | %.2f |\n", name(r.Server), r.Transport, r.Conns, us(r.TimeToLastMedianUs),
+				ratio(float64(r.TimeToLastMedianUs), float64(base)), us(r.TimeToLastMaxUs), us(r.Latency.P50), us(r.Latency.P99), r.Delivered, r.Expected, r.ServerCPU, r.ClientCPU)
+		}
+		p("\n")
+	}
+	if s := res.Scale; s != nil {
+		p("## scale — as many wss connections as the machine holds\n\n")
+		p("%d wssd processes sharing one port (SO_REUSEPORT), %d loadgen processes from their own source addresses; the open-file limit is 20,000 per process. Opening stops at the target, at a deadline, or when less than %d MiB of memory is available.\n\n",
+			s.Servers, s.Clients, res.Config.ScaleMinFree>>20)
+		p("| target | connections held | failed | setup | stopped by | server RSS | RSS/conn | goroutines | idle CPU (cores, pings every 25 s) | client RSS | memory left |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
+		p("| %d | %d | %d | %.0f s (%.0f/s) | %s | %.2f GiB | %s | %d | %.3f | %.2f GiB | %.2f GiB |\n\n", s.Target, s.Conns, s.Failed, s.SetupSeconds,
+			float64(s.Conns)/max(s.SetupSeconds, 1e-9), s.StoppedBy, float64(s.RSS)/(1<<30), kb(s.RSSPerConn), s.Goroutines, s.IdleCPU,
+			float64(s.ClientRSS)/(1<<30), float64(s.MemAvailable)/(1<<30))
+	}
+	if len(res.Profiles) > 0 {
+		p("## Profiles\n\nCPU profiles of wssd taken during echo: `go tool pprof -top bench/results/<file>`.\n\n")
+		for _, f := range res.Profiles {
+			p("- [%s](%s)\n", f, f)
+		}
+		p("\n")
+	}
+	return nil
+}
+
+func name(s string) string {
+	if s == "wssd" {
+		return "**wssd**"
+	}
+	return s
+}
+
+func ceilingConnect(transport string) string {
+	if transport == "wss" {
+		return "tls-loop"
+	}
+	return "gnet-echo"
+}
+
+func findConnectRow(res *runner.Results, server, transport string) runner.ConnectRow {
+	for _, r := range res.Connect {
+		if r.Server == server && r.Transport == transport {
+			return r
+		}
+	}
+	return runner.ConnectRow{}
+}
+
+func findEcho(res *runner.Results, server, transport string, size int) runner.EchoRow {
+	for _, r := range res.Echo {
+		if r.Server == server && r.Transport == transport && r.Size == size {
+			return r
+		}
+	}
+	return runner.EchoRow{}
+}
+
+// writeTargets checks the numbers the project set itself.
+func writeTargets(p func(string, ...any), res *runner.Results) {
+	type line struct {
+		target, measured string
+		ok               bool
+	}
+	var lines []line
+	add := func(target string, ok bool, format string, args ...any) {
+		lines = append(lines, line{target, fmt.Sprintf(format, args...), ok})
+	}
+	for _, r := range res.Idle {
+		if r.Server != "wssd" {
+			continue
+		}
+		limit := 1500.0
+		if r.Transport == "wss" {
+			limit = 8000
+		}
+		add(fmt.Sprintf("%s idle ≤ %s/conn", r.Transport, kb(limit)), r.RSSPerConn <= limit, "%s/conn (%d conns)", kb(r.RSSPerConn), r.Alive)
+	}
+	trs := []string{"ws", "wss"}
+	for _, tr := range trs {
+		for _, sz := range res.Config.EchoSizes {
+			w := findEcho(res, "wssd", tr, sz)
+			if w.PerSecond == 0 {
+				continue
+			}
+			best, bestName := 0.0, ""
+			for _, peer := range peers {
+				if e := findEcho(res, peer, tr, sz); e.PerSecond > best {
+					best, bestName = e.PerSecond, peer
+				}
+			}
+			if best > 0 {
+				add(fmt.Sprintf("%s echo %s ≥ 1.2× best peer", tr, size(sz)), w.PerSecond >= 1.2*best,
+					"%.2f× %s (%.0f vs %.0f msg/s); per server CPU-s %.2f×", w.PerSecond/best, bestName, w.PerSecond, best,
+					w.PerServerCPUSecond/max(findEcho(res, bestName, tr, sz).PerServerCPUSecond, 1e-9))
+			}
+			if c := findEcho(res, "gnet-echo", tr, sz); tr == "ws" && c.PerSecond > 0 {
+				add(fmt.Sprintf("ws echo %s ≥ 0.8× raw gnet", size(sz)), w.PerSecond >= 0.8*c.PerSecond, "%.2f× (%.0f vs %.0f msg/s)", w.PerSecond/c.PerSecond, w.PerSecond, c.PerSecond)
+			}
+		}
+	}
+	if w, c := findConnectRow(res, "wssd", "wss"), findConnectRow(res, "tls-loop", "wss"); w.PerSecond > 0 && c.PerSecond > 0 {
+		add("wss handshakes ≥ 0.9× bare crypto/tls loop", w.PerSecond >= 0.9*c.PerSecond, "%.2f× (%.0f vs %.0f/s); per server CPU-s %.2f×",
+			w.PerSecond/c.PerSecond, w.PerSecond, c.PerSecond, w.PerServerCPUSecond/max(c.PerServerCPUSecond, 1e-9))
+	}
+	for _, tr := range trs {
+		var w int64
+		best, bestName := int64(0), ""
+		for _, r := range res.Broadcast {
+			if r.Transport != tr {
+				continue
+			}
+			if r.Server == "wssd" {
+				w = r.TimeToLastMedianUs
+			} else if slices.Contains(peers, r.Server) && r.TimeToLastMedianUs > 0 && (best == 0 || r.TimeToLastMedianUs < best) {
+				best, bestName = r.TimeToLastMedianUs, r.Server
+			}
+		}
+		if w > 0 && best > 0 {
+			add(fmt.Sprintf("%s broadcast time-to-last ≤ 0.5× best peer", tr), float64(w) <= 0.5*float64(best), "%.2f× %s (%s vs %s)",
+				float64(w)/float64(best), bestName, us(w), us(best))
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	p("## Targets\n\n| target | measured | met |\n|---|---|:---:|\n")
+	for _, l := range lines {
+		v := "no"
+		if l.ok {
+			v = "yes"
+		}
+		p("| %s | %s | %s |\n", l.target, l.measured, v)
+	}
+	p("\n")
+}

@@ -1,0 +1,95 @@
+package runner
+
+import "time"
+
+// Config sizes a run. Quick, Full and Smoke return the three used ones.
+type Config struct {
+	// Servers to measure (names from package servers); the ceilings take
+	// part only where they apply.
+	Servers    []string `json:"servers"`
+	Transports []string `json:"transports"` // ws, wss
+	Scenarios  []string `json:"scenarios"`  // connect, idle, echo, broadcast, scale
+
+	ConnectN           int           `json:"connect_n"` // ws; wss opens a quarter
+	ConnectDuration    time.Duration `json:"connect_duration"`
+	ConnectConcurrency int           `json:"connect_concurrency"`
+
+	IdleN        int           `json:"idle_n"`
+	IdleHold     time.Duration `json:"idle_hold"`
+	PingInterval time.Duration `json:"ping_interval"`
+
+	EchoConns    int           `json:"echo_conns"`
+	EchoSizes    []int         `json:"echo_sizes"`
+	EchoDuration time.Duration `json:"echo_duration"`
+
+	BroadcastN        int           `json:"broadcast_n"`
+	BroadcastRounds   int           `json:"broadcast_rounds"`
+	BroadcastInterval time.Duration `json:"broadcast_interval"`
+	BroadcastSize     int           `json:"broadcast_size"`
+
+	ScaleTarget  int           `json:"scale_target"`
+	ScaleTimeout time.Duration `json:"scale_timeout"`
+	// ScaleMinFree stops the scale scenario's opening when the machine's
+	// available memory falls below it.
+	ScaleMinFree int64 `json:"scale_min_free_bytes"`
+
+	// ConnsPerClient bounds a loadgen process's connections (each is a
+	// file; the limit is 20,000 per process).
+	ConnsPerClient int `json:"conns_per_client"`
+	// ConnsPerServer bounds a scale server's connections likewise.
+	ConnsPerServer int `json:"conns_per_server"`
+	// GOGC is given to every server process alike.
+	GOGC string `json:"gogc"`
+	// Profile takes CPU profiles of wssd during echo.
+	Profile bool `json:"profile"`
+}
+
+var (
+	allServers   = []string{"wssd", "gorilla", "gobwas", "gws", "nbio", "coder", "gnet-echo", "tls-loop"}
+	allScenarios = []string{"connect", "idle", "echo", "broadcast", "scale"}
+)
+
+// Full is `make bench`: about 20 minutes on 2 cores.
+func Full() Config {
+	return Config{
+		Servers: allServers, Transports: []string{"ws", "wss"}, Scenarios: allScenarios,
+		ConnectN: 20000, ConnectDuration: 8 * time.Second, ConnectConcurrency: 64,
+		IdleN: 15000, IdleHold: 10 * time.Second, PingInterval: 5 * time.Second,
+		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 4 * time.Second,
+		BroadcastN: 10000, BroadcastRounds: 20, BroadcastInterval: 300 * time.Millisecond, BroadcastSize: 64,
+		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30,
+		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
+	}
+}
+
+// Quick is `make bench-quick`: small N, about 3 minutes, no scale.
+func Quick() Config {
+	c := Full()
+	c.Scenarios = []string{"connect", "idle", "echo", "broadcast"}
+	c.ConnectN, c.ConnectDuration = 2000, 2*time.Second
+	c.IdleN, c.IdleHold, c.PingInterval = 2000, 3*time.Second, time.Second
+	c.EchoConns, c.EchoDuration = 200, 800*time.Millisecond
+	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond
+	return c
+}
+
+// Smoke is the test's run: a few servers, a few connections, seconds.
+func Smoke() Config {
+	c := Quick()
+	c.Servers = []string{"wssd", "gorilla", "gnet-echo", "tls-loop"}
+	c.ConnectN, c.ConnectDuration, c.ConnectConcurrency = 40, time.Second, 8
+	c.IdleN, c.IdleHold, c.PingInterval = 20, 300*time.Millisecond, 100*time.Millisecond
+	c.EchoConns, c.EchoSizes, c.EchoDuration = 10, []int{64, 65536}, 200*time.Millisecond
+	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 20, 3, 50*time.Millisecond
+	c.Profile = false
+	return c
+}
+
+func (c Config) has(scenario string) bool {
+	for _, s := range c.Scenarios {
+		if s == scenario {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,382 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wssd/wssd/bench/load"
+)
+
+// Build compiles benchd and loadgen from the bench module in modDir into
+// binDir.
+func Build(ctx context.Context, modDir, binDir string) error {
+	for _, name := range []string{"benchd", "loadgen"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, name), "./cmd/"+name)
+		cmd.Dir = modDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	return nil
+}
+
+// ready is benchd's first line.
+type ready struct {
+	Server string `json:"server"`
+	Addr   string `json:"addr"`
+	Stats  string `json:"stats"`
+	PID    int    `json:"pid"`
+}
+
+// serverStats is benchd's /stats.
+type serverStats struct {
+	Goroutines int    `json:"goroutines"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	StackInuse uint64 `json:"stack_inuse"`
+	Conns      int    `json:"conns"`
+}
+
+// server is a running benchd.
+type server struct {
+	cmd   *exec.Cmd
+	ready ready
+}
+
+func (r *run) startServer(ctx context.Context, name, transport, listen string, reusePort bool, ping time.Duration) (*server, error) {
+	args := []string{"-server", name, "-listen", listen, "-ping-interval", ping.String()}
+	if transport == "wss" {
+		args = append(args, "-tls-cert", r.certFile, "-tls-key", r.keyFile)
+	}
+	if reusePort {
+		args = append(args, "-reuseport")
+	}
+	cmd := exec.Command(filepath.Join(r.bin, "benchd"), args...)
+	cmd.Env = append(os.Environ(), "GOGC="+r.cfg.GOGC)
+	cmd.Stderr = r.logWriter(name + "/" + transport)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), `{"server"`) {
+				lines <- sc.Text()
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case line := <-lines:
+		if err := json.Unmarshal([]byte(line), &s.ready); err != nil {
+			s.stop()
+			return nil, err
+		}
+		return s, nil
+	case <-time.After(15 * time.Second):
+	case <-ctx.Done():
+	}
+	s.stop()
+	return nil, fmt.Errorf("benchd %s %s did not start", name, transport)
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func (s *server) stats() (serverStats, error) {
+	var st serverStats
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + s.ready.Stats + "/stats")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// profile writes a CPU profile of d to file.
+func (s *server) profile(d time.Duration, file string) error {
+	c := http.Client{Timeout: d + 30*time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.ready.Stats, max(1, int(d.Seconds()))))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// stop ends the server: SIGTERM, then SIGKILL after a few seconds.
+func (s *server) stop() {
+	stopProcess(s.cmd, 3*time.Second)
+}
+
+func stopProcess(cmd *exec.Cmd, grace time.Duration) {
+	if cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// client is a running loadgen that keeps connections.
+type client struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// clientSpec says how loadgen processes connect.
+type clientSpec struct {
+	addr  string
+	tls   bool
+	proto load.Proto
+	rbuf  int
+	conc  int
+}
+
+func (sp clientSpec) args() []string {
+	a := []string{"-addr", sp.addr, "-proto", sp.proto.String(), "-rbuf", fmt.Sprint(max(sp.rbuf, 2048))}
+	if sp.tls {
+		a = append(a, "-tls")
+	}
+	return a
+}
+
+// source returns the i-th loadgen's source address: 127.0.0.2 onwards.
+func source(i int) string { return fmt.Sprintf("127.0.%d.%d", (i+2)/250, (i+2)%250) }
+
+// openClients starts enough loadgen processes for n connections and waits
+// until each has opened its share (or given up).
+func (r *run) openClients(ctx context.Context, sp clientSpec, n int) ([]*client, load.Result, error) {
+	k := max(1, (n+r.cfg.ConnsPerClient-1)/r.cfg.ConnsPerClient)
+	var (
+		clients []*client
+		total   load.Result
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		errs    []error
+	)
+	total.Lat = nil
+	hist := load.NewHist()
+	for i := range k {
+		share := n / k
+		if i < n%k {
+			share++
+		}
+		args := append(sp.args(), "-src", source(i), "-conns", fmt.Sprint(share), "-concurrency", fmt.Sprint(max(1, sp.conc/k)))
+		cmd := exec.Command(filepath.Join(r.bin, "loadgen"), args...)
+		cmd.Stderr = r.logWriter("loadgen")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, total, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, total, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, total, err
+		}
+		c := &client{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+		c.out.Buffer(make([]byte, 64<<10), 16<<20)
+		clients = append(clients, c)
+		wg.Go(func() {
+			res, err := c.read()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			total.Conns += res.Conns
+			total.Failed += res.Failed
+			total.Seconds = max(total.Seconds, res.Seconds)
+			total.CPUSeconds += res.CPUSeconds
+			if res.LastError != "" {
+				total.LastError = res.LastError
+			}
+			hist.Merge(res.Lat.Decode())
+		})
+	}
+	waitOrCancel(ctx, &wg, func() {
+		for _, c := range clients {
+			_ = c.cmd.Process.Signal(syscall.SIGUSR1)
+		}
+	})
+	total.Lat = load.EncodeHist(hist)
+	if total.Conns == 0 {
+		closeClients(clients)
+		return nil, total, fmt.Errorf("no connection opened: %v %s", errors.Join(errs...), total.LastError)
+	}
+	return clients, total, nil
+}
+
+// waitOrCancel waits for wg; if ctx ends first it calls cancel and keeps
+// waiting.
+func waitOrCancel(ctx context.Context, wg *sync.WaitGroup, cancel func()) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		cancel()
+		<-done
+	}
+}
+
+func (c *client) read() (load.Result, error) {
+	var res load.Result
+	if !c.out.Scan() {
+		if err := c.out.Err(); err != nil {
+			return res, err
+		}
+		return res, io.ErrUnexpectedEOF
+	}
+	return res, json.Unmarshal(c.out.Bytes(), &res)
+}
+
+// command sends cmd and reads the answer.
+func (c *client) command(cmd string) (load.Result, error) {
+	if _, err := io.WriteString(c.in, cmd+"\n"); err != nil {
+		return load.Result{}, err
+	}
+	return c.read()
+}
+
+// broadcastCommand sends cmd to every client at once and collects the
+// answers in order.
+func broadcastCommand(clients []*client, cmd string) ([]load.Result, error) {
+	res := make([]load.Result, len(clients))
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() { res[i], errs[i] = c.command(cmd) })
+	}
+	wg.Wait()
+	return res, errors.Join(errs...)
+}
+
+func closeClients(clients []*client) {
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			_, _ = io.WriteString(c.in, "quit\n")
+			_ = c.in.Close()
+			done := make(chan struct{})
+			go func() { _ = c.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = c.cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// churn runs loadgen -churn in k processes and sums their results.
+func (r *run) churn(ctx context.Context, sp clientSpec, n, k int, d time.Duration) (load.Result, error) {
+	var (
+		total load.Result
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		errs  []error
+	)
+	hist := load.NewHist()
+	for i := range k {
+		args := append(sp.args(), "-src", source(i), "-churn", fmt.Sprint(n/k), "-duration", d.String(),
+			"-concurrency", fmt.Sprint(max(1, sp.conc/k)))
+		wg.Go(func() {
+			cmd := exec.CommandContext(ctx, filepath.Join(r.bin, "loadgen"), args...)
+			cmd.Stderr = r.logWriter("loadgen")
+			out, err := cmd.Output()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			var res load.Result
+			if err := json.Unmarshal(out, &res); err != nil {
+				errs = append(errs, err)
+				return
+			}
+			total.Conns += res.Conns
+			total.Failed += res.Failed
+			total.Seconds = max(total.Seconds, res.Seconds)
+			total.CPUSeconds += res.CPUSeconds
+			if res.LastError != "" {
+				total.LastError = res.LastError
+			}
+			hist.Merge(res.Lat.Decode())
+		})
+	}
+	wg.Wait()
+	total.Lat = load.EncodeHist(hist)
+	return total, errors.Join(errs...)
+}
+
+// logWriter returns where a child's standard error goes, each line
+// prefixed.
+func (r *run) logWriter(prefix string) io.Writer {
+	return &prefixWriter{w: r.log, prefix: prefix + ": "}
+}
+
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			break
+		}
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf[:i])
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}

@@ -1,0 +1,133 @@
+package runner
+
+import "time"
+
+// Results is everything one run measured. It is what latest.json holds.
+type Results struct {
+	Machine  Machine   `json:"machine"`
+	Mode     string    `json:"mode"`
+	Config   Config    `json:"config"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+
+	Connect   []ConnectRow   `json:"connect"`
+	Idle      []IdleRow      `json:"idle"`
+	Echo      []EchoRow      `json:"echo"`
+	Broadcast []BroadcastRow `json:"broadcast"`
+	Scale     *ScaleRow      `json:"scale,omitempty"`
+	// Profiles are CPU profiles taken during echo, relative to the output
+	// directory.
+	Profiles []string `json:"profiles,omitempty"`
+	// Problems lists what failed, by server and scenario.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Machine records where the run happened.
+type Machine struct {
+	Cores     int     `json:"cores"`
+	CPU       string  `json:"cpu"`
+	MemoryGiB float64 `json:"memory_gib"`
+	Go        string  `json:"go"`
+	Kernel    string  `json:"kernel"`
+	OpenFiles uint64  `json:"open_files"`
+	Commit    string  `json:"commit,omitempty"`
+	Date      string  `json:"date"`
+	GOGC      string  `json:"gogc"`
+}
+
+// Latency percentiles, in microseconds.
+type Latency struct {
+	P50  int64 `json:"p50_us"`
+	P99  int64 `json:"p99_us"`
+	P999 int64 `json:"p999_us"`
+	Max  int64 `json:"max_us"`
+}
+
+// Key names a server over a transport.
+type Key struct {
+	Server    string `json:"server"`
+	Transport string `json:"transport"` // ws or wss
+}
+
+// ConnectRow is the connect scenario for one server and transport.
+type ConnectRow struct {
+	Key
+	Conns     int     `json:"conns"`
+	Failed    int64   `json:"failed"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"per_second"`
+	Latency   Latency `json:"latency"`
+	ServerCPU float64 `json:"server_cpu"` // cores busy, on average
+	ClientCPU float64 `json:"client_cpu"`
+	// PerServerCPUSecond is connections per second of server CPU time.
+	PerServerCPUSecond float64 `json:"per_server_cpu_second"`
+	LastError          string  `json:"last_error,omitempty"`
+}
+
+// IdleRow is the idle scenario for one server and transport.
+type IdleRow struct {
+	Key
+	Conns            int     `json:"conns"`
+	Failed           int64   `json:"failed"`
+	SetupSeconds     float64 `json:"setup_seconds"`
+	RSSBase          int64   `json:"rss_base_bytes"`
+	RSS              int64   `json:"rss_bytes"`
+	RSSPerConn       float64 `json:"rss_per_conn_bytes"`
+	HeapPerConn      float64 `json:"heap_per_conn_bytes"`
+	Goroutines       int     `json:"goroutines"`
+	IdleCPU          float64 `json:"idle_cpu"` // cores busy while idle
+	ClientRSSPerConn float64 `json:"client_rss_per_conn_bytes"`
+	Alive            int     `json:"alive"` // connections still open at the end
+}
+
+// EchoRow is the echo scenario for one server, transport and payload size.
+type EchoRow struct {
+	Key
+	Size      int     `json:"size"`
+	Conns     int     `json:"conns"`
+	Msgs      int64   `json:"msgs"`
+	PerSecond float64 `json:"per_second"`
+	Latency   Latency `json:"latency"`
+	ServerCPU float64 `json:"server_cpu"`
+	ClientCPU float64 `json:"client_cpu"`
+	// PerServerCPUSecond is messages per second of server CPU time: the
+	// server's efficiency, less sensitive than PerSecond to how the two
+	// cores were shared with the client.
+	PerServerCPUSecond float64 `json:"per_server_cpu_second"`
+	Errors             int64   `json:"errors,omitempty"`
+}
+
+// BroadcastRow is the broadcast scenario for one server and transport.
+type BroadcastRow struct {
+	Key
+	Conns     int   `json:"conns"`
+	Rounds    int   `json:"rounds"`
+	Delivered int64 `json:"delivered"`
+	Expected  int64 `json:"expected"`
+	// TimeToLast is, per round, the time from the send until the last
+	// connection had the message: its median and worst over rounds.
+	TimeToLastMedianUs int64 `json:"time_to_last_median_us"`
+	TimeToLastMaxUs    int64 `json:"time_to_last_max_us"`
+	// Latency is over every arrival on every connection.
+	Latency   Latency `json:"latency"`
+	ServerCPU float64 `json:"server_cpu"`
+	ClientCPU float64 `json:"client_cpu"`
+}
+
+// ScaleRow is the scale scenario.
+type ScaleRow struct {
+	Transport    string  `json:"transport"`
+	Target       int     `json:"target"`
+	Servers      int     `json:"servers"`
+	Clients      int     `json:"clients"`
+	Conns        int     `json:"conns"` // open at the end, by the servers' count
+	Failed       int64   `json:"failed"`
+	SetupSeconds float64 `json:"setup_seconds"`
+	RSS          int64   `json:"rss_bytes"` // all servers together
+	RSSPerConn   float64 `json:"rss_per_conn_bytes"`
+	Goroutines   int     `json:"goroutines"`
+	IdleCPU      float64 `json:"idle_cpu"`
+	ClientRSS    int64   `json:"client_rss_bytes"`
+	StoppedBy    string  `json:"stopped_by"`
+	MemAvailable int64   `json:"mem_available_bytes"`
+}

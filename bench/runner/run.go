@@ -1,0 +1,384 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/wssd/wssd/bench/load"
+	"github.com/wssd/wssd/bench/servers"
+	"github.com/wssd/wssd/internal/certstore"
+)
+
+// run is one benchmark run in progress.
+type run struct {
+	cfg               Config
+	bin, out          string
+	certFile, keyFile string
+	log               io.Writer
+	res               *Results
+}
+
+// Run measures every server in cfg through every scenario, with benchd
+// and loadgen from bin, writing profiles under out. Progress goes to log.
+// A server that fails a scenario is recorded in Results.Problems and the
+// run goes on.
+func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) (*Results, error) {
+	r := &run{cfg: cfg, bin: bin, out: out, log: &lockedWriter{w: log}}
+	r.res = &Results{Machine: machine(cfg.GOGC), Mode: mode, Config: cfg, Started: time.Now().UTC()}
+	dir, err := os.MkdirTemp("", "wssd-bench-pki-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	certPEM, keyPEM, err := certstore.GenerateSelfSigned([]string{"localhost", "127.0.0.1"}, time.Now().Add(24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	r.certFile, r.keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(r.certFile, certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(r.keyFile, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		name string
+		f    func(context.Context, servers.Info, string) error
+	}{
+		{"connect", r.connect},
+		{"idle", r.idle},
+		{"echo", r.echo},
+		{"broadcast", r.broadcast},
+	}
+	for _, st := range steps {
+		if !cfg.has(st.name) {
+			continue
+		}
+		for _, name := range cfg.Servers {
+			info, ok := servers.Lookup(name)
+			if !ok {
+				return nil, fmt.Errorf("runner: unknown server %q", name)
+			}
+			for _, tr := range cfg.Transports {
+				if !applies(st.name, info, tr) {
+					continue
+				}
+				if ctx.Err() != nil {
+					return r.res, ctx.Err()
+				}
+				r.logf("%s %s %s", st.name, name, tr)
+				if err := st.f(ctx, info, tr); err != nil {
+					r.problem("%s %s %s: %v", st.name, name, tr, err)
+				}
+			}
+		}
+	}
+	if cfg.has("scale") && slices.Contains(cfg.Servers, "wssd") {
+		r.logf("scale wssd wss, target %d", cfg.ScaleTarget)
+		if err := r.scale(ctx); err != nil {
+			r.problem("scale: %v", err)
+		}
+	}
+	r.res.Finished = time.Now().UTC()
+	return r.res, nil
+}
+
+// applies says whether a server takes part in a scenario over a transport.
+func applies(scenario string, s servers.Info, transport string) bool {
+	if transport == "wss" && !s.TLS {
+		return false
+	}
+	switch s.Name {
+	case "gnet-echo": // raw TCP: the ws ceiling for connect, echo, and idle memory
+		return scenario == "connect" || scenario == "echo" || scenario == "idle"
+	case "tls-loop": // the wss handshake ceiling
+		return scenario == "connect" && transport == "wss"
+	}
+	return s.WebSocket
+}
+
+func (r *run) logf(format string, args ...any) {
+	fmt.Fprintf(r.log, "benchrun: "+format+"\n", args...)
+}
+
+func (r *run) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.logf("PROBLEM %s", msg)
+	r.res.Problems = append(r.res.Problems, msg)
+}
+
+func protoOf(s servers.Info) load.Proto {
+	switch s.Name {
+	case "gnet-echo":
+		return load.Raw
+	case "tls-loop":
+		return load.Handshake
+	}
+	return load.WebSocket
+}
+
+func latency(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{P50: h.ValueAtQuantile(50), P99: h.ValueAtQuantile(99), P999: h.ValueAtQuantile(99.9), Max: h.Max()}
+}
+
+// cpuMeter measures processes' CPU time over an interval, in cores.
+type cpuMeter struct {
+	pids  []int
+	start time.Time
+	cpu   time.Duration
+}
+
+func meterCPU(pids ...int) *cpuMeter {
+	m := &cpuMeter{pids: pids, start: time.Now()}
+	for _, p := range pids {
+		m.cpu += procCPU(p)
+	}
+	return m
+}
+
+func (m *cpuMeter) cores() float64 {
+	var cpu time.Duration
+	for _, p := range m.pids {
+		cpu += procCPU(p)
+	}
+	return (cpu - m.cpu).Seconds() / time.Since(m.start).Seconds()
+}
+
+func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
+	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	n := r.cfg.ConnectN
+	if tr == "wss" {
+		n /= 4
+	}
+	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
+	m := meterCPU(s.pid())
+	res, err := r.churn(ctx, sp, n, 2, r.cfg.ConnectDuration)
+	serverCPU := m.cores()
+	if err != nil {
+		return err
+	}
+	row := ConnectRow{Key: Key{info.Name, tr}, Conns: res.Conns, Failed: res.Failed, Seconds: res.Seconds,
+		Latency: latency(res.Lat.Decode()), ServerCPU: serverCPU, LastError: res.LastError}
+	if res.Seconds > 0 {
+		row.PerSecond = float64(res.Conns) / res.Seconds
+		row.ClientCPU = res.CPUSeconds / res.Seconds
+	}
+	if serverCPU > 0 {
+		row.PerServerCPUSecond = row.PerSecond / serverCPU
+	}
+	r.res.Connect = append(r.res.Connect, row)
+	r.logf("  %.0f/s p50 %dµs p99 %dµs, %d failed", row.PerSecond, row.Latency.P50, row.Latency.P99, row.Failed)
+	if res.Conns == 0 {
+		return fmt.Errorf("no connection completed: %s", res.LastError)
+	}
+	return nil
+}
+
+func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
+	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	time.Sleep(300 * time.Millisecond)
+	base := procRSS(s.pid())
+	st0, err := s.stats()
+	if err != nil {
+		return err
+	}
+	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
+	clients, open, err := r.openClients(ctx, sp, r.cfg.IdleN)
+	if err != nil {
+		return err
+	}
+	defer closeClients(clients)
+	time.Sleep(min(2*time.Second, r.cfg.IdleHold/2)) // let the handshake goroutines finish
+	m := meterCPU(s.pid())
+	sleep(ctx, r.cfg.IdleHold)
+	row := IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds,
+		IdleCPU: m.cores(), RSSBase: base, RSS: procRSS(s.pid())}
+	st, err := s.stats()
+	if err != nil {
+		return err
+	}
+	row.Goroutines = st.Goroutines
+	stats, err := broadcastCommand(clients, "stats")
+	if err != nil {
+		return err
+	}
+	var clientRSS int64
+	for i, c := range clients {
+		row.Alive += stats[i].Conns
+		clientRSS += procRSS(c.cmd.Process.Pid)
+	}
+	if row.Alive > 0 {
+		row.RSSPerConn = float64(row.RSS-base) / float64(row.Alive)
+		row.HeapPerConn = float64(int64(st.HeapInuse+st.StackInuse)-int64(st0.HeapInuse+st0.StackInuse)) / float64(row.Alive)
+		row.ClientRSSPerConn = float64(clientRSS) / float64(row.Alive)
+	}
+	r.res.Idle = append(r.res.Idle, row)
+	r.logf("  %d conns (%d alive), %.0f B/conn RSS, %d goroutines, %.3f cores idle", row.Conns, row.Alive, row.RSSPerConn, row.Goroutines, row.IdleCPU)
+	if row.Alive < row.Conns {
+		return fmt.Errorf("%d of %d connections dropped while idle", row.Conns-row.Alive, row.Conns)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
+	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency, rbuf: 16 << 10}
+	clients, _, err := r.openClients(ctx, sp, r.cfg.EchoConns)
+	if err != nil {
+		return err
+	}
+	defer closeClients(clients)
+	var problems []error
+	for _, size := range r.cfg.EchoSizes {
+		var prof sync.WaitGroup
+		if r.cfg.Profile && info.Name == "wssd" {
+			file := fmt.Sprintf("profiles/wssd-%s-echo-%d.pprof", tr, size)
+			prof.Go(func() {
+				if err := os.MkdirAll(filepath.Join(r.out, "profiles"), 0o755); err != nil {
+					return
+				}
+				if err := s.profile(r.cfg.EchoDuration, filepath.Join(r.out, file)); err != nil {
+					r.problem("profile %s: %v", file, err)
+					return
+				}
+				r.res.Profiles = append(r.res.Profiles, file)
+			})
+		}
+		m := meterCPU(s.pid())
+		res, err := broadcastCommand(clients, fmt.Sprintf("echo %d %s", size, r.cfg.EchoDuration))
+		serverCPU := m.cores()
+		prof.Wait()
+		if err != nil {
+			return err
+		}
+		row := EchoRow{Key: Key{info.Name, tr}, Size: size, ServerCPU: serverCPU}
+		h := load.NewHist()
+		var secs, cpu float64
+		for _, x := range res {
+			row.Conns += x.Conns
+			row.Msgs += x.Msgs
+			row.Errors += x.Errors
+			secs = max(secs, x.Seconds)
+			cpu += x.CPUSeconds
+			h.Merge(x.Lat.Decode())
+		}
+		row.Latency = latency(h)
+		if secs > 0 {
+			row.PerSecond = float64(row.Msgs) / secs
+			row.ClientCPU = cpu / secs
+		}
+		if serverCPU > 0 {
+			row.PerServerCPUSecond = row.PerSecond / serverCPU
+		}
+		r.res.Echo = append(r.res.Echo, row)
+		r.logf("  %6d B: %.0f msg/s p50 %dµs p99 %dµs p999 %dµs, server %.2f cores, client %.2f", size, row.PerSecond,
+			row.Latency.P50, row.Latency.P99, row.Latency.P999, row.ServerCPU, row.ClientCPU)
+		if row.Msgs == 0 {
+			problems = append(problems, fmt.Errorf("%d B: no message came back", size))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%v", problems)
+	}
+	return nil
+}
+
+func (r *run) broadcast(ctx context.Context, info servers.Info, tr string) error {
+	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
+	clients, open, err := r.openClients(ctx, sp, r.cfg.BroadcastN)
+	if err != nil {
+		return err
+	}
+	defer closeClients(clients)
+	time.Sleep(500 * time.Millisecond) // handshake goroutines settle
+	rounds := r.cfg.BroadcastRounds
+	if _, err := broadcastCommand(clients, fmt.Sprintf("arm %d", rounds)); err != nil {
+		return err
+	}
+	m := meterCPU(s.pid())
+	if _, err := clients[0].command(fmt.Sprintf("send %d %d %s", rounds, r.cfg.BroadcastSize, r.cfg.BroadcastInterval)); err != nil {
+		return err
+	}
+	res, err := broadcastCommand(clients, "collect 30s")
+	serverCPU := m.cores()
+	if err != nil {
+		return err
+	}
+	row := BroadcastRow{Key: Key{info.Name, tr}, Conns: open.Conns, Rounds: rounds, ServerCPU: serverCPU,
+		Expected: int64(open.Conns) * int64(rounds)}
+	h := load.NewHist()
+	perRound := make([]int64, rounds)
+	var clientCPU, secs float64
+	for _, x := range res {
+		clientCPU += x.CPUSeconds
+		secs = max(secs, x.Seconds)
+		row.Delivered += x.Msgs
+		h.Merge(x.Lat.Decode())
+		for i, v := range x.RoundMaxNs {
+			if i < rounds {
+				perRound[i] = max(perRound[i], v)
+			}
+		}
+	}
+	row.Latency = latency(h)
+	if secs > 0 {
+		row.ClientCPU = clientCPU / secs
+	}
+	sort.Slice(perRound, func(i, j int) bool { return perRound[i] < perRound[j] })
+	row.TimeToLastMedianUs = perRound[len(perRound)/2] / 1000
+	row.TimeToLastMaxUs = perRound[len(perRound)-1] / 1000
+	r.res.Broadcast = append(r.res.Broadcast, row)
+	r.logf("  %d conns: time to last median %dµs max %dµs, arrivals p50 %dµs p99 %dµs, %d/%d delivered", row.Conns,
+		row.TimeToLastMedianUs, row.TimeToLastMaxUs, row.Latency.P50, row.Latency.P99, row.Delivered, row.Expected)
+	if row.Delivered < row.Expected {
+		return fmt.Errorf("%d of %d messages not delivered", row.Expected-row.Delivered, row.Expected)
+	}
+	return nil
+}
+
+// lockedWriter serializes writes from the children's log copiers.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
