@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/wssd/wssd/bench/load"
 )
 
@@ -224,14 +226,7 @@ func (r *run) openClients(ctx context.Context, sp clientSpec, n int) ([]*client,
 				errs = append(errs, err)
 				return
 			}
-			total.Conns += res.Conns
-			total.Failed += res.Failed
-			total.Seconds = max(total.Seconds, res.Seconds)
-			total.CPUSeconds += res.CPUSeconds
-			if res.LastError != "" {
-				total.LastError = res.LastError
-			}
-			hist.Merge(res.Lat.Decode())
+			addResult(&total, hist, res)
 		})
 	}
 	waitOrCancel(ctx, &wg, func() {
@@ -338,14 +333,7 @@ func (r *run) churn(ctx context.Context, sp clientSpec, n, k int, d time.Duratio
 				errs = append(errs, err)
 				return
 			}
-			total.Conns += res.Conns
-			total.Failed += res.Failed
-			total.Seconds = max(total.Seconds, res.Seconds)
-			total.CPUSeconds += res.CPUSeconds
-			if res.LastError != "" {
-				total.LastError = res.LastError
-			}
-			hist.Merge(res.Lat.Decode())
+			addResult(&total, hist, res)
 		})
 	}
 	wg.Wait()
@@ -379,4 +367,17 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.buf = p.buf[i+1:]
 	}
 	return len(b), nil
+}
+
+// addResult adds one load generator's result to the run's total; the
+// latencies go into hist, merged across processes.
+func addResult(total *load.Result, hist *hdrhistogram.Histogram, res load.Result) {
+	total.Conns += res.Conns
+	total.Failed += res.Failed
+	total.Seconds = max(total.Seconds, res.Seconds)
+	total.CPUSeconds += res.CPUSeconds
+	if res.LastError != "" {
+		total.LastError = res.LastError
+	}
+	hist.Merge(res.Lat.Decode())
 }
