@@ -3,11 +3,12 @@ package engine
 import (
 	"bytes"
 	"errors"
-	"golang.org/x/sys/unix"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/wsproto"
