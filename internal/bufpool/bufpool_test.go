@@ -34,9 +34,9 @@ func TestPoison(t *testing.T) {
 	}
 }
 
-// TestLargeReuse: a large buffer that goes back is what the next GetCap of
+// TestAllocationsLargeReuse: a large buffer that goes back is what the next GetCap of
 // its class returns, with no allocation.
-func TestLargeReuse(t *testing.T) {
+func TestAllocationsLargeReuse(t *testing.T) {
 	if race.Enabled {
 		t.Skip("sync.Pool drops items at random under -race")
 	}
