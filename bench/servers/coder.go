@@ -2,7 +2,6 @@ package servers
 
 import (
 	"context"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -74,14 +73,9 @@ func startCoder(o Options) (Server, error) {
 			}
 		}
 	})}
-	l := ln
-	if o.TLS() {
-		tc, err := o.tlsConfig()
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		l = tls.NewListener(ln, tc)
+	l, err := o.wrapTLS(ln)
+	if err != nil {
+		return nil, err
 	}
 	go func() { _ = s.srv.Serve(l) }()
 	return s, nil

@@ -1,7 +1,6 @@
 package servers
 
 import (
-	"crypto/tls"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,14 +36,9 @@ func startGobwas(o Options) (Server, error) {
 		return nil, err
 	}
 	s := &gobwasServer{ln: ln, conns: newRegistry[*gobwasConn](), stop: make(chan struct{})}
-	l := ln
-	if o.TLS() {
-		tc, err := o.tlsConfig()
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		l = tls.NewListener(ln, tc)
+	l, err := o.wrapTLS(ln)
+	if err != nil {
+		return nil, err
 	}
 	heartbeat(s.conns, o.PingInterval, s.stop, func(c *gobwasConn) { c.write(ws.CompiledPing) })
 	go func() {

@@ -1,7 +1,6 @@
 package servers
 
 import (
-	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -68,14 +67,9 @@ func startGorilla(o Options) (Server, error) {
 	heartbeat(s.conns, o.PingInterval, s.stop, func(c *gorillaConn) {
 		_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(10*time.Second))
 	})
-	l := ln
-	if o.TLS() {
-		tc, err := o.tlsConfig()
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		l = tls.NewListener(ln, tc)
+	l, err := o.wrapTLS(ln)
+	if err != nil {
+		return nil, err
 	}
 	go func() { _ = s.srv.Serve(l) }()
 	return s, nil

@@ -1,7 +1,6 @@
 package servers
 
 import (
-	"crypto/tls"
 	"net"
 	"net/netip"
 	"time"
@@ -52,14 +51,9 @@ func startGWS(o Options) (Server, error) {
 	h := &gwsHandler{conns: newRegistry[*gws.Conn]()}
 	s := &gwsServer{ln: ln, conns: h.conns, stop: make(chan struct{})}
 	srv := gws.NewServer(h, &gws.ServerOption{Logger: gwsQuiet{}, ReadMaxPayloadSize: 1 << 20})
-	l := ln
-	if o.TLS() {
-		tc, err := o.tlsConfig()
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
-		l = tls.NewListener(ln, tc)
+	l, err := o.wrapTLS(ln)
+	if err != nil {
+		return nil, err
 	}
 	heartbeat(s.conns, o.PingInterval, s.stop, func(c *gws.Conn) { _ = c.WritePing(nil) })
 	go func() { _ = srv.RunListener(&stoppingListener{Listener: l, stop: s.stop}) }()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -47,6 +48,20 @@ func (o Options) tlsConfig() (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"},
 	}, nil
+}
+
+// wrapTLS returns ln, or ln speaking TLS when o asks for it; on error it
+// closes ln.
+func (o Options) wrapTLS(ln net.Listener) (net.Listener, error) {
+	if !o.TLS() {
+		return ln, nil
+	}
+	tc, err := o.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return tls.NewListener(ln, tc), nil
 }
 
 func (o Options) logger() *slog.Logger {
