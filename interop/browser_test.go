@@ -12,10 +12,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,11 +36,7 @@ const chromiumTimeout = 60 * time.Second
 // the TLS the browser negotiated.
 func TestChromium(t *testing.T) {
 	t.Parallel()
-	chromium, err := exec.LookPath("chromium")
-	requireComponent(t, "Chromium (Debian package chromium)", err)
-	out, err := runOutput(t, 30*time.Second, ".", chromium, "--version")
-	requireComponent(t, "a working Chromium", err)
-	t.Log(strings.TrimSpace(string(out)))
+	chromium := requireProgram(t, "chromium", "Chromium (Debian package chromium)", "--version")
 
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		h := newPageHandler()

@@ -31,6 +31,19 @@ func requireComponent(t *testing.T, what string, err error) {
 	t.Skip(msg)
 }
 
+// requireProgram finds the program name on PATH and runs it with
+// versionArgs, so that a broken install counts as missing; it logs the
+// version and returns the program's path. what names it for the message.
+func requireProgram(t *testing.T, name, what string, versionArgs ...string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	requireComponent(t, what, err)
+	out, err := runOutput(t, 30*time.Second, ".", append([]string{path}, versionArgs...)...)
+	requireComponent(t, "a working "+name, err)
+	t.Log(strings.TrimSpace(string(out)))
+	return path
+}
+
 // command returns cmd that runs argv in dir in its own process group, which
 // is killed when ctx is done, so that no child outlives the test.
 func command(ctx context.Context, dir string, argv ...string) *exec.Cmd {

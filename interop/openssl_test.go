@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -28,11 +27,7 @@ const opensslTimeout = 20 * time.Second
 // closing handshake, written byte for byte by the test.
 func TestOpenSSL(t *testing.T) {
 	t.Parallel()
-	openssl, err := exec.LookPath("openssl")
-	requireComponent(t, "openssl (Debian package openssl)", err)
-	out, err := runOutput(t, 10*time.Second, ".", openssl, "version")
-	requireComponent(t, "a working openssl", err)
-	t.Log(strings.TrimSpace(string(out)))
+	openssl := requireProgram(t, "openssl", "openssl (Debian package openssl)", "version")
 
 	// The server logs why a TLS handshake failed at debug level.
 	var serverLog lockedBuffer
