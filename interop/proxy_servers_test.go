@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/deployconf"
 	"github.com/wssd/wssd/internal/testpki"
 )
 
@@ -82,35 +83,22 @@ func findProxy(t *testing.T, p proxyKind) string {
 }
 
 // rewrite is one substitution a test makes in a shipped configuration file:
-// old, a placeholder the file documents, becomes new. It must occur exactly
-// once outside comments, so that the file and the tests cannot drift apart
-// unnoticed.
+// old, a placeholder the file documents, becomes new, once outside comments
+// (see internal/deployconf).
 type rewrite struct{ old, new string }
 
-// shippedConfig returns the file deploy/name with rs applied to its
-// configuration lines; comment lines are left as they are.
+// shippedConfig returns the file deploy/name with rs applied.
 func shippedConfig(t *testing.T, name string, rs ...rewrite) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "deploy", name))
+	subst := make([]deployconf.Subst, len(rs))
+	for i, r := range rs {
+		subst[i] = deployconf.Subst{Old: r.old, New: r.new}
+	}
+	text, err := deployconf.Load(name, subst...)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v: the shipped file and interop/proxy_servers_test.go disagree", err)
 	}
-	lines := strings.Split(string(data), "\n")
-	for _, r := range rs {
-		n := 0
-		for i, l := range lines {
-			if strings.HasPrefix(strings.TrimSpace(l), "#") || !strings.Contains(l, r.old) {
-				continue
-			}
-			n += strings.Count(l, r.old)
-			lines[i] = strings.ReplaceAll(l, r.old, r.new)
-		}
-		if n != 1 {
-			t.Fatalf("deploy/%s: the placeholder %q occurs %d times outside comments, want once: "+
-				"the shipped file and interop/proxy_servers_test.go disagree", name, r.old, n)
-		}
-	}
-	return strings.Join(lines, "\n")
+	return text
 }
 
 // seconds formats d as whole seconds, at least one.
