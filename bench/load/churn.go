@@ -18,7 +18,7 @@ import (
 func Churn(ctx context.Context, t *Target, n, concurrency int, d time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	req := upgradeRequest(t.Addr.String())
+	req := upgradeRequest(t.Addr.String(), t.Path)
 	lat := newShards()
 	var (
 		next, done, failed atomic.Int64

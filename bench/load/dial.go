@@ -61,6 +61,8 @@ type Target struct {
 	Sources []netip.Addr
 	// ReadBuffer is each connection's read buffer. Default 2 KiB.
 	ReadBuffer int
+	// Path is the upgrade request's path. Default "/".
+	Path string
 
 	next atomic.Uint64
 }
@@ -105,8 +107,11 @@ func (t *Target) dialTCP(ctx context.Context) (*net.TCPConn, error) {
 
 // upgradeRequest is the request every connection sends; the key is fixed
 // (servers only hash it) and the client does not check the accept value.
-func upgradeRequest(host string) []byte {
-	return []byte("GET / HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+func upgradeRequest(host, path string) []byte {
+	if path == "" {
+		path = "/"
+	}
+	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 }
 

@@ -14,8 +14,10 @@ type Result struct {
 	// Failed counts connections that could not be opened (open, churn).
 	Failed int64 `json:"failed,omitempty"`
 	// Errors counts connections that broke.
-	Errors  int64   `json:"errors,omitempty"`
-	Msgs    int64   `json:"msgs,omitempty"`
+	Errors int64 `json:"errors,omitempty"`
+	Msgs   int64 `json:"msgs,omitempty"`
+	// Sent counts the messages sent (rate).
+	Sent    int64   `json:"sent,omitempty"`
 	Seconds float64 `json:"seconds"`
 	// Lat holds the latencies in microseconds: of a connection's
 	// handshakes (open, churn), an echo round trip, a broadcast's arrival.

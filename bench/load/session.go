@@ -24,6 +24,12 @@ type conn struct {
 	dead     atomic.Bool
 	sentAt   atomic.Int64 // echo: when the message in flight was sent (ns)
 	received atomic.Int64 // broadcast: messages received since Arm
+
+	// rate: when each message in flight was due to be sent (ns), oldest
+	// first; replies come back in order.
+	qmu   sync.Mutex
+	q     []int64
+	qhead int
 }
 
 // task is what a connection does with the data messages it receives.
@@ -39,6 +45,7 @@ const (
 	taskIdle = iota
 	taskEcho
 	taskBroadcast
+	taskRate
 )
 
 // Session is a set of kept connections to one target.
@@ -50,6 +57,7 @@ type Session struct {
 	alive   atomic.Int64
 	errs    atomic.Int64
 	msgs    atomic.Int64
+	pending atomic.Int64 // rate: messages sent and not yet back
 	lat     *shards
 	started time.Time
 	armCPU  time.Duration
@@ -65,7 +73,7 @@ type Session struct {
 func Open(ctx context.Context, t *Target, n, concurrency, retries int) (*Session, Result, error) {
 	s := &Session{t: t, lat: newShards()}
 	s.task.Store(&task{kind: taskIdle})
-	req := upgradeRequest(t.Addr.String())
+	req := upgradeRequest(t.Addr.String(), t.Path)
 	ru0 := rusage()
 	start := time.Now()
 	var (
@@ -218,6 +226,14 @@ func (c *conn) data(n int, prefix []byte) {
 		if c.write(t.frame) != nil {
 			c.finishEcho(t)
 		}
+	case taskRate:
+		due, ok := c.pop()
+		if !ok {
+			return
+		}
+		c.s.lat.record(c.id, time.Duration(now-due))
+		c.s.msgs.Add(1)
+		c.s.pending.Add(-1)
 	case taskBroadcast:
 		round, sent, ok := parseStamp(prefix)
 		if !ok || round >= int64(len(c.s.roundMax)) {
@@ -235,15 +251,20 @@ func (c *conn) data(n int, prefix []byte) {
 	}
 }
 
-// Echo has every connection send a size-byte binary message, wait for it to
-// come back and send the next, for d.
-func (s *Session) Echo(size int, d time.Duration) Result {
+// binaryFrame returns a size-byte binary message, masked.
+func binaryFrame(size int) []byte {
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = byte('a' + i%26)
 	}
+	return appendFrame(nil, opBinary, payload)
+}
+
+// Echo has every connection send a size-byte binary message, wait for it to
+// come back and send the next, for d.
+func (s *Session) Echo(size int, d time.Duration) Result {
 	var wg sync.WaitGroup
-	t := &task{kind: taskEcho, frame: appendFrame(nil, opBinary, payload), wg: &wg}
+	t := &task{kind: taskEcho, frame: binaryFrame(size), wg: &wg}
 	s.lat.reset()
 	s.msgs.Store(0)
 	ru0 := rusage()
@@ -262,6 +283,81 @@ func (s *Session) Echo(size int, d time.Duration) Result {
 	s.task.Store(&task{kind: taskIdle})
 	r := Result{Cmd: "echo", Size: size, Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Seconds: el.Seconds(),
 		Lat: EncodeHist(s.lat.merged()), Errors: s.errs.Load()}
+	r.addCPU(ru0)
+	return r
+}
+
+// push records that a message due at the given time was sent.
+func (c *conn) push(due int64) {
+	c.qmu.Lock()
+	c.q = append(c.q, due)
+	c.qmu.Unlock()
+}
+
+// pop returns when the oldest message in flight was due.
+func (c *conn) pop() (int64, bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.qhead == len(c.q) {
+		return 0, false
+	}
+	due := c.q[c.qhead]
+	c.qhead++
+	if c.qhead == len(c.q) {
+		c.q, c.qhead = c.q[:0], 0
+	}
+	return due, true
+}
+
+// Rate sends size-byte binary messages at perSecond in total, for d, to the
+// connections in turn, whether or not earlier ones came back, and waits up
+// to drain for the last replies. A message's latency runs from when it was
+// due, not from when it went out: a sender that falls behind (or a server
+// that holds it up) shows in the percentiles instead of silently lowering
+// the rate (no coordinated omission). Result.Msgs counts replies,
+// Result.Sent the messages sent.
+func (s *Session) Rate(perSecond float64, size int, d, drain time.Duration) Result {
+	frame := binaryFrame(size)
+	for _, c := range s.conns {
+		c.qmu.Lock()
+		c.q, c.qhead = c.q[:0], 0
+		c.qmu.Unlock()
+	}
+	s.lat.reset()
+	s.msgs.Store(0)
+	s.pending.Store(0)
+	s.task.Store(&task{kind: taskRate})
+	ru0 := rusage()
+	interval := time.Duration(float64(time.Second) / max(perSecond, 1e-3))
+	start := time.Now()
+	var sent, skipped int64
+	for next := 0; ; {
+		el := time.Since(start)
+		if el >= d {
+			break
+		}
+		for due := int64(el/interval) + 1; sent < due; sent++ {
+			c := s.conns[next%len(s.conns)]
+			next++
+			if c.dead.Load() {
+				skipped++
+				continue
+			}
+			c.push(start.Add(time.Duration(sent) * interval).UnixNano())
+			s.pending.Add(1)
+			if c.write(frame) != nil {
+				s.errs.Add(1)
+			}
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(sent) * interval)))
+	}
+	el := time.Since(start)
+	for wait := time.Now().Add(drain); s.pending.Load() > 0 && time.Now().Before(wait); {
+		time.Sleep(time.Millisecond)
+	}
+	s.task.Store(&task{kind: taskIdle})
+	r := Result{Cmd: "rate", Size: size, Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Sent: sent - skipped,
+		Seconds: el.Seconds(), Lat: EncodeHist(s.lat.merged()), Errors: s.errs.Load()}
 	r.addCPU(ru0)
 	return r
 }

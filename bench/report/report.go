@@ -93,6 +93,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		"do not verify the certificate and never resume a session. Ratios are to wssd over the same transport (\"× wssd\") and to a ceiling measured in the same run " +
 		"(\"× ceiling\": raw gnet TCP echo for ws, a bare crypto/tls accept–handshake–close loop for wss handshakes).\n\n")
 	writeTargets(p, res)
+	writeFront(p, res)
 	if len(res.Problems) > 0 {
 		p("## Problems in this run\n\n")
 		for _, s := range res.Problems {
@@ -114,8 +115,8 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		chart("connect")
 		p("| server | transport | conns/s | × wssd | × ceiling | p50 | p99 | failed | server CPU | client CPU | conns per server CPU-s | × wssd | × ceiling |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Connect {
-			base := findConnectRow(res, "wssd", r.Transport)
-			ceil := findConnectRow(res, ceilingConnect(r.Transport), r.Transport)
+			base := find(res.Connect, "wssd", r.Transport)
+			ceil := find(res.Connect, ceilingConnect(r.Transport), r.Transport)
 			p("| %s | %s | %.0f | %s | %s | %s | %s | %d | %.2f | %.2f | %.0f | %s | %s |\n", name(r.Server), r.Transport, r.PerSecond,
 				ratio(r.PerSecond, base.PerSecond), ratio(r.PerSecond, ceil.PerSecond), us(r.Latency.P50), us(r.Latency.P99), r.Failed, r.ServerCPU, r.ClientCPU,
 				r.PerServerCPUSecond, ratio(r.PerServerCPUSecond, base.PerServerCPUSecond), ratio(r.PerServerCPUSecond, ceil.PerServerCPUSecond))
@@ -128,12 +129,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		chart("idle")
 		p("| server | transport | conns | RSS/conn | × wssd | heap+stack/conn | goroutines | idle CPU (cores) | setup | alive at end | client RSS/conn |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Idle {
-			var base float64
-			for _, b := range res.Idle {
-				if b.Server == "wssd" && b.Transport == r.Transport {
-					base = b.RSSPerConn
-				}
-			}
+			base := find(res.Idle, "wssd", r.Transport).RSSPerConn
 			p("| %s | %s | %d | %s | %s | %s | %d | %.3f | %.1f s | %d | %s |\n", name(r.Server), r.Transport, r.Conns, kb(r.RSSPerConn),
 				ratio(r.RSSPerConn, base), kb(r.HeapPerConn), r.Goroutines, r.IdleCPU, r.SetupSeconds, r.Alive, kb(r.ClientRSSPerConn))
 		}
@@ -141,22 +137,41 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 	}
 	if len(res.Echo) > 0 {
 		p("## echo — messages per second, %d connections, one message in flight each\n\n", res.Config.EchoConns)
-		p("Round trips of binary messages; latency is the client's send-to-receive time. \"per server CPU-s\" divides by the server's own CPU time: the server's efficiency, less dependent on how the 2 cores were shared with the client.\n\n")
+		p("Round trips of binary messages; latency is the client's send-to-receive time. \"per server CPU-s\" divides by the server's own CPU time: the server's efficiency, less dependent on how the 2 cores were shared with the client.")
+		if res.Config.EchoRepeat > 1 {
+			p(" Each server ran %d rounds of %s per size, the servers taking turns in every round; a row is the median round by msgs/s (\"rounds\": the lowest and highest round as a percentage of it), and msgs per server CPU-s is the median of the rounds.", res.Config.EchoRepeat, res.Config.EchoDuration)
+		}
+		p("\n\n")
 		chart("echo")
 		for _, sz := range res.Config.EchoSizes {
-			p("### %s\n\n| server | transport | msgs/s | × wssd | × ceiling | p50 | p99 | p99.9 | server CPU | client CPU | msgs per server CPU-s | × wssd |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", size(sz))
+			p("### %s\n\n| server | transport | msgs/s | rounds | × wssd | × ceiling | p50 | p99 | p99.9 | server CPU | client CPU | msgs per server CPU-s | × wssd |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", size(sz))
 			for _, r := range res.Echo {
 				if r.Size != sz {
 					continue
 				}
 				base := findEcho(res, "wssd", r.Transport, sz)
 				ceil := findEcho(res, "gnet-echo", r.Transport, sz)
-				p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f | %s |\n", name(r.Server), r.Transport, r.PerSecond,
-					ratio(r.PerSecond, base.PerSecond), ratio(r.PerSecond, ceil.PerSecond), us(r.Latency.P50), us(r.Latency.P99), us(r.Latency.P999),
+				p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %.0f | %s |\n", name(r.Server), r.Transport, r.PerSecond,
+					spread(r.Runs, r.PerSecond), ratio(r.PerSecond, base.PerSecond), ratio(r.PerSecond, ceil.PerSecond), us(r.Latency.P50), us(r.Latency.P99), us(r.Latency.P999),
 					r.ServerCPU, r.ClientCPU, r.PerServerCPUSecond, ratio(r.PerServerCPUSecond, base.PerServerCPUSecond))
 			}
 			p("\n")
 		}
+	}
+	if len(res.Latency) > 0 {
+		c := res.Config
+		p("## latency — round trips at a fixed rate (lower is better)\n\n")
+		p("%d messages a second of %s in total, over %d connections in turn, for %s: a load every server carries, unlike echo's saturation. A message's latency runs from when it was due to be sent, so a client or server that falls behind shows in the percentiles (no coordinated omission).\n\n",
+			c.LatencyRate, size(c.LatencySize), c.LatencyConns, c.LatencyDuration)
+		chart("latency")
+		p("| server | transport | answered/s | p50 | × wssd | p99 | × wssd | p99.9 | max | server CPU | client CPU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range res.Latency {
+			base := find(res.Latency, "wssd", r.Transport)
+			p("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %.2f | %.2f |\n", name(r.Server), r.Transport, r.PerSecond,
+				us(r.Latency.P50), ratio(float64(r.Latency.P50), float64(base.Latency.P50)), us(r.Latency.P99),
+				ratio(float64(r.Latency.P99), float64(base.Latency.P99)), us(r.Latency.P999), us(r.Latency.Max), r.ServerCPU, r.ClientCPU)
+		}
+		p("\n")
 	}
 	if len(res.Broadcast) > 0 {
 		p("## broadcast — one message to every connection (lower is better)\n\n")
@@ -165,12 +180,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		chart("broadcast")
 		p("| server | transport | conns | time to last (median) | × wssd | worst | arrival p50 | arrival p99 | delivered | server CPU | client CPU |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Broadcast {
-			var base int64
-			for _, b := range res.Broadcast {
-				if b.Server == "wssd" && b.Transport == r.Transport {
-					base = b.TimeToLastMedianUs
-				}
-			}
+			base := find(res.Broadcast, "wssd", r.Transport).TimeToLastMedianUs
 			p("| %s | %s | %d | %s | %s | %s | %s | %s | %d/%d | %.2f | %.2f |\n", name(r.Server), r.Transport, r.Conns, us(r.TimeToLastMedianUs),
 				ratio(float64(r.TimeToLastMedianUs), float64(base)), us(r.TimeToLastMaxUs), us(r.Latency.P50), us(r.Latency.P99), r.Delivered, r.Expected, r.ServerCPU, r.ClientCPU)
 		}
@@ -195,11 +205,29 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 	return nil
 }
 
+// display is how the report names a server.
+func display(s string) string {
+	if s == "nginx" {
+		return "nginx→wssd"
+	}
+	return s
+}
+
+// name is a server's name in a table, wssd in bold.
 func name(s string) string {
 	if s == "wssd" {
 		return "**wssd**"
 	}
-	return s
+	return display(s)
+}
+
+// spread gives a repeated row's rounds: the lowest and highest as a
+// fraction of the median, or "–" for one round.
+func spread(runs []float64, median float64) string {
+	if len(runs) < 2 || median == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f–%.0f%% (%d)", 100*slices.Min(runs)/median, 100*slices.Max(runs)/median, len(runs))
 }
 
 func ceilingConnect(transport string) string {
@@ -209,13 +237,20 @@ func ceilingConnect(transport string) string {
 	return "gnet-echo"
 }
 
-func findConnectRow(res *runner.Results, server, transport string) runner.ConnectRow {
-	for _, r := range res.Connect {
-		if r.Server == server && r.Transport == transport {
+// keyed is a row of a scenario's table.
+type keyed interface {
+	Is(server, transport string) bool
+}
+
+// find returns the row of server over transport, or a zero row.
+func find[R keyed](rows []R, server, transport string) R {
+	for _, r := range rows {
+		if r.Is(server, transport) {
 			return r
 		}
 	}
-	return runner.ConnectRow{}
+	var zero R
+	return zero
 }
 
 func findEcho(res *runner.Results, server, transport string, size int) runner.EchoRow {
@@ -225,6 +260,45 @@ func findEcho(res *runner.Results, server, transport string, size int) runner.Ec
 		}
 	}
 	return runner.EchoRow{}
+}
+
+// writeFront compares wssd's own wss with nginx terminating TLS in front of
+// wssd's ws: the deployment wssd's TLS is meant to replace.
+func writeFront(p func(string, ...any), res *runner.Results) {
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
+	if w, n := find(res.Connect, "wssd", "wss"), find(res.Connect, "nginx", "wss"); w.PerSecond > 0 && n.PerSecond > 0 {
+		add("| connect | %.0f/s | %.0f/s | %s | %.0f vs %.0f conns per CPU-s (%s) |", w.PerSecond, n.PerSecond, ratio(w.PerSecond, n.PerSecond),
+			w.PerServerCPUSecond, n.PerServerCPUSecond, ratio(w.PerServerCPUSecond, n.PerServerCPUSecond))
+	}
+	if wi, ni := find(res.Idle, "wssd", "wss"), find(res.Idle, "nginx", "wss"); wi.RSSPerConn > 0 && ni.RSSPerConn > 0 {
+		add("| idle RSS/conn (lower is better) | %s | %s | %s | nginx's master and workers and wssd together |", kb(wi.RSSPerConn), kb(ni.RSSPerConn),
+			ratio(wi.RSSPerConn, ni.RSSPerConn))
+	}
+	for _, sz := range res.Config.EchoSizes {
+		if w, n := findEcho(res, "wssd", "wss", sz), findEcho(res, "nginx", "wss", sz); w.PerSecond > 0 && n.PerSecond > 0 {
+			add("| echo %s | %.0f msg/s | %.0f msg/s | %s | %.0f vs %.0f msgs per CPU-s (%s) |", size(sz), w.PerSecond, n.PerSecond, ratio(w.PerSecond, n.PerSecond),
+				w.PerServerCPUSecond, n.PerServerCPUSecond, ratio(w.PerServerCPUSecond, n.PerServerCPUSecond))
+		}
+	}
+	if w, n := find(res.Latency, "wssd", "wss"), find(res.Latency, "nginx", "wss"); w.Latency.P99 > 0 && n.Latency.P99 > 0 {
+		add("| latency p99 at %d msg/s (lower is better) | %s | %s | %s | p50 %s vs %s; server CPU %.2f vs %.2f cores |", res.Config.LatencyRate,
+			us(w.Latency.P99), us(n.Latency.P99), ratio(float64(w.Latency.P99), float64(n.Latency.P99)), us(w.Latency.P50), us(n.Latency.P50), w.ServerCPU, n.ServerCPU)
+	}
+	if wb, nb := find(res.Broadcast, "wssd", "wss"), find(res.Broadcast, "nginx", "wss"); wb.TimeToLastMedianUs > 0 && nb.TimeToLastMedianUs > 0 {
+		add("| broadcast time to last (lower is better) | %s | %s | %s | |", us(wb.TimeToLastMedianUs), us(nb.TimeToLastMedianUs),
+			ratio(float64(wb.TimeToLastMedianUs), float64(nb.TimeToLastMedianUs)))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	p("## wssd's own TLS vs nginx terminating TLS in front of wssd\n\n")
+	p("The same wssd engine, once serving wss itself, once serving ws behind nginx, which terminates TLS as deploy/nginx/wssd.conf configures it (one worker per core, `reuseport` added). CPU and memory count nginx's processes and wssd's together.\n\n")
+	p("| scenario | wssd wss | nginx→wssd | wssd ÷ nginx | |\n|---|---:|---:|---:|---|\n")
+	for _, l := range lines {
+		p("%s\n", l)
+	}
+	p("\n")
 }
 
 // writeTargets checks the numbers the project set itself.
@@ -270,7 +344,7 @@ func writeTargets(p func(string, ...any), res *runner.Results) {
 			}
 		}
 	}
-	if w, c := findConnectRow(res, "wssd", "wss"), findConnectRow(res, "tls-loop", "wss"); w.PerSecond > 0 && c.PerSecond > 0 {
+	if w, c := find(res.Connect, "wssd", "wss"), find(res.Connect, "tls-loop", "wss"); w.PerSecond > 0 && c.PerSecond > 0 {
 		add("wss handshakes ≥ 0.9× bare crypto/tls loop", w.PerSecond >= 0.9*c.PerSecond, "%.2f× (%.0f vs %.0f/s); per server CPU-s %.2f×",
 			w.PerSecond/c.PerSecond, w.PerSecond, c.PerSecond, w.PerServerCPUSecond/max(c.PerServerCPUSecond, 1e-9))
 	}

@@ -32,7 +32,7 @@ var colors = []string{"#4C78A8", "#F58518", "#54A24B", "#B279A2"}
 func (c *barChart) svg() string {
 	const (
 		width   = 840
-		left    = 120
+		left    = 140
 		right   = 230
 		barH    = 14
 		gap     = 10
@@ -68,7 +68,7 @@ func (c *barChart) svg() string {
 	for ri, r := range c.rows {
 		y := top + ri*rowH
 		weight := "400"
-		if r == "wssd" {
+		if r == "wssd" || strings.HasPrefix(r, "wssd ") {
 			weight = "700"
 			fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="%d" fill="#fff6d5"/>`+"\n", y-3, width, rowH-gap+6)
 		}
@@ -114,7 +114,7 @@ func Charts(res *runner.Results) []Chart {
 	conn := &barChart{title: "connect: new connections per second (higher is better)",
 		subtitle: "TCP + TLS (wss) + upgrade + close; gnet-echo and tls-loop are ceilings", series: trs}
 	for _, r := range res.Connect {
-		conn.set(r.Server, r.Transport, bar{r.PerSecond, fmt.Sprintf("%.0f/s · p99 %s", r.PerSecond, us(r.Latency.P99))})
+		conn.set(display(r.Server), r.Transport, bar{r.PerSecond, fmt.Sprintf("%.0f/s · p99 %s", r.PerSecond, us(r.Latency.P99))})
 	}
 	add("connect.svg", conn)
 
@@ -123,8 +123,8 @@ func Charts(res *runner.Results) []Chart {
 	cpu := &barChart{title: "idle: server CPU while holding the connections (lower is better)",
 		subtitle: fmt.Sprintf("cores busy over %s with pings every %s", res.Config.IdleHold, res.Config.PingInterval), series: trs}
 	for _, r := range res.Idle {
-		idle.set(r.Server, r.Transport, bar{r.RSSPerConn, fmt.Sprintf("%s · %d goroutines", kb(r.RSSPerConn), r.Goroutines)})
-		cpu.set(r.Server, r.Transport, bar{r.IdleCPU, fmt.Sprintf("%.3f cores", r.IdleCPU)})
+		idle.set(display(r.Server), r.Transport, bar{r.RSSPerConn, fmt.Sprintf("%s · %d goroutines", kb(r.RSSPerConn), r.Goroutines)})
+		cpu.set(display(r.Server), r.Transport, bar{r.IdleCPU, fmt.Sprintf("%.3f cores", r.IdleCPU)})
 	}
 	add("idle-rss.svg", idle)
 	add("idle-cpu.svg", cpu)
@@ -134,16 +134,27 @@ func Charts(res *runner.Results) []Chart {
 			subtitle: fmt.Sprintf("%d connections, one message in flight each; label: p99 round trip", res.Config.EchoConns), series: trs}
 		for _, r := range res.Echo {
 			if r.Size == sz {
-				e.set(r.Server, r.Transport, bar{r.PerSecond, fmt.Sprintf("%.0f/s · p99 %s", r.PerSecond, us(r.Latency.P99))})
+				e.set(display(r.Server), r.Transport, bar{r.PerSecond, fmt.Sprintf("%.0f/s · p99 %s", r.PerSecond, us(r.Latency.P99))})
 			}
 		}
 		add(fmt.Sprintf("echo-%d.svg", sz), e)
 	}
 
+	lat := &barChart{title: "latency at a fixed rate: round trip (lower is better)",
+		subtitle: fmt.Sprintf("%d msg/s of %s over %d connections, timed from when each was due", res.Config.LatencyRate, size(res.Config.LatencySize), res.Config.LatencyConns),
+		series:   []string{"p50", "p99", "p99.9"}}
+	for _, r := range res.Latency {
+		row := display(r.Server) + " " + r.Transport
+		lat.set(row, "p50", bar{float64(r.Latency.P50), us(r.Latency.P50)})
+		lat.set(row, "p99", bar{float64(r.Latency.P99), us(r.Latency.P99)})
+		lat.set(row, "p99.9", bar{float64(r.Latency.P999), us(r.Latency.P999)})
+	}
+	add("latency.svg", lat)
+
 	bc := &barChart{title: "broadcast: time until the last connection has the message (lower is better)",
 		subtitle: fmt.Sprintf("%d connections, median over %d rounds; label: worst round", res.Config.BroadcastN, res.Config.BroadcastRounds), series: trs}
 	for _, r := range res.Broadcast {
-		bc.set(r.Server, r.Transport, bar{float64(r.TimeToLastMedianUs), fmt.Sprintf("%s · worst %s", us(r.TimeToLastMedianUs), us(r.TimeToLastMaxUs))})
+		bc.set(display(r.Server), r.Transport, bar{float64(r.TimeToLastMedianUs), fmt.Sprintf("%s · worst %s", us(r.TimeToLastMedianUs), us(r.TimeToLastMaxUs))})
 	}
 	add("broadcast.svg", bc)
 	return out

@@ -8,7 +8,7 @@ type Config struct {
 	// part only where they apply.
 	Servers    []string `json:"servers"`
 	Transports []string `json:"transports"` // ws, wss
-	Scenarios  []string `json:"scenarios"`  // connect, idle, echo, broadcast, scale
+	Scenarios  []string `json:"scenarios"`  // connect, idle, echo, latency, broadcast, scale
 
 	ConnectN           int           `json:"connect_n"` // ws; wss opens a quarter
 	ConnectDuration    time.Duration `json:"connect_duration"`
@@ -21,6 +21,17 @@ type Config struct {
 	EchoConns    int           `json:"echo_conns"`
 	EchoSizes    []int         `json:"echo_sizes"`
 	EchoDuration time.Duration `json:"echo_duration"`
+	// EchoRepeat runs the echo scenario this many times, the servers taking
+	// turns in each round so that a slow minute of this shared machine hits
+	// them all alike; the report shows the median round of each.
+	EchoRepeat int `json:"echo_repeat"`
+
+	// The latency scenario: LatencyRate messages a second in total, of
+	// LatencySize bytes, over LatencyConns connections, for LatencyDuration.
+	LatencyConns    int           `json:"latency_conns"`
+	LatencyRate     int           `json:"latency_rate"`
+	LatencySize     int           `json:"latency_size"`
+	LatencyDuration time.Duration `json:"latency_duration"`
 
 	BroadcastN        int           `json:"broadcast_n"`
 	BroadcastRounds   int           `json:"broadcast_rounds"`
@@ -45,8 +56,8 @@ type Config struct {
 }
 
 var (
-	allServers   = []string{"wssd", "gorilla", "gobwas", "gws", "nbio", "coder", "gnet-echo", "tls-loop"}
-	allScenarios = []string{"connect", "idle", "echo", "broadcast", "scale"}
+	allServers   = []string{"wssd", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
+	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "scale"}
 )
 
 // Full is `make bench`: about 20 minutes on 2 cores.
@@ -55,7 +66,8 @@ func Full() Config {
 		Servers: allServers, Transports: []string{"ws", "wss"}, Scenarios: allScenarios,
 		ConnectN: 20000, ConnectDuration: 8 * time.Second, ConnectConcurrency: 64,
 		IdleN: 15000, IdleHold: 10 * time.Second, PingInterval: 5 * time.Second,
-		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 4 * time.Second,
+		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 2 * time.Second, EchoRepeat: 3,
+		LatencyConns: 1000, LatencyRate: 20000, LatencySize: 512, LatencyDuration: 5 * time.Second,
 		BroadcastN: 10000, BroadcastRounds: 20, BroadcastInterval: 300 * time.Millisecond, BroadcastSize: 64,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30,
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
@@ -65,10 +77,11 @@ func Full() Config {
 // Quick is `make bench-quick`: small N, about 3 minutes, no scale.
 func Quick() Config {
 	c := Full()
-	c.Scenarios = []string{"connect", "idle", "echo", "broadcast"}
+	c.Scenarios = []string{"connect", "idle", "echo", "latency", "broadcast"}
 	c.ConnectN, c.ConnectDuration = 2000, 2*time.Second
 	c.IdleN, c.IdleHold, c.PingInterval = 2000, 3*time.Second, time.Second
-	c.EchoConns, c.EchoDuration = 200, 800*time.Millisecond
+	c.EchoConns, c.EchoDuration, c.EchoRepeat = 200, 800*time.Millisecond, 1
+	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 200, 5000, time.Second
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond
 	return c
 }
@@ -76,10 +89,11 @@ func Quick() Config {
 // Smoke is the test's run: a few servers, a few connections, seconds.
 func Smoke() Config {
 	c := Quick()
-	c.Servers = []string{"wssd", "gorilla", "gnet-echo", "tls-loop"}
+	c.Servers = []string{"wssd", "gorilla", "nginx", "gnet-echo", "tls-loop"}
 	c.ConnectN, c.ConnectDuration, c.ConnectConcurrency = 40, time.Second, 8
 	c.IdleN, c.IdleHold, c.PingInterval = 20, 300*time.Millisecond, 100*time.Millisecond
-	c.EchoConns, c.EchoSizes, c.EchoDuration = 10, []int{64, 65536}, 200*time.Millisecond
+	c.EchoConns, c.EchoSizes, c.EchoDuration, c.EchoRepeat = 10, []int{64, 65536}, 200*time.Millisecond, 2
+	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 10, 500, 300*time.Millisecond
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 20, 3, 50*time.Millisecond
 	c.Profile = false
 	return c

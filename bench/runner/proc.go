@@ -19,6 +19,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/wssd/wssd/bench/load"
+	"github.com/wssd/wssd/bench/servers"
 )
 
 // Build compiles benchd and loadgen from the bench module in modDir into
@@ -55,6 +56,49 @@ type serverStats struct {
 type server struct {
 	cmd   *exec.Cmd
 	ready ready
+	// front is nginx terminating TLS in front of benchd, or nil.
+	front *nginxProc
+}
+
+// target starts the server info names for transport tr, on a free port with
+// the run's ping interval, and says how clients reach it. "nginx" is wssd's
+// ws with nginx terminating TLS in front of it.
+func (r *run) target(ctx context.Context, info servers.Info, tr string) (*server, clientSpec, error) {
+	name, backTr := info.Name, tr
+	if info.Front {
+		name, backTr = "wssd", "ws"
+	}
+	s, err := r.startServer(ctx, name, backTr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	if err != nil {
+		return nil, clientSpec{}, err
+	}
+	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
+	if info.Front {
+		if s.front, err = r.startNginx(ctx, s.ready.Addr); err != nil {
+			s.stop()
+			return nil, clientSpec{}, err
+		}
+		sp.addr, sp.path = s.front.addr, nginxPath
+	}
+	return s, sp, nil
+}
+
+// pids are the server's processes: benchd, and nginx's master and workers.
+func (s *server) pids() []int {
+	pids := []int{s.pid()}
+	if s.front != nil {
+		pids = append(pids, s.front.pids()...)
+	}
+	return pids
+}
+
+// rss is the resident memory of all the server's processes.
+func (s *server) rss() int64 {
+	var n int64
+	for _, p := range s.pids() {
+		n += procRSS(p)
+	}
+	return n
 }
 
 func (r *run) startServer(ctx context.Context, name, transport, listen string, reusePort bool, ping time.Duration) (*server, error) {
@@ -136,8 +180,12 @@ func (s *server) profile(d time.Duration, file string) error {
 	return f.Close()
 }
 
-// stop ends the server: SIGTERM, then SIGKILL after a few seconds.
+// stop ends the server, nginx first: SIGTERM, then SIGKILL after a few
+// seconds.
 func (s *server) stop() {
+	if s.front != nil {
+		s.front.stop()
+	}
 	stopProcess(s.cmd, 3*time.Second)
 }
 
@@ -166,6 +214,7 @@ type client struct {
 // clientSpec says how loadgen processes connect.
 type clientSpec struct {
 	addr  string
+	path  string // the upgrade request's; empty: "/"
 	tls   bool
 	proto load.Proto
 	rbuf  int
@@ -174,6 +223,9 @@ type clientSpec struct {
 
 func (sp clientSpec) args() []string {
 	a := []string{"-addr", sp.addr, "-proto", sp.proto.String(), "-rbuf", fmt.Sprint(max(sp.rbuf, 2048))}
+	if sp.path != "" {
+		a = append(a, "-path", sp.path)
+	}
 	if sp.tls {
 		a = append(a, "-tls")
 	}
@@ -369,11 +421,25 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// merge sums the load generators' results of one command; the latencies
+// are merged into one histogram.
+func merge(res []load.Result) (load.Result, *hdrhistogram.Histogram) {
+	var total load.Result
+	hist := load.NewHist()
+	for _, x := range res {
+		addResult(&total, hist, x)
+	}
+	return total, hist
+}
+
 // addResult adds one load generator's result to the run's total; the
 // latencies go into hist, merged across processes.
 func addResult(total *load.Result, hist *hdrhistogram.Histogram, res load.Result) {
 	total.Conns += res.Conns
 	total.Failed += res.Failed
+	total.Errors += res.Errors
+	total.Msgs += res.Msgs
+	total.Sent += res.Sent
 	total.Seconds = max(total.Seconds, res.Seconds)
 	total.CPUSeconds += res.CPUSeconds
 	if res.LastError != "" {

@@ -13,6 +13,7 @@ type Results struct {
 	Connect   []ConnectRow   `json:"connect"`
 	Idle      []IdleRow      `json:"idle"`
 	Echo      []EchoRow      `json:"echo"`
+	Latency   []LatencyRow   `json:"latency"`
 	Broadcast []BroadcastRow `json:"broadcast"`
 	Scale     *ScaleRow      `json:"scale,omitempty"`
 	// Profiles are CPU profiles taken during echo, relative to the output
@@ -48,6 +49,9 @@ type Key struct {
 	Server    string `json:"server"`
 	Transport string `json:"transport"` // ws or wss
 }
+
+// Is says whether k names server over transport.
+func (k Key) Is(server, transport string) bool { return k.Server == server && k.Transport == transport }
 
 // ConnectRow is the connect scenario for one server and transport.
 type ConnectRow struct {
@@ -95,6 +99,29 @@ type EchoRow struct {
 	// cores were shared with the client.
 	PerServerCPUSecond float64 `json:"per_server_cpu_second"`
 	Errors             int64   `json:"errors,omitempty"`
+	// Runs and PerServerCPUSecondRuns hold every round's figures, in the
+	// order they ran, when the scenario was repeated: the row is then the
+	// median round by PerSecond, and PerServerCPUSecond the median of its
+	// rounds.
+	Runs                   []float64 `json:"runs_per_second,omitempty"`
+	PerServerCPUSecondRuns []float64 `json:"runs_per_server_cpu_second,omitempty"`
+}
+
+// LatencyRow is the latency scenario (a fixed rate) for one server and
+// transport.
+type LatencyRow struct {
+	Key
+	Conns int `json:"conns"`
+	Size  int `json:"size"`
+	// Rate is the messages a second offered; PerSecond those answered.
+	Rate      int     `json:"rate"`
+	PerSecond float64 `json:"per_second"`
+	Sent      int64   `json:"sent"`
+	Received  int64   `json:"received"`
+	// Latency runs from when each message was due to be sent.
+	Latency   Latency `json:"latency"`
+	ServerCPU float64 `json:"server_cpu"`
+	ClientCPU float64 `json:"client_cpu"`
 }
 
 // BroadcastRow is the broadcast scenario for one server and transport.

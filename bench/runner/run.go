@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ type run struct {
 	certFile, keyFile string
 	log               io.Writer
 	res               *Results
+	round             int // of a repeated scenario, from 0
 }
 
 // Run measures every server in cfg through every scenario, with benchd
@@ -50,37 +52,48 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 		return nil, err
 	}
 	steps := []struct {
-		name string
-		f    func(context.Context, servers.Info, string) error
+		name   string
+		f      func(context.Context, servers.Info, string) error
+		rounds int
 	}{
-		{"connect", r.connect},
-		{"idle", r.idle},
-		{"echo", r.echo},
-		{"broadcast", r.broadcast},
+		{"connect", r.connect, 1},
+		{"idle", r.idle, 1},
+		{"echo", r.echo, max(1, cfg.EchoRepeat)},
+		{"latency", r.latency, 1},
+		{"broadcast", r.broadcast, 1},
+	}
+	for _, name := range cfg.Servers {
+		if _, ok := servers.Lookup(name); !ok {
+			return nil, fmt.Errorf("runner: unknown server %q", name)
+		}
 	}
 	for _, st := range steps {
 		if !cfg.has(st.name) {
 			continue
 		}
-		for _, name := range cfg.Servers {
-			info, ok := servers.Lookup(name)
-			if !ok {
-				return nil, fmt.Errorf("runner: unknown server %q", name)
-			}
-			for _, tr := range cfg.Transports {
-				if !applies(st.name, info, tr) {
-					continue
-				}
-				if ctx.Err() != nil {
-					return r.res, ctx.Err()
-				}
-				r.logf("%s %s %s", st.name, name, tr)
-				if err := st.f(ctx, info, tr); err != nil {
-					r.problem("%s %s %s: %v", st.name, name, tr, err)
+		for r.round = range st.rounds {
+			for _, name := range cfg.Servers {
+				info, _ := servers.Lookup(name)
+				for _, tr := range cfg.Transports {
+					if !applies(st.name, info, tr) {
+						continue
+					}
+					if ctx.Err() != nil {
+						return r.res, ctx.Err()
+					}
+					if st.rounds > 1 {
+						r.logf("%s %s %s (round %d of %d)", st.name, name, tr, r.round+1, st.rounds)
+					} else {
+						r.logf("%s %s %s", st.name, name, tr)
+					}
+					if err := st.f(ctx, info, tr); err != nil {
+						r.problem("%s %s %s: %v", st.name, name, tr, err)
+					}
 				}
 			}
 		}
 	}
+	r.res.Echo = medianEcho(r.res.Echo)
 	if cfg.has("scale") && slices.Contains(cfg.Servers, "wssd") {
 		r.logf("scale wssd wss, target %d", cfg.ScaleTarget)
 		if err := r.scale(ctx); err != nil {
@@ -93,7 +106,7 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 
 // applies says whether a server takes part in a scenario over a transport.
 func applies(scenario string, s servers.Info, transport string) bool {
-	if transport == "wss" && !s.TLS {
+	if transport == "wss" && !s.TLS || transport == "ws" && s.Front {
 		return false
 	}
 	switch s.Name {
@@ -156,7 +169,7 @@ func (m *cpuMeter) cores() float64 {
 }
 
 func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
-	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	s, sp, err := r.target(ctx, info, tr)
 	if err != nil {
 		return err
 	}
@@ -165,8 +178,7 @@ func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
 	if tr == "wss" {
 		n /= 4
 	}
-	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
-	m := meterCPU(s.pid())
+	m := meterCPU(s.pids()...)
 	res, err := r.churn(ctx, sp, n, 2, r.cfg.ConnectDuration)
 	serverCPU := m.cores()
 	if err != nil {
@@ -190,28 +202,27 @@ func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
 }
 
 func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
-	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	s, sp, err := r.target(ctx, info, tr)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
 	time.Sleep(300 * time.Millisecond)
-	base := procRSS(s.pid())
+	base := s.rss()
 	st0, err := s.stats()
 	if err != nil {
 		return err
 	}
-	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
 	clients, open, err := r.openClients(ctx, sp, r.cfg.IdleN)
 	if err != nil {
 		return err
 	}
 	defer closeClients(clients)
 	time.Sleep(min(2*time.Second, r.cfg.IdleHold/2)) // let the handshake goroutines finish
-	m := meterCPU(s.pid())
+	m := meterCPU(s.pids()...)
 	sleep(ctx, r.cfg.IdleHold)
 	row := IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds,
-		IdleCPU: m.cores(), RSSBase: base, RSS: procRSS(s.pid())}
+		IdleCPU: m.cores(), RSSBase: base, RSS: s.rss()}
 	st, err := s.stats()
 	if err != nil {
 		return err
@@ -239,6 +250,23 @@ func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
 	return nil
 }
 
+// hold starts the server and n connections to it, each with a read buffer
+// of rbuf bytes (0: loadgen's default), and lets the servers' handshake
+// goroutines finish. done closes the connections and stops the server.
+func (r *run) hold(ctx context.Context, info servers.Info, tr string, n, rbuf int) (s *server, clients []*client, open load.Result, done func(), err error) {
+	s, sp, err := r.target(ctx, info, tr)
+	if err != nil {
+		return nil, nil, open, nil, err
+	}
+	sp.rbuf = rbuf
+	if clients, open, err = r.openClients(ctx, sp, n); err != nil {
+		s.stop()
+		return nil, nil, open, nil, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	return s, clients, open, func() { closeClients(clients); s.stop() }, nil
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
@@ -247,21 +275,15 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
-	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	s, clients, _, done, err := r.hold(ctx, info, tr, r.cfg.EchoConns, 16<<10)
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency, rbuf: 16 << 10}
-	clients, _, err := r.openClients(ctx, sp, r.cfg.EchoConns)
-	if err != nil {
-		return err
-	}
-	defer closeClients(clients)
+	defer done()
 	var problems []error
 	for _, size := range r.cfg.EchoSizes {
 		var prof sync.WaitGroup
-		if r.cfg.Profile && info.Name == "wssd" {
+		if r.cfg.Profile && info.Name == "wssd" && r.round == 0 {
 			file := fmt.Sprintf("profiles/wssd-%s-echo-%d.pprof", tr, size)
 			prof.Go(func() {
 				if err := os.MkdirAll(filepath.Join(r.out, "profiles"), 0o755); err != nil {
@@ -274,28 +296,19 @@ func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
 				r.res.Profiles = append(r.res.Profiles, file)
 			})
 		}
-		m := meterCPU(s.pid())
+		m := meterCPU(s.pids()...)
 		res, err := broadcastCommand(clients, fmt.Sprintf("echo %d %s", size, r.cfg.EchoDuration))
 		serverCPU := m.cores()
 		prof.Wait()
 		if err != nil {
 			return err
 		}
-		row := EchoRow{Key: Key{info.Name, tr}, Size: size, ServerCPU: serverCPU}
-		h := load.NewHist()
-		var secs, cpu float64
-		for _, x := range res {
-			row.Conns += x.Conns
-			row.Msgs += x.Msgs
-			row.Errors += x.Errors
-			secs = max(secs, x.Seconds)
-			cpu += x.CPUSeconds
-			h.Merge(x.Lat.Decode())
-		}
-		row.Latency = latency(h)
-		if secs > 0 {
-			row.PerSecond = float64(row.Msgs) / secs
-			row.ClientCPU = cpu / secs
+		total, h := merge(res)
+		row := EchoRow{Key: Key{info.Name, tr}, Size: size, ServerCPU: serverCPU, Conns: total.Conns, Msgs: total.Msgs,
+			Errors: total.Errors, Latency: latency(h)}
+		if total.Seconds > 0 {
+			row.PerSecond = float64(row.Msgs) / total.Seconds
+			row.ClientCPU = total.CPUSeconds / total.Seconds
 		}
 		if serverCPU > 0 {
 			row.PerServerCPUSecond = row.PerSecond / serverCPU
@@ -313,24 +326,88 @@ func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
 	return nil
 }
 
+// latency offers every server the same fixed rate, well below what any of
+// them can do, and reads the latency percentiles: what a user sees from a
+// server that is not saturated.
+func (r *run) latency(ctx context.Context, info servers.Info, tr string) error {
+	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.LatencyConns, 0)
+	if err != nil {
+		return err
+	}
+	defer done()
+	m := meterCPU(s.pids()...)
+	perClient := float64(r.cfg.LatencyRate) / float64(len(clients))
+	res, err := broadcastCommand(clients, fmt.Sprintf("rate %g %d %s %s", perClient, r.cfg.LatencySize, r.cfg.LatencyDuration, 5*time.Second))
+	serverCPU := m.cores()
+	if err != nil {
+		return err
+	}
+	total, h := merge(res)
+	row := LatencyRow{Key: Key{info.Name, tr}, Conns: open.Conns, Size: r.cfg.LatencySize, Rate: r.cfg.LatencyRate, ServerCPU: serverCPU,
+		Sent: total.Sent, Received: total.Msgs, Latency: latency(h)}
+	if total.Seconds > 0 {
+		row.PerSecond = float64(row.Received) / total.Seconds
+		row.ClientCPU = total.CPUSeconds / total.Seconds
+	}
+	r.res.Latency = append(r.res.Latency, row)
+	r.logf("  %d/s offered, %.0f/s answered: p50 %dµs p99 %dµs p999 %dµs max %dµs, server %.2f cores", row.Rate, row.PerSecond,
+		row.Latency.P50, row.Latency.P99, row.Latency.P999, row.Latency.Max, row.ServerCPU)
+	if row.Received < row.Sent {
+		return fmt.Errorf("%d of %d messages not answered", row.Sent-row.Received, row.Sent)
+	}
+	return nil
+}
+
+// medianEcho keeps, of the rounds of each server, transport and size, the
+// median one by messages per second, with every round's figures beside it
+// and the median of the per-CPU-second figures.
+func medianEcho(rows []EchoRow) []EchoRow {
+	type key struct {
+		Key
+		size int
+	}
+	var order []key
+	groups := map[key][]EchoRow{}
+	for _, r := range rows {
+		k := key{r.Key, r.Size}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]EchoRow, 0, len(order))
+	for _, k := range order {
+		g := groups[k]
+		if len(g) == 1 {
+			out = append(out, g[0])
+			continue
+		}
+		rates := make([]float64, len(g))
+		perCPU := make([]float64, len(g))
+		for i, r := range g {
+			rates[i], perCPU[i] = r.PerSecond, r.PerServerCPUSecond
+		}
+		slices.SortFunc(g, func(a, b EchoRow) int { return cmp.Compare(a.PerSecond, b.PerSecond) })
+		m := g[(len(g)-1)/2]
+		m.Runs, m.PerServerCPUSecondRuns = rates, slices.Clone(perCPU)
+		slices.Sort(perCPU)
+		m.PerServerCPUSecond = perCPU[(len(perCPU)-1)/2]
+		out = append(out, m)
+	}
+	return out
+}
+
 func (r *run) broadcast(ctx context.Context, info servers.Info, tr string) error {
-	s, err := r.startServer(ctx, info.Name, tr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.BroadcastN, 0)
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
-	clients, open, err := r.openClients(ctx, sp, r.cfg.BroadcastN)
-	if err != nil {
-		return err
-	}
-	defer closeClients(clients)
-	time.Sleep(500 * time.Millisecond) // handshake goroutines settle
+	defer done()
 	rounds := r.cfg.BroadcastRounds
 	if _, err := broadcastCommand(clients, fmt.Sprintf("arm %d", rounds)); err != nil {
 		return err
 	}
-	m := meterCPU(s.pid())
+	m := meterCPU(s.pids()...)
 	if _, err := clients[0].command(fmt.Sprintf("send %d %d %s", rounds, r.cfg.BroadcastSize, r.cfg.BroadcastInterval)); err != nil {
 		return err
 	}
@@ -341,23 +418,18 @@ func (r *run) broadcast(ctx context.Context, info servers.Info, tr string) error
 	}
 	row := BroadcastRow{Key: Key{info.Name, tr}, Conns: open.Conns, Rounds: rounds, ServerCPU: serverCPU,
 		Expected: int64(open.Conns) * int64(rounds)}
-	h := load.NewHist()
+	total, h := merge(res)
+	row.Delivered, row.Latency = total.Msgs, latency(h)
+	if total.Seconds > 0 {
+		row.ClientCPU = total.CPUSeconds / total.Seconds
+	}
 	perRound := make([]int64, rounds)
-	var clientCPU, secs float64
 	for _, x := range res {
-		clientCPU += x.CPUSeconds
-		secs = max(secs, x.Seconds)
-		row.Delivered += x.Msgs
-		h.Merge(x.Lat.Decode())
 		for i, v := range x.RoundMaxNs {
 			if i < rounds {
 				perRound[i] = max(perRound[i], v)
 			}
 		}
-	}
-	row.Latency = latency(h)
-	if secs > 0 {
-		row.ClientCPU = clientCPU / secs
 	}
 	sort.Slice(perRound, func(i, j int) bool { return perRound[i] < perRound[j] })
 	row.TimeToLastMedianUs = perRound[len(perRound)/2] / 1000

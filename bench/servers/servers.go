@@ -2,6 +2,7 @@ package servers
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -91,6 +92,9 @@ type Info struct {
 	WebSocket bool
 	// Ceiling: not a WebSocket server but a bound on what one could do.
 	Ceiling bool
+	// Front: not a server of its own but a proxy terminating TLS in front
+	// of wssd's ws, which the runner starts (benchd cannot): wss only.
+	Front bool
 	// Model says how the server serves a connection, for the report.
 	Model string
 	start func(Options) (Server, error)
@@ -103,8 +107,13 @@ var all = []Info{
 	{Name: "gws", TLS: true, WebSocket: true, Model: "goroutine per connection", start: startGWS},
 	{Name: "nbio", TLS: true, WebSocket: true, Model: "nbio event loops, forked crypto/tls (llib)", start: startNbio},
 	{Name: "coder", TLS: true, WebSocket: true, Model: "net/http, goroutine per connection (+1 pinging)", start: startCoder},
+	{Name: "nginx", TLS: true, WebSocket: true, Front: true, Model: "nginx terminating TLS (2 workers, deploy/nginx/wssd.conf) in front of wssd's ws", start: startFront},
 	{Name: "gnet-echo", Ceiling: true, Model: "raw TCP echo on gnet", start: startGnetEcho},
 	{Name: "tls-loop", TLS: true, Ceiling: true, Model: "accept, crypto/tls handshake, close", start: startTLSLoop},
+}
+
+func startFront(Options) (Server, error) {
+	return nil, errors.New("servers: nginx is started by the bench runner, in front of wssd")
 }
 
 // All returns every server, the WebSocket servers first.

@@ -7,6 +7,9 @@
 // one a line, answering each with one JSON line (see load.Result):
 //
 //	echo SIZE DURATION          every connection echoes SIZE-byte messages for DURATION
+//	rate PERSEC SIZE DURATION DRAIN
+//	                            PERSEC SIZE-byte messages a second over all connections, on a
+//	                            fixed schedule, for DURATION; then up to DRAIN for the replies
 //	arm ROUNDS                  expect ROUNDS broadcast messages on every connection
 //	send ROUNDS SIZE INTERVAL   ask the server to broadcast, through the first connection
 //	collect TIMEOUT             wait for the armed broadcasts, report them
@@ -46,6 +49,7 @@ func run() error {
 	proto := flag.String("proto", "ws", "ws, raw (no upgrade: the echo ceiling) or tls-handshake (the TLS ceiling)")
 	src := flag.String("src", "", "comma-separated local addresses to dial from, e.g. 127.0.0.2,127.0.0.3")
 	rbuf := flag.Int("rbuf", 2048, "read buffer per connection, bytes")
+	path := flag.String("path", "/", "the upgrade request's path")
 	churn := flag.Int("churn", 0, "open and close this many connections, then exit")
 	duration := flag.Duration("duration", 10*time.Second, "with -churn, stop after this long")
 	conns := flag.Int("conns", 100, "connections to open and keep")
@@ -53,7 +57,11 @@ func run() error {
 	retries := flag.Int("retries", 2, "retries for a connection that fails to open")
 	flag.Parse()
 
-	t := &load.Target{TLS: *useTLS, ReadBuffer: *rbuf}
+	if *rbuf < 256 {
+		// A frame header is up to 14 bytes and a kept prefix 125.
+		return fmt.Errorf("-rbuf %d: want at least 256 bytes", *rbuf)
+	}
+	t := &load.Target{TLS: *useTLS, ReadBuffer: *rbuf, Path: *path}
 	var err error
 	if t.Addr, err = netip.ParseAddrPort(*addr); err != nil {
 		return err
@@ -97,6 +105,9 @@ func run() error {
 		switch {
 		case f[0] == "echo" && len(f) == 3:
 			res = s.Echo(atoi(f[1]), parseDuration(f[2]))
+		case f[0] == "rate" && len(f) == 5:
+			perSec, _ := strconv.ParseFloat(f[1], 64)
+			res = s.Rate(perSec, atoi(f[2]), parseDuration(f[3]), parseDuration(f[4]))
 		case f[0] == "arm" && len(f) == 2:
 			s.Arm(atoi(f[1]))
 			res = load.Result{Cmd: "arm"}
