@@ -46,10 +46,14 @@ bench-quick:
 	cd bench && $(GO) run ./cmd/benchrun -mode quick
 
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
+FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \
+	tlsconn:FuzzFeedSplit engine:FuzzProxyHeader engine:FuzzResolveClientIP
 fuzz:
-	$(GO) test -run XXX -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./wsproto
-	$(GO) test -run XXX -fuzz '^FuzzHandshake$$' -fuzztime $(FUZZTIME) ./wsproto
-	$(GO) test -run XXX -fuzz '^FuzzUTF8$$' -fuzztime $(FUZZTIME) ./wsproto
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run XXX -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
+	cd bench && $(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./load
 
 clean:
 	rm -rf bin
