@@ -152,7 +152,7 @@ func Charts(res *runner.Results) []Chart {
 	add("latency.svg", lat)
 
 	bc := &barChart{title: "broadcast: time until the last connection has the message (lower is better)",
-		subtitle: fmt.Sprintf("%d connections, median over %d rounds; label: worst round", res.Config.BroadcastN, res.Config.BroadcastRounds), series: trs}
+		subtitle: fmt.Sprintf("%d connections, median over %d rounds; label: worst round; gnet-echo: raw TCP ceiling", res.Config.BroadcastN, res.Config.BroadcastRounds), series: trs}
 	for _, r := range res.Broadcast {
 		bc.set(display(r.Server), r.Transport, bar{float64(r.TimeToLastMedianUs), fmt.Sprintf("%s · worst %s", us(r.TimeToLastMedianUs), us(r.TimeToLastMaxUs))})
 	}

@@ -110,8 +110,8 @@ func applies(scenario string, s servers.Info, transport string) bool {
 		return false
 	}
 	switch s.Name {
-	case "gnet-echo": // raw TCP: the ws ceiling for connect, echo, and idle memory
-		return scenario == "connect" || scenario == "echo" || scenario == "idle"
+	case "gnet-echo": // raw TCP: the ws ceiling for connect, echo, broadcast and idle memory
+		return scenario == "connect" || scenario == "echo" || scenario == "idle" || scenario == "broadcast"
 	case "tls-loop": // the wss handshake ceiling
 		return scenario == "connect" && transport == "wss"
 	}

@@ -6,16 +6,51 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
 
-// gnetEcho is the raw TCP echo ceiling: every byte read is written back.
+// gnetEcho is the raw TCP ceiling: every byte read is written back, but
+// for a broadcast command, which it sends to every connection the cheapest
+// way an event-loop server can: the frame built once, one task per event
+// loop, and each loop writing to its own connections.
 type gnetEcho struct {
 	gnet.BuiltinEventEngine
 	eng    gnet.Engine
 	booted chan struct{}
+
+	mu    sync.Mutex
+	loops map[gnet.EventLoop]*echoLoop
+}
+
+// echoLoop holds one event loop's connections; only that loop touches
+// conns.
+type echoLoop struct {
+	el    gnet.EventLoop
+	conns map[gnet.Conn]struct{}
+}
+
+func (e *gnetEcho) loop(c gnet.Conn) *echoLoop {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.loops[c.EventLoop()]
+	if l == nil {
+		l = &echoLoop{el: c.EventLoop(), conns: map[gnet.Conn]struct{}{}}
+		e.loops[c.EventLoop()] = l
+	}
+	return l
+}
+
+func (e *gnetEcho) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	e.loop(c).conns[c] = struct{}{}
+	return nil, gnet.None
+}
+
+func (e *gnetEcho) OnClose(c gnet.Conn, _ error) gnet.Action {
+	delete(e.loop(c).conns, c)
+	return gnet.None
 }
 
 func (e *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
@@ -26,8 +61,47 @@ func (e *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (e *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
 	buf, _ := c.Next(-1)
+	if frame, ok := rawBroadcast(buf); ok {
+		e.mu.Lock()
+		for _, l := range e.loops {
+			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				for peer := range l.conns {
+					_, _ = peer.Write(frame)
+				}
+				return nil
+			}))
+		}
+		e.mu.Unlock()
+		return gnet.None
+	}
 	_, _ = c.Write(buf)
 	return gnet.None
+}
+
+// rawBroadcast recognizes a read that is exactly one masked text frame
+// whose payload starts with BroadcastPrefix, and returns the unmasked text
+// frame to send everyone. A command split over two reads is echoed
+// instead, and shows as undelivered broadcasts: on loopback, a frame this
+// small arrives whole.
+func rawBroadcast(b []byte) ([]byte, bool) {
+	if len(b) < 6 || b[0] != 0x81 || b[1]&0x80 == 0 {
+		return nil, false
+	}
+	n := int(b[1] & 0x7f)
+	if n >= 126 || len(b) != 6+n || n < len(BroadcastPrefix) {
+		return nil, false
+	}
+	key, payload := b[2:6], b[6:]
+	for i := range len(BroadcastPrefix) { // echo traffic is not unmasked
+		if payload[i]^key[i&3] != BroadcastPrefix[i] {
+			return nil, false
+		}
+	}
+	rest := payload[len(BroadcastPrefix):]
+	for i := range rest {
+		rest[i] ^= key[(len(BroadcastPrefix)+i)&3]
+	}
+	return append([]byte{0x81, byte(len(rest))}, rest...), true
 }
 
 type gnetEchoServer struct {
@@ -47,7 +121,7 @@ func startGnetEcho(o Options) (Server, error) {
 		addr = ln.Addr().String()
 		ln.Close()
 	}
-	e := &gnetEcho{booted: make(chan struct{})}
+	e := &gnetEcho{booted: make(chan struct{}), loops: map[gnet.EventLoop]*echoLoop{}}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- gnet.Run(e, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithReusePort(o.ReusePort),
