@@ -44,6 +44,14 @@ type Server struct {
 	stopOnce sync.Once
 }
 
+// readBufferCap is the size of each event loop's read buffer: the most one
+// read of a socket returns. gnet's default, 64 KiB, is just short of a
+// 64 KiB message with its frame header (and TLS record overhead), so such a
+// message took two reads, two trips through the event loop and a copy of
+// its first part into the connection's input buffer. One buffer per loop,
+// not per connection.
+const readBufferCap = 128 << 10
+
 // New returns a server that will hand its connections to h.
 func New(cfg Config, h Handler) (*Server, error) {
 	if h == nil {
@@ -108,6 +116,7 @@ func (s *Server) Start(addr string) error {
 		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReadBufferCap(readBufferCap),
 		gnet.WithLogger(gnetLogger{s.log}),
 	}
 	go func() {
