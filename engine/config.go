@@ -36,7 +36,10 @@ type Config struct {
 	// Default 8 KiB.
 	MaxHeaderBytes int
 	// MaxQueuedBytes bounds the bytes waiting to be written to one
-	// connection; past it Send returns ErrBufferFull. Default 1 MiB.
+	// connection; past it Send returns ErrBufferFull. Default 4 MiB: room
+	// for a few messages of the default MaxMessageSize, so that echoing or
+	// relaying the largest messages to a peer that reads a little late does
+	// not fail.
 	MaxQueuedBytes int
 
 	// HandshakeTimeout bounds the time from accept to a complete upgrade
@@ -90,7 +93,7 @@ type Config struct {
 
 // Defaults used for zero Config fields.
 const (
-	DefaultMaxQueuedBytes   = 1 << 20
+	DefaultMaxQueuedBytes   = 4 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultPingInterval     = 25 * time.Second
 	DefaultPongTimeout      = 10 * time.Second

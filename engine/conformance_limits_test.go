@@ -46,7 +46,12 @@ func TestConformanceLimits(t *testing.T) {
 		{name: "1 MiB text in 64 KiB frames in 1000-byte writes", send: fragments(wsproto.OpText, text, 64<<10), chunk: 1000, want: echoOf(wstest.Message(wsproto.OpText, text))},
 		{name: "random traffic, seed " + strconv.Itoa(limitsSeed), send: random, want: echoOf(random...)},
 	}
-	runExchanges(t, engine.Config{}, cases)
+	// The client reads the replies while it writes, but a slow reader (under
+	// -race, on a busy machine) can fall several 1 MiB replies behind; past
+	// MaxQueuedBytes the echo's Send would be refused and the reply lost
+	// (ErrBufferFull, see TestBackpressure). This test is about sizes, not
+	// backpressure: the queue holds the whole 16 MiB.
+	runExchanges(t, engine.Config{MaxQueuedBytes: 32 << 20}, cases)
 }
 
 // TestConformanceLimitsPacing is after Autobahn 9.7 and 9.5: a thousand
