@@ -38,7 +38,7 @@ func (t *tlsTask) Run(context.Context) error {
 		return nil
 	}
 	c.beginServe()
-	c.pumpTLS()
+	c.pumpTLS(nil)
 	c.flush(true)
 	if c.hangup {
 		c.sayGoodbye()
@@ -81,16 +81,21 @@ func (c *Conn) receiveTLS(ciphertext []byte) {
 			c.in = nil
 		}
 	}
+	if c.tlsUp {
+		c.pumpTLS(ciphertext) // decrypted where it lies, without a copy
+		return
+	}
 	if err := c.tls.Feed(ciphertext); err != nil {
 		c.tlsFailed(err, ciphertext)
 		return
 	}
-	c.pumpTLS()
+	c.pumpTLS(nil)
 }
 
 // pumpTLS sends what TLS has to send, notes the end of the handshake, and
-// passes decrypted bytes to the WebSocket layer.
-func (c *Conn) pumpTLS() {
+// passes decrypted bytes to the WebSocket layer: those fed before, then
+// ciphertext, which only an established connection may pass.
+func (c *Conn) pumpTLS(ciphertext []byte) {
 	c.sendCiphertext()
 	if !c.tlsUp {
 		done, err := c.tls.HandshakeComplete()
@@ -104,7 +109,7 @@ func (c *Conn) pumpTLS() {
 		}
 		c.tlsUp = true
 	}
-	plain, err := c.tls.AppendPlaintext(c.loop.plain[:0])
+	plain, err := c.tls.AppendDecrypted(c.loop.plain[:0], ciphertext)
 	c.loop.plain = plain[:0]
 	if len(plain) > 0 && c.state != stateFailing {
 		c.receive(plain)

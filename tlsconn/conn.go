@@ -178,6 +178,41 @@ func (c *Conn) AppendPlaintext(dst []byte) ([]byte, error) {
 	}
 }
 
+// AppendDecrypted is [Conn.Feed] followed by [Conn.AppendPlaintext], for use
+// after the handshake: crypto/tls reads ciphertext straight from the
+// caller's slice, and only a trailing partial record is copied and kept for
+// the next call. ciphertext is not retained once AppendDecrypted returns. It
+// returns [net.ErrClosed] after [Conn.Close], and otherwise what
+// AppendPlaintext returns.
+func (c *Conn) AppendDecrypted(dst, ciphertext []byte) ([]byte, error) {
+	if !c.established {
+		return dst, ErrHandshakeIncomplete
+	}
+	if len(ciphertext) > 0 {
+		c.sh.mu.Lock()
+		if c.sh.closed {
+			c.sh.mu.Unlock()
+			return dst, net.ErrClosed
+		}
+		if c.sh.in.len() > 0 {
+			c.sh.in.write(ciphertext) // behind a partial record: keep the order
+		} else {
+			c.sh.lent = ciphertext
+		}
+		c.sh.mu.Unlock()
+	}
+	dst, err := c.AppendPlaintext(dst)
+	if len(ciphertext) > 0 {
+		c.sh.mu.Lock()
+		if len(c.sh.lent) > 0 && !c.sh.closed {
+			c.sh.in.write(c.sh.lent)
+		}
+		c.sh.lent = nil
+		c.sh.mu.Unlock()
+	}
+	return dst, err
+}
+
 // Write encrypts plaintext into the outbound buffer; collect it with
 // [Conn.Outbound]. It never blocks, and returns [ErrHandshakeIncomplete]
 // until [Conn.HandshakeComplete] has reported success, and [net.ErrClosed]

@@ -33,15 +33,18 @@ var splitCases = []struct {
 // splitMsg spans several records: Go clients start with small ones.
 var splitMsg = payload(20000)
 
-// checkFeedSplit runs an echo over TLS 1.2 and 1.3, feeding the client's
-// bytes to the server in the chunks split asks for, and checks that the same
-// plaintext comes out.
+// checkFeedSplit runs an echo over TLS 1.2 and 1.3, passing the client's
+// bytes to the server in the chunks split asks for, with Feed and then
+// AppendPlaintext, or after the handshake with AppendDecrypted, and checks
+// that the same plaintext comes out.
 func checkFeedSplit(t *testing.T, h *tlsconn.Handshaker, split []byte) {
 	for _, v := range versions {
-		client, side := newBufPipe()
-		s := newTestServer(serverConfig(), h, side)
-		s.split = split
-		runEcho(t, client, s, clientConfig(v.version), splitMsg)
+		for _, lend := range []bool{false, true} {
+			client, side := newBufPipe()
+			s := newTestServer(serverConfig(), h, side)
+			s.split, s.lend = split, lend
+			runEcho(t, client, s, clientConfig(v.version), splitMsg)
+		}
 	}
 }
 

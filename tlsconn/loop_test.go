@@ -202,7 +202,11 @@ type testServer struct {
 
 	split    []byte // Feed chunk sizes, used in turn; 0 or nil: feed all
 	splitPos int
-	echo     bool // write back every plaintext byte received
+	// lend passes ciphertext to AppendDecrypted once the handshake is done,
+	// in the same chunks, and overwrites each chunk after the call: a
+	// Conn that kept a lent byte would decrypt garbage.
+	lend bool
+	echo bool // write back every plaintext byte received
 
 	// onHandshake, if set, runs once the handshake has succeeded.
 	onHandshake func(*tlsconn.Conn)
@@ -251,6 +255,9 @@ func (s *testServer) run(timeout time.Duration) error {
 func (s *testServer) step() bool {
 	var eof bool
 	s.in, eof = s.side.drain(s.in[:0])
+	if s.lend && s.hsDone {
+		return s.stepLent(eof)
+	}
 	if err := s.feed(s.in); err != nil {
 		s.err = err
 		return s.finish()
@@ -275,6 +282,33 @@ func (s *testServer) step() bool {
 		}
 	}
 	pt, err := s.conn.AppendPlaintext(s.pt[:0])
+	return s.deliver(pt, err, eof)
+}
+
+// stepLent is step after the handshake with lend set.
+func (s *testServer) stepLent(eof bool) bool {
+	b := s.in
+	for len(b) > 0 {
+		n := s.nextChunk(len(b))
+		s.feeds++
+		pt, err := s.conn.AppendDecrypted(s.pt[:0], b[:n])
+		for i := range b[:n] {
+			b[i] = 0xAA
+		}
+		if s.deliver(pt, err, false) {
+			return true
+		}
+		b = b[n:]
+	}
+	if eof {
+		return s.finish()
+	}
+	return false
+}
+
+// deliver takes what AppendPlaintext or AppendDecrypted returned, echoes
+// it if asked, and reports whether the connection is over.
+func (s *testServer) deliver(pt []byte, err error, eof bool) bool {
 	s.pt = pt
 	s.got = append(s.got, pt...)
 	if s.echo && len(pt) > 0 {
@@ -300,14 +334,7 @@ func (s *testServer) step() bool {
 // feed feeds b in the chunks s.split asks for.
 func (s *testServer) feed(b []byte) error {
 	for len(b) > 0 {
-		n := len(b)
-		if len(s.split) > 0 {
-			n = int(s.split[s.splitPos%len(s.split)])
-			s.splitPos++
-			if n == 0 || n > len(b) {
-				n = len(b)
-			}
-		}
+		n := s.nextChunk(len(b))
 		s.feeds++
 		if err := s.conn.Feed(b[:n]); err != nil {
 			return err
@@ -315,6 +342,19 @@ func (s *testServer) feed(b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// nextChunk returns the size of the next chunk of left bytes to pass on.
+func (s *testServer) nextChunk(left int) int {
+	if len(s.split) == 0 {
+		return left
+	}
+	n := int(s.split[s.splitPos%len(s.split)])
+	s.splitPos++
+	if n == 0 || n > left {
+		return left
+	}
+	return n
 }
 
 // flush sends the pending ciphertext.

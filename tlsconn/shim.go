@@ -33,6 +33,11 @@ type shim struct {
 	in  queue // ciphertext from the peer, not yet read by crypto/tls
 	out queue // ciphertext for the peer, not yet discarded by the caller
 
+	// lent is ciphertext the caller lent to AppendDecrypted, read after in
+	// and without a copy; what is left of it is copied into in before
+	// AppendDecrypted returns.
+	lent []byte
+
 	// blocking is true while the handshake goroutine runs: Read waits for
 	// input and Write wakes the caller's loop.
 	blocking bool
@@ -56,6 +61,10 @@ func (s *shim) Read(p []byte) (int, error) {
 		switch {
 		case s.in.len() > 0:
 			return s.in.read(p), nil
+		case len(s.lent) > 0:
+			n := copy(p, s.lent)
+			s.lent = s.lent[n:]
+			return n, nil
 		case s.closed:
 			return 0, net.ErrClosed
 		case !s.blocking:
