@@ -189,8 +189,12 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 	}
 	if s := res.Scale; s != nil {
 		p("## scale — as many wss connections as the machine holds\n\n")
-		p("%d wssd processes sharing one port (SO_REUSEPORT), %d loadgen processes from their own source addresses; the open-file limit is 20,000 per process. Opening stops at the target, at a deadline, or when less than %d MiB of memory is available.\n\n",
-			s.Servers, s.Clients, res.Config.ScaleMinFree>>20)
+		p("%d wssd processes sharing one port (SO_REUSEPORT), %d loadgen processes from their own source addresses; the open-file limit is 20,000 per process. Opening stops at the target, at a deadline (%s), or when less than %d MiB of memory is available.",
+			s.Servers, s.Clients, res.Config.ScaleTimeout, res.Config.ScaleMinFree>>20)
+		if g := res.Config.ScaleGOMAXPROCS; g != "" {
+			p(" Every process runs with GOMAXPROCS=%s: dozens of processes share 2 cores, and more Ps than cores per process only add hand-offs between threads.", g)
+		}
+		p("\n\n")
 		p("| target | connections held | failed | setup | stopped by | server RSS | RSS/conn | goroutines | idle CPU (cores, pings every 25 s) | client RSS | memory left |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		p("| %d | %d | %d | %.0f s (%.0f/s) | %s | %.2f GiB | %s | %d | %.3f | %.2f GiB | %.2f GiB |\n\n", s.Target, s.Conns, s.Failed, s.SetupSeconds,
 			float64(s.Conns)/max(s.SetupSeconds, 1e-9), s.StoppedBy, float64(s.RSS)/(1<<30), kb(s.RSSPerConn), s.Goroutines, s.IdleCPU,

@@ -49,6 +49,10 @@ type Config struct {
 	ConnsPerClient int `json:"conns_per_client"`
 	// ConnsPerServer bounds a scale server's connections likewise.
 	ConnsPerServer int `json:"conns_per_server"`
+	// ScaleGOMAXPROCS is every scale process's GOMAXPROCS: with dozens of
+	// server and client processes on 2 cores, more Ps than cores per
+	// process only add hand-offs between threads. "" leaves Go's default.
+	ScaleGOMAXPROCS string `json:"scale_gomaxprocs,omitempty"`
 	// GOGC is given to every server process alike.
 	GOGC string `json:"gogc"`
 	// Profile takes CPU profiles of wssd during echo.
@@ -60,16 +64,16 @@ var (
 	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "scale"}
 )
 
-// Full is `make bench`: about 20 minutes on 2 cores.
+// Full is `make bench`: about 25 minutes on 2 cores, 9 of them scale.
 func Full() Config {
 	return Config{
 		Servers: allServers, Transports: []string{"ws", "wss"}, Scenarios: allScenarios,
-		ConnectN: 20000, ConnectDuration: 8 * time.Second, ConnectConcurrency: 64,
-		IdleN: 15000, IdleHold: 10 * time.Second, PingInterval: 5 * time.Second,
-		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 2 * time.Second, EchoRepeat: 3,
-		LatencyConns: 1000, LatencyRate: 20000, LatencySize: 512, LatencyDuration: 5 * time.Second,
-		BroadcastN: 10000, BroadcastRounds: 20, BroadcastInterval: 300 * time.Millisecond, BroadcastSize: 64,
-		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30,
+		ConnectN: 20000, ConnectDuration: 5 * time.Second, ConnectConcurrency: 64,
+		IdleN: 15000, IdleHold: 6 * time.Second, PingInterval: 5 * time.Second,
+		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 1500 * time.Millisecond, EchoRepeat: 3,
+		LatencyConns: 1000, LatencyRate: 20000, LatencySize: 512, LatencyDuration: 3 * time.Second,
+		BroadcastN: 10000, BroadcastRounds: 15, BroadcastInterval: 200 * time.Millisecond, BroadcastSize: 64,
+		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
 	}
 }

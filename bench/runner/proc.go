@@ -101,7 +101,8 @@ func (s *server) rss() int64 {
 	return n
 }
 
-func (r *run) startServer(ctx context.Context, name, transport, listen string, reusePort bool, ping time.Duration) (*server, error) {
+// startServer starts benchd; env is added to its environment.
+func (r *run) startServer(ctx context.Context, name, transport, listen string, reusePort bool, ping time.Duration, env ...string) (*server, error) {
 	args := []string{"-server", name, "-listen", listen, "-ping-interval", ping.String()}
 	if transport == "wss" {
 		args = append(args, "-tls-cert", r.certFile, "-tls-key", r.keyFile)
@@ -110,7 +111,7 @@ func (r *run) startServer(ctx context.Context, name, transport, listen string, r
 		args = append(args, "-reuseport")
 	}
 	cmd := exec.Command(filepath.Join(r.bin, "benchd"), args...)
-	cmd.Env = append(os.Environ(), "GOGC="+r.cfg.GOGC)
+	cmd.Env = append(append(os.Environ(), "GOGC="+r.cfg.GOGC), env...)
 	cmd.Stderr = r.logWriter(name + "/" + transport)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -219,6 +220,7 @@ type clientSpec struct {
 	proto load.Proto
 	rbuf  int
 	conc  int
+	env   []string // added to each loadgen's environment
 }
 
 func (sp clientSpec) args() []string {
@@ -255,6 +257,7 @@ func (r *run) openClients(ctx context.Context, sp clientSpec, n int) ([]*client,
 		}
 		args := append(sp.args(), "-src", source(i), "-conns", fmt.Sprint(share), "-concurrency", fmt.Sprint(max(1, sp.conc/k)))
 		cmd := exec.Command(filepath.Join(r.bin, "loadgen"), args...)
+		cmd.Env = append(os.Environ(), sp.env...)
 		cmd.Stderr = r.logWriter("loadgen")
 		in, err := cmd.StdinPipe()
 		if err != nil {

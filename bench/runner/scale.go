@@ -16,7 +16,11 @@ func (r *run) scale(ctx context.Context) error {
 	const tr = "wss"
 	target := r.cfg.ScaleTarget
 	nServers := max(1, (target+r.cfg.ConnsPerServer-1)/r.cfg.ConnsPerServer)
-	first, err := r.startServer(ctx, "wssd", tr, "127.0.0.1:0", true, 25*time.Second)
+	var env []string
+	if r.cfg.ScaleGOMAXPROCS != "" {
+		env = []string{"GOMAXPROCS=" + r.cfg.ScaleGOMAXPROCS}
+	}
+	first, err := r.startServer(ctx, "wssd", tr, "127.0.0.1:0", true, 25*time.Second, env...)
 	if err != nil {
 		return err
 	}
@@ -29,7 +33,7 @@ func (r *run) scale(ctx context.Context) error {
 		wg.Wait()
 	}()
 	for range nServers - 1 {
-		s, err := r.startServer(ctx, "wssd", tr, first.ready.Addr, true, 25*time.Second)
+		s, err := r.startServer(ctx, "wssd", tr, first.ready.Addr, true, 25*time.Second, env...)
 		if err != nil {
 			return err
 		}
@@ -68,7 +72,7 @@ func (r *run) scale(ctx context.Context) error {
 			}
 		}
 	}()
-	sp := clientSpec{addr: first.ready.Addr, tls: true, proto: load.WebSocket, conc: 8 * ((target + r.cfg.ConnsPerClient - 1) / r.cfg.ConnsPerClient)}
+	sp := clientSpec{addr: first.ready.Addr, tls: true, proto: load.WebSocket, conc: 8 * ((target + r.cfg.ConnsPerClient - 1) / r.cfg.ConnsPerClient), env: env}
 	clients, open, err := r.openClients(octx, sp, target)
 	row.StoppedBy = "target reached"
 	if octx.Err() == context.DeadlineExceeded {
