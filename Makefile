@@ -42,8 +42,9 @@ benchsmoke:
 bench:
 	cd bench && $(GO) run ./cmd/benchrun -mode full
 
+# Into results/quick (not committed), so the committed full set stays.
 bench-quick:
-	cd bench && $(GO) run ./cmd/benchrun -mode quick
+	cd bench && $(GO) run ./cmd/benchrun -mode quick -out results/quick
 
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
 FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/wssd/wssd/bench/runner"
+	"github.com/wssd/wssd/bench/servers"
 )
 
 // Write writes latest.md, latest.json and the charts into dir.
@@ -130,8 +131,12 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		p("| server | transport | conns | RSS/conn | × wssd | heap+stack/conn | goroutines | idle CPU (cores) | setup | alive at end | client RSS/conn |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.Idle {
 			base := find(res.Idle, "wssd", r.Transport).RSSPerConn
+			heap := kb(r.HeapPerConn)
+			if info, _ := servers.Lookup(r.Server); info.Front {
+				heap += " (wssd's alone)"
+			}
 			p("| %s | %s | %d | %s | %s | %s | %d | %.3f | %.1f s | %d | %s |\n", name(r.Server), r.Transport, r.Conns, kb(r.RSSPerConn),
-				ratio(r.RSSPerConn, base), kb(r.HeapPerConn), r.Goroutines, r.IdleCPU, r.SetupSeconds, r.Alive, kb(r.ClientRSSPerConn))
+				ratio(r.RSSPerConn, base), heap, r.Goroutines, r.IdleCPU, r.SetupSeconds, r.Alive, kb(r.ClientRSSPerConn))
 		}
 		p("\n")
 	}

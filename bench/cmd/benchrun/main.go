@@ -5,15 +5,18 @@
 //	benchrun -mode full     # make bench: every scenario, about 20 minutes
 //	benchrun -mode quick    # make bench-quick: small N, no scale, about 3 minutes
 //
-// -servers and -scenarios narrow a run.
+// -servers and -scenarios narrow a run; -render rewrites the report of an
+// earlier run from its latest.json.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +38,19 @@ func run() error {
 	serverList := flag.String("servers", "", "comma-separated servers (default: all)")
 	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, scale (default: the mode's)")
 	scaleTarget := flag.Int("scale-target", 0, "connections the scale scenario aims for (default: the mode's)")
+	render := flag.Bool("render", false, "measure nothing: rewrite latest.md and the charts in -out from its latest.json")
 	flag.Parse()
+	if *render {
+		data, err := os.ReadFile(filepath.Join(*out, "latest.json"))
+		if err != nil {
+			return err
+		}
+		var res runner.Results
+		if err := json.Unmarshal(data, &res); err != nil {
+			return err
+		}
+		return report.Write(*out, &res)
+	}
 
 	var cfg runner.Config
 	switch *mode {
