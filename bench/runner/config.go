@@ -82,8 +82,8 @@ func Full() Config {
 func Quick() Config {
 	c := Full()
 	c.Scenarios = []string{"connect", "idle", "echo", "latency", "broadcast"}
-	c.ConnectN, c.ConnectDuration = 2000, 2*time.Second
-	c.IdleN, c.IdleHold, c.PingInterval = 2000, 3*time.Second, time.Second
+	c.ConnectN, c.ConnectDuration = 2000, 1500*time.Millisecond
+	c.IdleN, c.IdleHold, c.PingInterval = 2000, 2*time.Second, time.Second
 	c.EchoConns, c.EchoDuration, c.EchoRepeat = 200, 800*time.Millisecond, 1
 	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 200, 5000, time.Second
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond

@@ -263,7 +263,7 @@ func (r *run) hold(ctx context.Context, info servers.Info, tr string, n, rbuf in
 		s.stop()
 		return nil, nil, open, nil, err
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	return s, clients, open, func() { closeClients(clients); s.stop() }, nil
 }
 
