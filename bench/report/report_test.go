@@ -1,0 +1,106 @@
+package report
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/wssd/wssd/bench/runner"
+)
+
+// targetLine returns the row of the report's target table that starts with
+// target, or "".
+func targetLine(md, target string) string {
+	for l := range strings.SplitSeq(md, "\n") {
+		if strings.HasPrefix(l, "| "+target+" |") {
+			return l
+		}
+	}
+	return ""
+}
+
+func TestTargets(t *testing.T) {
+	key := func(s, tr string) runner.Key { return runner.Key{Server: s, Transport: tr} }
+	echo := func(s, tr string, perSec float64) runner.EchoRow {
+		return runner.EchoRow{Key: key(s, tr), Size: 512, PerSecond: perSec, PerServerCPUSecond: perSec}
+	}
+	res := &runner.Results{
+		Config: runner.Config{EchoSizes: []int{512}},
+		Idle: []runner.IdleRow{
+			{Key: key("wssd", "ws"), RSSPerConn: 1400, Alive: 10},
+			{Key: key("wssd", "wss"), RSSPerConn: 8100, Alive: 10},
+		},
+		Echo: []runner.EchoRow{
+			echo("wssd", "ws", 130), echo("gws", "ws", 100), echo("gorilla", "ws", 110), echo("gnet-echo", "ws", 200),
+			echo("wssd", "wss", 100), echo("gws", "wss", 90), echo("nginx", "wss", 95),
+		},
+		Connect: []runner.ConnectRow{
+			{Key: key("wssd", "wss"), PerSecond: 80, PerServerCPUSecond: 1},
+			{Key: key("tls-loop", "wss"), PerSecond: 100, PerServerCPUSecond: 1},
+		},
+		Broadcast: []runner.BroadcastRow{
+			{Key: key("wssd", "ws"), TimeToLastMedianUs: 40},
+			{Key: key("gws", "ws"), TimeToLastMedianUs: 100},
+			{Key: key("nginx", "wss"), TimeToLastMedianUs: 50},
+			{Key: key("gnet-echo", "ws"), TimeToLastMedianUs: 30},
+		},
+	}
+	var b strings.Builder
+	if err := Markdown(&b, res, nil); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	cases := []struct {
+		name, target string
+		want         []string // in the row, in order
+	}{
+		{"ws idle under its limit", "ws idle ≤ 1.50 KB/conn", []string{"1.40 KB/conn (10 conns)", "| yes |"}},
+		{"wss idle over its limit", "wss idle ≤ 8.00 KB/conn", []string{"8.10 KB/conn", "| no |"}},
+		// The best peer is gorilla (110), not gws; the ceiling is no peer.
+		{"ws echo against the best peer", "ws echo 512 B ≥ 1.2× best peer", []string{"1.18× gorilla (130 vs 110 msg/s)", "| no |"}},
+		{"ws echo against the ceiling", "ws echo 512 B ≥ 0.8× raw gnet", []string{"0.65× (130 vs 200 msg/s)", "| no |"}},
+		// nginx, faster here, is no Go peer: gws is the best one.
+		{"wss echo against the best peer", "wss echo 512 B ≥ 1.2× best peer", []string{"1.11× gws", "| no |"}},
+		{"handshakes", "wss handshakes ≥ 0.9× bare crypto/tls loop", []string{"0.80× (80 vs 100/s)", "| no |"}},
+		{"broadcast", "ws broadcast time-to-last ≤ 0.5× best peer", []string{"0.40× gws (40 µs vs 100 µs)", "raw TCP ceiling 30 µs", "| yes |"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			row := targetLine(md, c.target)
+			if row == "" {
+				t.Fatalf("no target row %q in:\n%s", c.target, md)
+			}
+			rest := row
+			for _, w := range c.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("row %q lacks %q (in order)", row, w)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+	if !strings.Contains(md, "| echo 512 B | 100 msg/s | 95 msg/s | 1.05× |") {
+		t.Errorf("the nginx comparison lacks echo 512 B:\n%s", md)
+	}
+	if targetLine(md, "wss broadcast time-to-last ≤ 0.5× best peer") != "" {
+		t.Error("a wss broadcast target with no wssd wss row")
+	}
+}
+
+func TestSpread(t *testing.T) {
+	cases := []struct {
+		name   string
+		runs   []float64
+		median float64
+		want   string
+	}{
+		{"one round", []float64{5}, 5, "–"},
+		{"three rounds", []float64{90, 100, 120}, 100, "90–120% (3)"},
+		{"no median", []float64{1, 2}, 0, "–"},
+	}
+	for _, c := range cases {
+		if got := spread(c.runs, c.median); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
