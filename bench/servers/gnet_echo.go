@@ -124,8 +124,9 @@ func startGnetEcho(o Options) (Server, error) {
 	e := &gnetEcho{booted: make(chan struct{}), loops: map[gnet.EventLoop]*echoLoop{}}
 	errc := make(chan error, 1)
 	go func() {
+		// The read buffer wssd's engine uses: a 64 KiB message in one read.
 		errc <- gnet.Run(e, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithReusePort(o.ReusePort),
-			gnet.WithLogger(gnetLogger{o.logger()}))
+			gnet.WithReadBufferCap(128<<10), gnet.WithLogger(gnetLogger{o.logger()}))
 	}()
 	select {
 	case <-e.booted:
