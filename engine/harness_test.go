@@ -1,17 +1,16 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/logtest"
 	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 )
@@ -33,14 +32,14 @@ type testServer struct {
 	t    *testing.T
 	tr   transport
 	addr string
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 // startServer starts a server for h on a free loopback port and shuts it
 // down when the test ends.
 func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -127,24 +126,6 @@ func (s *testServer) waitLog(parts ...string) string {
 	}
 	s.t.Fatalf("no log line with %q in:\n%s", parts, s.logs.String())
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's loggers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // echo sends every message back; it is the server most tests talk to.

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/logtest"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -30,7 +30,7 @@ func TestOpenSSL(t *testing.T) {
 	openssl := requireProgram(t, "openssl", "openssl (Debian package openssl)", "version")
 
 	// The server logs why a TLS handshake failed at debug level.
-	var serverLog lockedBuffer
+	var serverLog logtest.Buffer
 	tr := transport{Name: "wss", TLS: true}
 	h := newEchoServer()
 	srv := &testServer{
@@ -91,7 +91,7 @@ func TestOpenSSL(t *testing.T) {
 // sClientRefused runs s_client, which must fail because the server sent a
 // protocol_version alert, and checks the reason the server logged, if any:
 // the client offered only the versions in offered.
-func sClientRefused(t *testing.T, argv []string, serverLog *lockedBuffer, offered string) {
+func sClientRefused(t *testing.T, argv []string, serverLog *logtest.Buffer, offered string) {
 	t.Helper()
 	logStart := len(serverLog.String())
 	ctx, cancel := context.WithTimeout(t.Context(), opensslTimeout)
@@ -165,7 +165,7 @@ func sClientUpgrade(t *testing.T, srv *testServer, argv []string, version string
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedBuffer
+	var stderr logtest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -252,22 +252,4 @@ func readFrame(t *testing.T, r io.Reader, what string, want []byte) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s: got % x, want % x", what, got, want)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/logtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -339,7 +340,7 @@ func checkProxyTLS(t *testing.T, addr netip.AddrPort, up *upstream) {
 type upstream struct {
 	*engine.Server
 	h   *ipRecorder
-	log *logBuffer
+	log *logtest.Buffer
 }
 
 // startUpstream starts wssd as the deployments run it behind a proxy
@@ -347,7 +348,7 @@ type upstream struct {
 // proxyProtocol), pinging quiet connections every ping (negative: never).
 func startUpstream(t *testing.T, proxyProtocol bool, ping time.Duration) *upstream {
 	t.Helper()
-	u := &upstream{h: newIPRecorder(), log: &logBuffer{}}
+	u := &upstream{h: newIPRecorder(), log: &logtest.Buffer{}}
 	logger := slog.New(slog.NewMultiHandler(
 		slog.NewTextHandler(u.log, nil),
 		slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}),
@@ -369,24 +370,6 @@ func (u *upstream) wantLogged(t *testing.T, want string) {
 	if log := u.log.String(); !strings.Contains(log, want) {
 		t.Errorf("no access log line contains %s; the log:\n%s", want, log)
 	}
-}
-
-// logBuffer is an io.Writer that collects log lines from any goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // seenClient is how OnHandshake saw a connection.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wssd/wssd/internal/logtest"
 	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
@@ -165,7 +166,7 @@ func runUnitCommand(t *testing.T, argv []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr logBuffer
+	var stderr logtest.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

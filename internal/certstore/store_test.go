@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/internal/certstore"
+	"github.com/wssd/wssd/internal/logtest"
 )
 
 func TestLoad(t *testing.T) {
@@ -178,7 +179,7 @@ func TestLoad(t *testing.T) {
 			dir := t.TempDir()
 			writePair(t, dir, "a", a.certPEM, a.keyPEM)
 			cfg := tt.setup(t, dir)
-			log, logs := newLogger()
+			log, logs := logtest.New()
 			cfg.Logger = log
 			st, err := certstore.Load(cfg)
 			if tt.wantErr != nil {
@@ -508,7 +509,7 @@ func TestReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	v1, v2 := newServer(t, "a.test"), newServer(t, "a.test")
-	log, logs := newLogger()
+	log, logs := logtest.New()
 	st, err := certstore.Load(certstore.Config{Pairs: []certstore.Pair{writePair(t, dir, "a", v1.certPEM, v1.keyPEM)}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -530,7 +531,7 @@ func TestReload(t *testing.T) {
 	if got := peerLeaf(mustConnect(t, addr, cfg)); !sameSerial(got, v2.cert) {
 		t.Errorf("new connection got serial %v, want the reloaded %v", got.SerialNumber, v2.cert.SerialNumber)
 	}
-	if n := logs.count("certificates loaded"); n != 2 {
+	if n := logs.Count("certificates loaded"); n != 2 {
 		t.Errorf("%d 'certificates loaded' lines, want 2 (Load and Reload):\n%s", n, logs)
 	}
 }
@@ -601,7 +602,7 @@ func TestReloadChecks(t *testing.T) {
 			}
 			writeFile(t, filepath.Join(dir, "ca.pem"), ca.certPEM)
 			p := writePair(t, dir, "a", initial.certPEM, initial.keyPEM)
-			log, logs := newLogger()
+			log, logs := logtest.New()
 			st, err := certstore.Load(certstore.Config{Pairs: []certstore.Pair{p}, ClientCAFile: filepath.Join(dir, "ca.pem"), Logger: log})
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/internal/certstore"
+	"github.com/wssd/wssd/internal/logtest"
 )
 
 const watchInterval = 20 * time.Millisecond
@@ -175,7 +176,7 @@ func TestWatchBrokenThenFixed(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			v1, v2 := newServer(t, "a.test"), newServer(t, "a.test")
-			log, logs := newLogger()
+			log, logs := logtest.New()
 			p := writePair(t, dir, "a", v1.certPEM, v1.keyPEM)
 			st, err := certstore.Load(certstore.Config{Pairs: []certstore.Pair{p}, Logger: log})
 			if err != nil {
@@ -183,11 +184,11 @@ func TestWatchBrokenThenFixed(t *testing.T) {
 			}
 			watch(t, st)
 			tt.breakIt(t, p)
-			eventually(t, "the watcher notices the broken file", func() bool { return logs.count(tt.wantLog) > 0 })
+			eventually(t, "the watcher notices the broken file", func() bool { return logs.Count(tt.wantLog) > 0 })
 			if !sameSerial(served(t, st).Leaf, v1.cert) {
 				t.Fatal("the old certificate went out of service")
 			}
-			if n := logs.count(tt.wantLog); n != 1 {
+			if n := logs.Count(tt.wantLog); n != 1 {
 				t.Errorf("%q logged %d times, want once", tt.wantLog, n)
 			}
 			writePair(t, dir, "a", v2.certPEM, v2.keyPEM)
@@ -205,7 +206,7 @@ func TestWatchUnchangedContent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	v1, v2, v3 := newServer(t, "a.test"), newServer(t, "a.test"), newServer(t, "a.test")
-	log, logs := newLogger()
+	log, logs := logtest.New()
 	p := writePair(t, dir, "a", v1.certPEM, v1.keyPEM)
 	st, err := certstore.Load(certstore.Config{Pairs: []certstore.Pair{p}, Logger: log})
 	if err != nil {
@@ -224,7 +225,7 @@ func TestWatchUnchangedContent(t *testing.T) {
 	// There is no event to wait for when nothing should happen; give the
 	// watcher a few intervals to do the wrong thing.
 	time.Sleep(5 * watchInterval)
-	if n := logs.count("certificates loaded"); n != 2 {
+	if n := logs.Count("certificates loaded"); n != 2 {
 		t.Errorf("%d loads, want 2 (Load and Reload):\n%s", n, logs)
 	}
 
