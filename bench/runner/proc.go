@@ -234,6 +234,16 @@ func (sp clientSpec) args() []string {
 	return a
 }
 
+// loadgen returns the command of the i-th loadgen process for sp, with
+// extra arguments; ctx ending kills it.
+func (r *run) loadgen(ctx context.Context, sp clientSpec, i int, extra ...string) *exec.Cmd {
+	args := append(sp.args(), "-src", source(i))
+	cmd := exec.CommandContext(ctx, filepath.Join(r.bin, "loadgen"), append(args, extra...)...)
+	cmd.Env = append(os.Environ(), sp.env...)
+	cmd.Stderr = r.logWriter("loadgen")
+	return cmd
+}
+
 // source returns the i-th loadgen's source address: 127.0.0.2 onwards.
 func source(i int) string { return fmt.Sprintf("127.0.%d.%d", (i+2)/250, (i+2)%250) }
 
@@ -248,17 +258,14 @@ func (r *run) openClients(ctx context.Context, sp clientSpec, n int) ([]*client,
 		wg      sync.WaitGroup
 		errs    []error
 	)
-	total.Lat = nil
 	hist := load.NewHist()
 	for i := range k {
 		share := n / k
 		if i < n%k {
 			share++
 		}
-		args := append(sp.args(), "-src", source(i), "-conns", fmt.Sprint(share), "-concurrency", fmt.Sprint(max(1, sp.conc/k)))
-		cmd := exec.Command(filepath.Join(r.bin, "loadgen"), args...)
-		cmd.Env = append(os.Environ(), sp.env...)
-		cmd.Stderr = r.logWriter("loadgen")
+		// The processes outlive ctx, which only bounds the opening.
+		cmd := r.loadgen(context.Background(), sp, i, "-conns", fmt.Sprint(share), "-concurrency", fmt.Sprint(max(1, sp.conc/k)))
 		in, err := cmd.StdinPipe()
 		if err != nil {
 			return nil, total, err
@@ -371,11 +378,9 @@ func (r *run) churn(ctx context.Context, sp clientSpec, n, k int, d time.Duratio
 	)
 	hist := load.NewHist()
 	for i := range k {
-		args := append(sp.args(), "-src", source(i), "-churn", fmt.Sprint(n/k), "-duration", d.String(),
+		cmd := r.loadgen(ctx, sp, i, "-churn", fmt.Sprint(n/k), "-duration", d.String(),
 			"-concurrency", fmt.Sprint(max(1, sp.conc/k)))
 		wg.Go(func() {
-			cmd := exec.CommandContext(ctx, filepath.Join(r.bin, "loadgen"), args...)
-			cmd.Stderr = r.logWriter("loadgen")
 			out, err := cmd.Output()
 			mu.Lock()
 			defer mu.Unlock()
