@@ -21,10 +21,8 @@ type transport = wstest.Transport
 
 var transports = wstest.Transports
 
-func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
-	t.Helper()
-	wstest.ForEachTransport(t, f)
-}
+// forEachTransport runs f as a subtest per transport.
+var forEachTransport = wstest.ForEachTransport
 
 // testServer is a started engine.Server with what a test needs around it.
 type testServer struct {

@@ -24,10 +24,8 @@ type transport = wstest.Transport
 
 var transports = wstest.Transports
 
-func forEachTransport(t *testing.T, f func(t *testing.T, tr transport)) {
-	t.Helper()
-	wstest.ForEachTransport(t, f)
-}
+// forEachTransport runs f as a subtest per transport.
+var forEachTransport = wstest.ForEachTransport
 
 // closeMe is the text message that makes the echo server close the
 // connection with closeByeCode and closeByeReason.
