@@ -22,8 +22,6 @@ import (
 // other programs through its cert.pem (see caFile).
 type transport = wstest.Transport
 
-var transports = wstest.Transports
-
 // forEachTransport runs f as a subtest per transport.
 var forEachTransport = wstest.ForEachTransport
 
