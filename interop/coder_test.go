@@ -32,13 +32,7 @@ func TestCoder(t *testing.T) {
 						if err := c.Write(ctx, coderType(typ), want); err != nil {
 							t.Fatal(err)
 						}
-						gotTyp, got, err := c.Read(ctx)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if err := equalEcho(engineType(gotTyp), typ, got, want); err != nil {
-							t.Fatal(err)
-						}
+						coderExpectEcho(t, ctx, c, typ, want)
 						coderClose(t, c, wsproto.CloseNormal, "done")
 						srv.wantClosed(t, path, wsproto.CloseNormal, "done")
 					})
@@ -65,13 +59,7 @@ func TestCoder(t *testing.T) {
 					if err := w.Close(); err != nil {
 						t.Fatal(err)
 					}
-					gotTyp, got, err := c.Read(ctx)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := equalEcho(engineType(gotTyp), typ, got, want); err != nil {
-						t.Fatal(err)
-					}
+					coderExpectEcho(t, ctx, c, typ, want)
 					hs, err := tap.frames()
 					if err != nil {
 						t.Fatal(err)
@@ -242,4 +230,17 @@ func engineType(typ websocket.MessageType) engine.MessageType {
 		return engine.Text
 	}
 	return engine.Binary
+}
+
+// coderExpectEcho reads the next message and checks that it is the echo
+// of want, sent as typ.
+func coderExpectEcho(t *testing.T, ctx context.Context, c *websocket.Conn, typ engine.MessageType, want []byte) {
+	t.Helper()
+	gotTyp, got, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := equalEcho(engineType(gotTyp), typ, got, want); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -31,13 +31,7 @@ func TestGorilla(t *testing.T) {
 						if err := c.WriteMessage(int(typ), want); err != nil { // gorilla's message types are the opcodes
 							t.Fatal(err)
 						}
-						gotTyp, got, err := c.ReadMessage()
-						if err != nil {
-							t.Fatal(err)
-						}
-						if err := equalEcho(engine.MessageType(gotTyp), typ, got, want); err != nil {
-							t.Fatal(err)
-						}
+						gorillaExpectEcho(t, c, typ, want)
 						gorillaClose(t, c, wsproto.CloseNormal, "done")
 						srv.wantClosed(t, path, wsproto.CloseNormal, "done")
 					})
@@ -66,13 +60,7 @@ func TestGorilla(t *testing.T) {
 					if err := w.Close(); err != nil {
 						t.Fatal(err)
 					}
-					gotTyp, got, err := c.ReadMessage()
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := equalEcho(engine.MessageType(gotTyp), typ, got, want); err != nil {
-						t.Fatal(err)
-					}
+					gorillaExpectEcho(t, c, typ, want)
 					hs, err := tap.frames()
 					if err != nil {
 						t.Fatal(err)
@@ -265,4 +253,17 @@ func hasPingBeforeFin(hs []wsproto.Header) bool {
 		}
 	}
 	return false
+}
+
+// gorillaExpectEcho reads the next message and checks that it is the echo
+// of want, sent as typ.
+func gorillaExpectEcho(t *testing.T, c *websocket.Conn, typ engine.MessageType, want []byte) {
+	t.Helper()
+	gotTyp, got, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := equalEcho(engine.MessageType(gotTyp), typ, got, want); err != nil {
+		t.Fatal(err)
+	}
 }
