@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -44,23 +43,7 @@ func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler
 	if cfg.EventLoops == 0 {
 		cfg.EventLoops = 2
 	}
-	if tr.TLS && cfg.TLS == nil {
-		cfg.TLS = testpki.Get().ServerConfig()
-	}
-	srv, err := engine.New(cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := wstest.StartServer(t, tr, cfg, h, 5*time.Second)
 	return &testServer{Server: srv, t: t, tr: tr, addr: srv.Addr().String(), logs: logs}
 }
 

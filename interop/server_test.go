@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -102,24 +101,7 @@ func startEngine(t *testing.T, tr transport, cfg engine.Config, h engine.Handler
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if tr.TLS {
-		cfg.TLS = testpki.Get().ServerConfig()
-	}
-	srv, err := engine.New(cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv
+	return wstest.StartServer(t, tr, cfg, h, 10*time.Second)
 }
 
 // clientTLS returns the TLS configuration of Go clients: it trusts the test

@@ -1,6 +1,13 @@
 package wstest
 
-import "testing"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/testpki"
+)
 
 // Transport is a way to reach a server under test. Every behaviour is tested
 // over each of them, as net/http's tests run over h1, https and h2. Its
@@ -20,4 +27,30 @@ func ForEachTransport(t *testing.T, f func(t *testing.T, tr Transport)) {
 	for _, tr := range Transports {
 		t.Run(tr.Name, func(t *testing.T) { f(t, tr) })
 	}
+}
+
+// StartServer starts an engine.Server for h on a free loopback port, with
+// testpki's certificate when tr is wss and cfg has no TLS of its own, and
+// shuts it down when the test ends, failing the test if that takes longer
+// than shutdown.
+func StartServer(t *testing.T, tr Transport, cfg engine.Config, h engine.Handler, shutdown time.Duration) *engine.Server {
+	t.Helper()
+	if tr.TLS && cfg.TLS == nil {
+		cfg.TLS = testpki.Get().ServerConfig()
+	}
+	srv, err := engine.New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdown)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv
 }
