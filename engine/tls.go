@@ -82,7 +82,7 @@ func (c *Conn) receiveTLS(ciphertext []byte) {
 		}
 	}
 	if c.tlsUp {
-		c.pumpTLS(ciphertext) // decrypted where it lies, without a copy
+		c.pumpTLS(ciphertext) // read by crypto/tls where it lies, without Feed's copy
 		return
 	}
 	if err := c.tls.Feed(ciphertext); err != nil {

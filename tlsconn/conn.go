@@ -179,9 +179,11 @@ func (c *Conn) AppendPlaintext(dst []byte) ([]byte, error) {
 }
 
 // AppendDecrypted is [Conn.Feed] followed by [Conn.AppendPlaintext], for use
-// after the handshake: crypto/tls reads ciphertext straight from the
-// caller's slice, and only a trailing partial record is copied and kept for
-// the next call. ciphertext is not retained once AppendDecrypted returns. It
+// after the handshake, without Feed's copy: crypto/tls reads ciphertext
+// from the caller's slice (into its own record buffer, which also holds a
+// trailing partial record until the next call), and what it leaves unread,
+// as after a close_notify, is copied and kept. ciphertext is not retained
+// once AppendDecrypted returns. It
 // returns [net.ErrClosed] after [Conn.Close], and otherwise what
 // AppendPlaintext returns.
 func (c *Conn) AppendDecrypted(dst, ciphertext []byte) ([]byte, error) {

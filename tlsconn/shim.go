@@ -34,8 +34,8 @@ type shim struct {
 	out queue // ciphertext for the peer, not yet discarded by the caller
 
 	// lent is ciphertext the caller lent to AppendDecrypted, read after in
-	// and without a copy; what is left of it is copied into in before
-	// AppendDecrypted returns.
+	// and without first copying it into in; what crypto/tls leaves of it is
+	// copied into in before AppendDecrypted returns.
 	lent []byte
 
 	// blocking is true while the handshake goroutine runs: Read waits for
