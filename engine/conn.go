@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -31,17 +33,6 @@ var (
 	errCloseTimeout = errors.New("engine: closing handshake timed out")
 )
 
-// connState is where a connection stands; only its event loop changes it.
-type connState uint8
-
-const (
-	stateUpgrading connState = iota // reading the upgrade request
-	stateOpen                       // frames flow both ways
-	stateClosing                    // our close frame is out; waiting for the peer's
-	stateFailing                    // refused or failed: output drains, input is discarded (linger)
-	stateClosed                     // gone; gnet has released the socket
-)
-
 // Conn is a WebSocket connection. Send, Ping and Close may be called from any
 // goroutine; the other methods say when they may be called.
 type Conn struct {
@@ -51,41 +42,46 @@ type Conn struct {
 	slot int // index in loop.conns
 
 	// Owned by the event loop.
-	state    connState
-	in       *bufpool.Buffer // unconsumed input kept between reads
+	state    connState // changed only by setState; see connState
+	depth    int       // nesting of enter/exit
+	released bool      // release has run
+	in       *bufpool.Buffer
 	parser   wsproto.Parser
-	deadline int64 // upgrade or close deadline, loop clock
-	lastRecv int64
+	deadline int64 // upgrade, linger, drain or close deadline, loop clock
+	lastRecv int64 // the last complete frame (idle timeout)
 	lastSend int64
 	lastPing int64
-	pingOut  bool // a ping is waiting for any frame in return
-	hangup   bool // close the TCP connection once queued frames are out
+	pingOut  bool // a ping is waiting for an answer: any bytes from the peer
 	finSent  bool // the write side is shut down (lingering)
 
 	awaitProxy bool // a PROXY protocol header must come first
 
-	tls       *tlsconn.Conn // nil for plain ws
-	tlsFed    bool          // the first bytes went to TLS
-	tlsUp     bool          // the TLS handshake succeeded
-	detectTLS bool          // the first byte decides between ws and wss
-	notified  bool          // close_notify sent
-	opened    int64         // when the upgrade completed
-	bytesIn   int64
-	bytesOut  int64
-	path      string
-	closeErr  error // why the connection ends, for OnClose
+	tls      *tlsconn.Conn // nil for plain ws
+	tlsPhase tlsPhase
+	notified bool  // close_notify sent
+	opened   int64 // when the upgrade completed (Unix ns); 0 before
+	handed   int   // bytes handed to gnet
+	outBase  int   // handed when the upgrade completed
+	bytesIn  int64
+	bytesOut int64
+	path     string
+	closeErr error // why the connection ends, for OnClose
+	gcErr    error // gnet's reason for closing the socket
+	injected error // the error of an injected fault (tests)
 
 	remote      netip.AddrPort
 	clientIP    netip.Addr
 	ipSource    IPSource
 	subprotocol string
-	value       any
+	value       atomic.Pointer[any]
 
 	mu          sync.Mutex
 	out         *bufpool.Buffer // frames waiting for the event loop
+	pong        []byte          // the payload of the latest unanswered ping
+	pongDue     bool            // a pong is owed (RFC 6455 5.5.3: the latest ping's)
 	serving     bool            // the loop flushes out when its callback returns
 	flushQueued bool            // a flush task is queued on the loop
-	closeQueued bool            // a close frame is queued: nothing more may be sent
+	sendErr     error           // non-nil once nothing more may be queued
 	closeSent   *wsproto.CloseError
 	full        atomic.Bool  // Send is failing with ErrBufferFull
 	fullSeen    bool         // OnBufferFull was delivered for the current episode
@@ -106,28 +102,34 @@ func (c *Conn) ClientIPSource() IPSource { return c.ipSource }
 // Subprotocol returns the subprotocol chosen at the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
-// Value returns the value attached with SetValue. It may be called from any
-// goroutine once OnOpen has been called.
-func (c *Conn) Value() any { return c.value }
+// Value returns the value attached with SetValue, or nil. It may be called
+// from any goroutine.
+func (c *Conn) Value() any {
+	if v := c.value.Load(); v != nil {
+		return *v
+	}
+	return nil
+}
 
 // SetValue attaches a value to the connection (GatewayWorker's $_SESSION).
-// Call it from OnHandshake or another callback of this connection.
-func (c *Conn) SetValue(v any) { c.value = v }
+// It may be called from any goroutine; OnHandshake is the usual place.
+func (c *Conn) SetValue(v any) { c.value.Store(&v) }
 
 // Send queues a data message. It may be called from any goroutine; it copies
 // p, which the caller may reuse at once. It returns ErrBufferFull when
 // Config.MaxQueuedBytes or more are already waiting (so one message of any
-// size fits in an empty queue), and net.ErrClosed once the connection is
-// closing.
+// size fits in an empty queue), net.ErrClosed once the connection is
+// closing, and ErrServerClosed once the server has stopped.
 func (c *Conn) Send(typ MessageType, p []byte) error {
 	if typ != Text && typ != Binary {
 		return errors.New("engine: Send takes Text or Binary")
 	}
-	return c.queue(wsproto.Opcode(typ), p, false)
+	return c.queue(wsproto.Opcode(typ), p, true)
 }
 
 // Ping queues a ping carrying p (at most 125 bytes). Any frame the peer
-// sends afterwards, usually its pong, counts as an answer.
+// sends afterwards, usually its pong, counts as an answer. Like Send, it
+// returns ErrBufferFull when Config.MaxQueuedBytes are already waiting.
 func (c *Conn) Ping(p []byte) error {
 	if len(p) > wsproto.MaxControlPayload {
 		return wsproto.ErrControlTooLong
@@ -135,31 +137,43 @@ func (c *Conn) Ping(p []byte) error {
 	return c.queue(wsproto.OpPing, p, true)
 }
 
+// errCloseReasonUTF8 is returned by Close for a reason that is not UTF-8.
+var errCloseReasonUTF8 = errors.New("engine: close reason is not valid UTF-8")
+
 // Close starts the closing handshake: it queues a close frame with code and
-// reason (cut to 123 bytes) and closes the TCP connection when the peer
-// answers, or after Config.CloseTimeout. Frames queued before it are sent
-// first; code wsproto.CloseNoStatus sends a close frame without a code. It
-// may be called from any goroutine; closing twice is a no-op.
+// reason (valid UTF-8, cut to 123 bytes at a character boundary) and closes
+// the TCP connection when the peer answers, or after Config.CloseTimeout.
+// Frames queued before it are sent first; code wsproto.CloseNoStatus sends a
+// close frame without a code. It may be called from any goroutine; closing
+// twice is a no-op.
 func (c *Conn) Close(code wsproto.CloseCode, reason string) error {
 	if !code.ValidOnWire() && code != wsproto.CloseNoStatus {
 		return wsproto.ErrCloseCode
 	}
+	if !utf8.ValidString(reason) {
+		return errCloseReasonUTF8
+	}
 	return c.queueClose(code, reason)
 }
 
-func (c *Conn) queue(op wsproto.Opcode, p []byte, control bool) error {
+// queue appends a frame to the send queue. With limited, it fails once
+// Config.MaxQueuedBytes are waiting: data and pings count, and so do pongs
+// (see flush); only the heartbeat's own empty ping, one per ping interval,
+// and the one close frame do not.
+func (c *Conn) queue(op wsproto.Opcode, p []byte, limited bool) error {
 	c.mu.Lock()
-	if c.closeQueued {
+	if c.sendErr != nil {
+		err := c.sendErr
 		c.mu.Unlock()
-		return net.ErrClosed
+		return err
 	}
-	if !control && c.pendingLocked() >= c.srv.cfg.MaxQueuedBytes {
+	if limited && c.pendingLocked() >= c.srv.cfg.MaxQueuedBytes {
 		c.full.Store(true)
 		notify := !c.fullSeen
 		trigger := notify && c.claimFlushLocked()
 		c.mu.Unlock()
 		if trigger {
-			c.schedule()
+			_ = c.schedule()
 		}
 		return ErrBufferFull
 	}
@@ -175,9 +189,10 @@ func (c *Conn) queue(op wsproto.Opcode, p []byte, control bool) error {
 	return nil
 }
 
+// queueClose queues the close frame, after which nothing more is queued.
 func (c *Conn) queueClose(code wsproto.CloseCode, reason string) error {
 	c.mu.Lock()
-	if c.closeQueued {
+	if c.sendErr != nil {
 		c.mu.Unlock()
 		return nil
 	}
@@ -185,7 +200,7 @@ func (c *Conn) queueClose(code wsproto.CloseCode, reason string) error {
 		c.out = bufpool.Get()
 	}
 	c.out.B = wsproto.AppendClose(c.out.B, code, reason)
-	c.closeQueued = true
+	c.sendErr = net.ErrClosed
 	c.closeSent = &wsproto.CloseError{Code: code, Reason: reason}
 	trigger := c.claimFlushLocked()
 	c.mu.Unlock()
@@ -193,6 +208,21 @@ func (c *Conn) queueClose(code wsproto.CloseCode, reason string) error {
 		return c.schedule()
 	}
 	return nil
+}
+
+// owePong answers a ping from the peer with payload p. The pong is queued
+// like any frame while the send queue has room; when it is full, only the
+// latest ping is remembered and answered once there is room again (RFC 6455
+// section 5.5.3 allows answering only the most recent ping), so a peer that
+// pings without reading cannot grow the queue. Called on the loop.
+func (c *Conn) owePong(p []byte) {
+	if c.queue(wsproto.OpPong, p, true) != ErrBufferFull {
+		return
+	}
+	c.mu.Lock()
+	c.pong = append(c.pong[:0], p...)
+	c.pongDue = true
+	c.mu.Unlock()
 }
 
 // pendingLocked is the number of bytes queued for the peer: ours and gnet's.
@@ -214,9 +244,24 @@ func (c *Conn) claimFlushLocked() bool {
 	return true
 }
 
-// schedule asks the connection's event loop to flush it.
+// schedule asks the connection's event loop to flush it. When the loop no
+// longer takes tasks (the server has stopped), nothing queued will ever be
+// written: the claim is withdrawn and every later Send fails.
 func (c *Conn) schedule() error {
-	if err := c.loop.el.Execute(context.Background(), (*flushTask)(c)); err != nil {
+	err := error(nil)
+	if f := c.srv.faults.Load(); f != nil {
+		err = f.fail(opExecute)
+	}
+	if err == nil {
+		err = c.loop.el.Execute(context.Background(), (*flushTask)(c))
+	}
+	if err != nil {
+		c.mu.Lock()
+		c.flushQueued = false
+		if c.sendErr == nil {
+			c.sendErr = ErrServerClosed
+		}
+		c.mu.Unlock()
 		return ErrServerClosed
 	}
 	return nil
@@ -226,7 +271,15 @@ func (c *Conn) schedule() error {
 type flushTask Conn
 
 func (t *flushTask) Run(context.Context) error {
-	(*Conn)(t).flush(false)
+	c := (*Conn)(t)
+	if !c.alive() {
+		c.mu.Lock()
+		c.flushQueued = false
+		c.mu.Unlock()
+		return nil
+	}
+	c.enter()
+	c.exit() // flushes
 	return nil
 }
 
@@ -238,8 +291,9 @@ func (c *Conn) beginServe() {
 	c.mu.Unlock()
 }
 
-// flush writes what is queued. Called on the loop; endServe closes the
-// window opened by beginServe.
+// flush writes what is queued, and the pong that is owed if the queue has
+// room for it. Called on the loop; endServe closes the window opened by
+// beginServe.
 func (c *Conn) flush(endServe bool) {
 	c.mu.Lock()
 	if endServe {
@@ -247,41 +301,51 @@ func (c *Conn) flush(endServe bool) {
 	}
 	c.flushQueued = false
 	b := c.out
+	if c.pongDue && c.closeSent == nil && c.pendingLocked() < c.srv.cfg.MaxQueuedBytes {
+		if b == nil {
+			b = bufpool.Get()
+		}
+		b.B = wsproto.AppendFrame(b.B, wsproto.OpPong, true, c.pong)
+		c.pongDue = false
+	}
 	c.out = nil
-	closing := c.closeQueued
+	closing := c.closeSent != nil
 	c.mu.Unlock()
 
-	if c.state == stateClosed {
+	if !c.alive() {
 		bufpool.Put(b)
 		return
 	}
 	if b != nil {
-		c.bytesOut += int64(len(b.B))
 		c.lastSend = c.loop.now
 		c.write(b.B)
 		bufpool.Put(b)
-		if c.state == stateClosed { // the write failed and gnet closed us
+		if !c.alive() { // the write failed and gnet closed us
 			return
 		}
 	}
-	if closing && c.state == stateOpen {
-		c.state = stateClosing
+	if closing && c.state == stateOpen && c.setState(stateClosing) {
 		c.deadline = c.loop.now + int64(c.srv.cfg.CloseTimeout)
 	}
 	c.wire.Store(int64(c.gc.OutboundBuffered()))
-	c.shutdownWrite()
 	c.checkBuffer()
 }
 
-// write hands bytes to gnet, through TLS for wss; gnet writes them now or
-// keeps a copy until the socket is writable. On a write error gnet closes
-// the connection at once.
+// write hands bytes to gnet, through TLS for wss. On a write error gnet
+// closes the connection at once: callers re-read the state.
 func (c *Conn) write(p []byte) {
+	if f := c.srv.faults.Load(); f != nil {
+		if err := f.fail(opWrite); err != nil {
+			c.injected = os.NewSyscallError("write", err)
+			c.closeNow() // what gnet does when a write fails: OnClose runs now
+			return
+		}
+	}
 	if c.tls != nil {
 		c.writeTLS(p)
 		return
 	}
-	_, _ = c.gc.Write(p)
+	c.sockWrite(p)
 }
 
 // checkBuffer delivers OnBufferFull and OnBufferDrain. Called on the loop.

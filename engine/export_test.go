@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
+	"syscall"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 // ResolveClientIP exposes client IP resolution to the tests.
@@ -15,3 +19,64 @@ var (
 	ProxyHeaderLength = proxyHeaderLength
 	ParseProxyHeader  = parseProxyHeader
 )
+
+// Resurrections returns how many lifecycle bugs the server caught at run
+// time: moves out of the closed state, socket calls on a closed connection.
+func (s *Server) Resurrections() int64 { return s.resurrections.Load() }
+
+// Conns returns the number of connections the server holds, upgraded or not.
+func (s *Server) Conns() int64 { return s.conns.Load() }
+
+// FaultKind is a kind of socket operation InjectFault can fail.
+type FaultKind = faultOp
+
+// Fault kinds for InjectFault.
+const (
+	FaultWrite   = opWrite
+	FaultRead    = opRead
+	FaultAccept  = opAccept
+	FaultExecute = opExecute
+)
+
+// InjectFault makes the n-th operation of kind op on the server, counted
+// from 1 from the first call of InjectFault, fail with errno.
+func (s *Server) InjectFault(op faultOp, n int, errno syscall.Errno) {
+	f := s.faults.Load()
+	if f == nil {
+		f = &faults{}
+		if !s.faults.CompareAndSwap(nil, f) {
+			f = s.faults.Load()
+		}
+	}
+	f.inject(op, n, errno)
+}
+
+// OnLoop runs f on c's event loop and waits for it.
+func OnLoop(c *Conn, f func()) {
+	done := make(chan struct{})
+	err := c.loop.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		defer close(done)
+		f()
+		return nil
+	}))
+	if err != nil {
+		panic(err)
+	}
+	<-done
+}
+
+// Pending returns the bytes queued for c, its own and gnet's, as of the last
+// flush. Call it on c's loop.
+func Pending(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pendingLocked()
+}
+
+// InputCap returns the capacity of c's input buffer. Call it on c's loop.
+func InputCap(c *Conn) int {
+	if c.in == nil {
+		return 0
+	}
+	return cap(c.in.B)
+}

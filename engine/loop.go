@@ -45,62 +45,69 @@ func (t *sweepTask) Run(context.Context) error {
 // linear pass over plain fields costs a few nanoseconds per connection.
 func (l *loop) sweep(now int64) {
 	l.now = now
-	cfg := &l.srv.cfg
 	for i := 0; i < len(l.conns); i++ {
 		c := l.conns[i]
-		if c.full.Load() {
-			c.wire.Store(int64(c.gc.OutboundBuffered()))
-			c.checkBuffer()
-		} else if c.wire.Load() != 0 {
-			c.wire.Store(int64(c.gc.OutboundBuffered()))
-		}
-		switch c.state {
-		case stateUpgrading:
-			if now >= c.deadline {
-				c.closeErr = errHandshakeTimeout
-				l.close(c)
-			}
-		case stateClosing, stateFailing:
-			c.shutdownWrite()
-			if now >= c.deadline {
-				if c.closeErr == nil {
-					c.closeErr = errCloseTimeout
-				}
-				l.close(c)
-			}
-		case stateOpen:
-			l.heartbeat(c, now, cfg)
-		}
+		l.check(c, now)
 		if i < len(l.conns) && l.conns[i] != c {
 			i-- // c was removed and another connection took its slot
 		}
 	}
 }
 
+// check applies c's timers; it enters c only when there is something to do.
+func (l *loop) check(c *Conn, now int64) {
+	if c.full.Load() || c.wire.Load() != 0 {
+		// Output is waiting: see whether it drained, and write what room
+		// allows now (the pong owed for a peer's latest ping, say).
+		c.enter()
+		c.wire.Store(int64(c.gc.OutboundBuffered()))
+		c.checkBuffer()
+		c.exit()
+		if !c.alive() {
+			return
+		}
+	}
+	switch c.state {
+	case stateUpgrading:
+		if now >= c.deadline {
+			c.closeErr = errHandshakeTimeout
+			c.closeNow()
+		}
+	case stateClosing, stateFailing, stateDraining:
+		if now >= c.deadline {
+			if c.closeErr == nil {
+				c.closeErr = errCloseTimeout
+			}
+			c.closeNow()
+			return
+		}
+		c.enter()
+		c.exit() // output that drained meanwhile: FIN, or close
+	case stateOpen:
+		l.heartbeat(c, now, &l.srv.cfg)
+	}
+}
+
+// heartbeat closes an idle connection and pings a quiet one. Any bytes from
+// the peer answer a ping (see events.OnTraffic: a slow upload of a large
+// frame is alive), but only complete frames count against the idle timeout.
 func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) {
 	switch {
 	case cfg.IdleTimeout > 0 && now-c.lastRecv >= int64(cfg.IdleTimeout):
 		c.closeErr = ErrIdleTimeout
-		c.beginServe()
+		c.enter()
 		_ = c.queueClose(wsproto.CloseGoingAway, "idle timeout")
-		c.flush(true)
+		c.exit()
 	case cfg.PingInterval <= 0:
 	case c.pingOut && now-c.lastPing >= int64(cfg.PongTimeout):
 		c.closeErr = ErrPongTimeout
-		l.close(c) // the peer is gone or stuck: no closing handshake
+		c.closeNow() // the peer is gone or stuck: no closing handshake
 	case !c.pingOut && now-c.lastPing >= int64(cfg.PingInterval) &&
 		(now-c.lastRecv >= int64(cfg.PingInterval) || now-c.lastSend >= int64(cfg.PingInterval)):
 		c.pingOut = true
 		c.lastPing = now
-		c.beginServe()
-		_ = c.queue(wsproto.OpPing, nil, true)
-		c.flush(true)
-	}
-}
-
-// close drops c's TCP connection now; gnet calls OnClose before it returns.
-func (l *loop) close(c *Conn) {
-	if c.state != stateClosed {
-		_ = l.el.Close(c.gc)
+		c.enter()
+		_ = c.queue(wsproto.OpPing, nil, false)
+		c.exit()
 	}
 }

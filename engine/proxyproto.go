@@ -110,7 +110,7 @@ func (c *Conn) receiveProxyHeader(data []byte) (rest []byte, release func(), ok 
 	if err != nil {
 		c.srv.log.Warn("connection refused: bad PROXY protocol header", "peer", c.remote, "err", err)
 		c.closeErr = err
-		c.hangup = true
+		c.drain()
 		return nil, nil, false
 	}
 	c.awaitProxy = false

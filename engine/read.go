@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/wsproto"
@@ -47,24 +44,54 @@ func (c *Conn) receiveWire(data []byte) {
 func (c *Conn) receive(data []byte) {
 	buf := data
 	if c.in != nil {
-		if need := c.parser.Need(); need > cap(c.in.B) {
-			c.in.B = slices.Grow(c.in.B, need-len(c.in.B)) // the frame's room, at once
-		}
+		c.in = c.growInput(c.in, len(c.in.B)+len(data))
 		c.in.B = append(c.in.B, data...)
 		buf = c.in.B
 	}
 	n := c.consume(buf)
 	rest := buf[n:]
 	switch {
-	case c.state == stateClosed || len(rest) == 0:
+	case !c.alive():
+		// release returns c.in once the outermost exit is reached.
+	case len(rest) == 0:
 		bufpool.Put(c.in)
 		c.in = nil
 	case c.in == nil:
-		c.in = bufpool.GetCap(max(len(rest), c.parser.Need()))
+		c.in = c.growInput(nil, len(rest))
 		c.in.B = append(c.in.B, rest...)
 	case n > 0:
 		c.in.B = c.in.B[:copy(c.in.B, rest)]
 	}
+}
+
+// minInput is the least room an input buffer is given.
+const minInput = 4 << 10
+
+// growInput returns in, or a larger pooled buffer holding its bytes, with
+// room for n bytes. The room follows what has arrived, doubling at most,
+// never what a frame header announces: a header claiming a megabyte and
+// then silence holds a few kilobytes, not a megabyte. It stops at the size
+// of the frame in progress, so a large message arriving in several reads is
+// copied a few times at most.
+func (c *Conn) growInput(in *bufpool.Buffer, n int) *bufpool.Buffer {
+	if in != nil && n <= cap(in.B) {
+		return in
+	}
+	size := max(n, minInput)
+	if in != nil {
+		size = max(size, 2*cap(in.B))
+	} else {
+		size = max(size, 2*n)
+	}
+	if need := c.parser.Need(); need >= n {
+		size = min(size, need)
+	}
+	out := bufpool.GetCap(size)
+	if in != nil {
+		out.B = append(out.B, in.B...)
+		bufpool.Put(in)
+	}
+	return out
 }
 
 // consume acts on buf and returns how many of its bytes it used.
@@ -72,11 +99,14 @@ func (c *Conn) consume(buf []byte) int {
 	used := 0
 	if c.state == stateUpgrading {
 		used = c.upgrade(buf)
-		if c.state == stateUpgrading {
+		if c.state != stateOpen {
 			return used
 		}
+		if c.tls == nil {
+			c.bytesIn += int64(len(buf) - used) // frames that came with the request
+		}
 	}
-	for (c.state == stateOpen || c.state == stateClosing) && !c.hangup {
+	for c.state == stateOpen || c.state == stateClosing {
 		m, n, err := c.parser.Parse(buf[used:])
 		if err != nil {
 			c.fail(err)
@@ -90,8 +120,8 @@ func (c *Conn) consume(buf []byte) int {
 			break
 		}
 	}
-	if c.state == stateFailing {
-		return len(buf) // after a violation nothing the peer sends is read
+	if c.state == stateFailing || c.state == stateDraining {
+		return len(buf) // nothing the peer sends now is read
 	}
 	return used
 }
@@ -116,14 +146,18 @@ func (c *Conn) upgrade(buf []byte) int {
 	out.B = resp
 	c.write(out.B)
 	bufpool.Put(out)
+	if !c.alive() {
+		return n // the response could not be written: gnet closed the socket
+	}
 	if err != nil {
 		c.srv.log.Debug("handshake rejected", "peer", c.remote, "uri", r.URI, "err", err)
 		c.closeErr = err
 		c.linger()
 		return n
 	}
-	c.state = stateOpen
+	c.setState(stateOpen)
 	c.opened = time.Now().UnixNano()
+	c.outBase = c.handed
 	c.lastRecv, c.lastSend, c.lastPing = c.loop.now, c.loop.now, c.loop.now
 	c.path = strings.Clone(r.Path)
 	c.srv.opened(c)
@@ -167,22 +201,23 @@ func (c *Conn) dispatch(m wsproto.Message) {
 			bufpool.Poison(m.Payload) // in tests, a payload kept past the call reads garbage
 		}
 	case wsproto.OpPing:
-		_ = c.queue(wsproto.OpPong, m.Payload, true)
+		if c.state == stateOpen {
+			c.owePong(m.Payload)
+		}
 	case wsproto.OpPong:
 	case wsproto.OpClose:
 		code, reason, _ := wsproto.ParseClose(m.Payload) // the Parser validated it
+		c.mu.Lock()
+		began := c.closeSent
+		c.mu.Unlock()
 		switch {
-		case c.state == stateOpen:
+		case began == nil: // the peer begins: echo its code (RFC 6455 section 5.5.1)
 			c.closeErr = &wsproto.CloseError{Code: code, Reason: string(reason)}
-			// Echo the peer's code, as RFC 6455 section 5.5.1 suggests.
 			_ = c.queueClose(code, "")
 		case c.closeErr == nil: // the peer answered the close we began
-			c.mu.Lock()
-			c.closeErr = c.closeSent
-			c.mu.Unlock()
+			c.closeErr = began
 		}
-		c.state = stateClosing
-		c.hangup = true // the server closes TCP first (section 7.1.1)
+		c.drain() // the server closes TCP first (section 7.1.1), once the echo is out
 	}
 }
 
@@ -197,28 +232,3 @@ func (c *Conn) fail(err error) {
 
 // maxLinger bounds how long a failed connection waits for the peer to close.
 const maxLinger = 2 * time.Second
-
-// linger ends a connection whose peer cannot be served further without
-// losing the last words sent to it: once they are written the server shuts
-// down its sending side, so the peer reads them and then end-of-stream, and
-// it discards whatever arrives until the peer closes or the linger time
-// passes. Closing at once could make the kernel answer unread input with a
-// reset that destroys the response still in flight.
-func (c *Conn) linger() {
-	c.state = stateFailing
-	c.deadline = c.loop.now + int64(min(c.srv.cfg.CloseTimeout, maxLinger))
-}
-
-// shutdownWrite sends FIN once a lingering connection's output is written.
-// Called on the loop after each flush and sweep.
-func (c *Conn) shutdownWrite() {
-	if c.state != stateFailing || c.finSent {
-		return
-	}
-	c.sayGoodbye()
-	if c.state == stateClosed || c.gc.OutboundBuffered() > 0 {
-		return
-	}
-	c.finSent = true
-	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
-}

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/tlsconn"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -36,6 +36,13 @@ type Server struct {
 	drained   chan struct{} // closed when draining and no connection is left
 	drainOnce sync.Once
 	started   atomic.Bool
+
+	// resurrections counts engine bugs caught at run time: moves out of
+	// stateClosed and socket calls on a closed connection. Tests check it
+	// stays zero.
+	resurrections atomic.Int64
+	// faults injects socket failures in tests; nil otherwise.
+	faults atomic.Pointer[faults]
 
 	up       chan struct{} // closed once every listener accepts
 	upOnce   sync.Once
@@ -206,15 +213,15 @@ func (t *drainTask) Run(context.Context) error {
 			continue
 		}
 		c := l.conns[i]
+		c.enter()
 		switch c.state {
 		case stateOpen:
 			c.closeErr = ErrServerClosed
-			c.beginServe()
 			_ = c.queueClose(wsproto.CloseGoingAway, "server shutting down")
-			c.flush(true)
 		case stateUpgrading:
-			l.close(c)
+			c.closeNow()
 		}
+		c.exit()
 	}
 	l.srv.checkDrained()
 	return nil
@@ -318,7 +325,6 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.deadline = l.now + int64(s.cfg.HandshakeTimeout)
 	if s.cfg.TLS != nil {
 		c.startTLS()
-		c.detectTLS = s.cfg.TLSAutodetect
 	}
 	c.awaitProxy = s.cfg.ProxyProtocol
 	gc.SetContext(c)
@@ -328,43 +334,33 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*Conn)
-	if !ok || c.state == stateClosed {
+	if !ok || !c.alive() {
 		return gnet.Close
 	}
 	data, _ := gc.Next(-1)
-	c.bytesIn += int64(len(data))
-	c.beginServe()
-	c.receiveWire(data)
-	c.flush(true)
-	if c.hangup && c.state != stateClosed {
-		c.sayGoodbye()
-		return gnet.Close
+	if f := e.faults.Load(); f != nil && c.opened != 0 {
+		if err := f.fail(opRead); err != nil {
+			c.injected = os.NewSyscallError("read", err)
+			return gnet.Close // what gnet does when a read fails
+		}
 	}
+	if c.opened != 0 {
+		c.bytesIn += int64(len(data))
+	}
+	c.pingOut = false // any bytes answer a ping
+	c.enter()
+	c.receiveWire(data)
+	c.exit()
 	return gnet.None
 }
 
+// OnClose is called by gnet once per connection, when its socket is gone:
+// closed by the engine, or by gnet after a failed read or write, possibly
+// in the middle of engine code working on the connection.
 func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
-	c, ok := gc.Context().(*Conn)
-	if !ok || c.state == stateClosed {
-		return gnet.None
+	if c, ok := gc.Context().(*Conn); ok {
+		c.markClosed(err)
 	}
-	s := (*Server)(e)
-	c.state = stateClosed
-	c.loop.remove(c)
-	c.mu.Lock()
-	c.closeQueued = true // Send fails from now on
-	bufpool.Put(c.out)
-	c.out = nil
-	c.mu.Unlock()
-	bufpool.Put(c.in)
-	c.in = nil
-	c.parser.Reset()
-	if c.tls != nil {
-		_ = c.tls.Close()
-	}
-	s.closed(c, err)
-	s.conns.Add(-1)
-	s.checkDrained()
 	return gnet.None
 }
 

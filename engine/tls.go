@@ -18,6 +18,15 @@ var errPlainOnTLS = &wsproto.RejectError{
 	Reason: "This port speaks TLS: connect with wss:// (or https://), not ws:// or http://.",
 }
 
+// tlsPhase is where a wss connection's TLS layer stands.
+type tlsPhase uint8
+
+const (
+	tlsSniff     tlsPhase = iota // the first bytes may still be a plain HTTP request
+	tlsHandshake                 // fed to crypto/tls; the handshake runs
+	tlsUp                        // established: records are decrypted where they lie
+)
+
 // startTLS puts a TLS layer under c's upgrade parser. Called from OnOpen.
 func (c *Conn) startTLS() {
 	c.tls = tlsconn.Server(c.srv.cfg.TLS, c.srv.handshaker, c.wakeTLS)
@@ -34,34 +43,28 @@ type tlsTask Conn
 
 func (t *tlsTask) Run(context.Context) error {
 	c := (*Conn)(t)
-	if c.state == stateClosed || c.tls == nil {
+	if !c.alive() || c.tls == nil {
 		return nil
 	}
-	c.beginServe()
+	c.enter()
 	c.pumpTLS(nil)
-	c.flush(true)
-	if c.hangup {
-		c.sayGoodbye()
-		c.loop.close(c)
-	}
+	c.exit()
 	return nil
 }
 
 // receiveTLS takes ciphertext that arrived on c.
 func (c *Conn) receiveTLS(ciphertext []byte) {
-	if c.detectTLS {
-		c.detectTLS = false
-		if ciphertext[0] != 0x16 { // not a TLS handshake record: plain ws
+	if c.state == stateFailing || c.state == stateDraining {
+		return // input is discarded
+	}
+	if c.tlsPhase == tlsSniff {
+		if c.srv.cfg.TLSAutodetect && c.in == nil && ciphertext[0] != 0x16 {
+			// Not a TLS handshake record: plain ws on the TLS port.
 			_ = c.tls.Close()
 			c.tls = nil
 			c.receive(ciphertext)
 			return
 		}
-	}
-	if c.state == stateFailing {
-		return // lingering: input is discarded
-	}
-	if !c.tlsFed {
 		// Until the first bytes show whether this is TLS or a plain HTTP
 		// client (which gets a 400 that says so), keep them.
 		if c.in != nil {
@@ -75,13 +78,13 @@ func (c *Conn) receiveTLS(ciphertext []byte) {
 			}
 			return
 		}
-		c.tlsFed = true
+		c.tlsPhase = tlsHandshake
 		if c.in != nil {
 			defer func(in *bufpool.Buffer) { bufpool.Put(in) }(c.in)
 			c.in = nil
 		}
 	}
-	if c.tlsUp {
+	if c.tlsPhase == tlsUp {
 		c.pumpTLS(ciphertext) // read by crypto/tls where it lies, without Feed's copy
 		return
 	}
@@ -97,32 +100,38 @@ func (c *Conn) receiveTLS(ciphertext []byte) {
 // ciphertext, which only an established connection may pass.
 func (c *Conn) pumpTLS(ciphertext []byte) {
 	c.sendCiphertext()
-	if !c.tlsUp {
+	if !c.alive() {
+		return
+	}
+	if c.tlsPhase != tlsUp {
 		done, err := c.tls.HandshakeComplete()
 		c.sendCiphertext() // an alert, after a failure
-		if !done {
+		if !done || !c.alive() {
 			return
 		}
 		if err != nil {
 			c.tlsFailed(err, nil)
 			return
 		}
-		c.tlsUp = true
+		c.tlsPhase = tlsUp
 	}
 	plain, err := c.tls.AppendDecrypted(c.loop.plain[:0], ciphertext)
 	c.loop.plain = plain[:0]
-	if len(plain) > 0 && c.state != stateFailing {
+	if len(plain) > 0 && (c.state == stateUpgrading || c.state == stateOpen || c.state == stateClosing) {
 		c.receive(plain)
 	}
-	if err != nil && c.state != stateClosed {
+	if !c.alive() {
+		return
+	}
+	if err != nil {
 		if !errors.Is(err, io.EOF) && c.closeErr == nil {
 			c.closeErr = err
 		}
-		c.hangup = true // close_notify or a broken record: nothing more can be read
+		// close_notify or a broken record: nothing more can be read, but
+		// what is queued (a close echo, say) can still be written.
+		c.drain()
 	}
-	if c.state != stateClosed {
-		c.sendCiphertext()
-	}
+	c.sendCiphertext()
 }
 
 // tlsFailed ends a connection whose TLS layer failed. A plain HTTP request
@@ -138,34 +147,35 @@ func (c *Conn) tlsFailed(err error, first []byte) {
 		return
 	}
 	c.srv.log.Debug("TLS handshake failed", "peer", c.remote, "err", err)
-	c.hangup = true
+	c.drain() // an alert may be queued: it goes out first
 }
 
 // sendCiphertext writes what the TLS layer produced to the socket.
 func (c *Conn) sendCiphertext() {
-	for c.state != stateClosed {
+	for c.alive() {
 		out := c.tls.Outbound()
 		if len(out) == 0 {
 			return
 		}
-		_, _ = c.gc.Write(out) // gnet copies what the socket does not take
-		if c.state == stateClosed {
+		n := len(out)
+		c.sockWrite(out) // gnet copies what the socket does not take
+		if !c.alive() {
 			return // the write failed and gnet closed the connection
 		}
-		c.tls.DiscardOutbound(len(out))
+		c.tls.DiscardOutbound(n)
 	}
 }
 
 // writeTLS encrypts p and sends it.
 func (c *Conn) writeTLS(p []byte) {
-	if !c.tlsUp {
+	if c.tlsPhase != tlsUp {
 		return
 	}
 	if _, err := c.tls.Write(p); err != nil {
 		if c.closeErr == nil {
 			c.closeErr = err
 		}
-		c.hangup = true
+		c.drain()
 	}
 	c.sendCiphertext()
 }
@@ -173,7 +183,7 @@ func (c *Conn) writeTLS(p []byte) {
 // sayGoodbye sends TLS's close_notify before the server closes or shuts down
 // its sending side, once.
 func (c *Conn) sayGoodbye() {
-	if c.tls == nil || !c.tlsUp || c.notified || c.state == stateClosed {
+	if c.tls == nil || c.tlsPhase != tlsUp || c.notified || !c.alive() {
 		return
 	}
 	c.notified = true
@@ -184,7 +194,7 @@ func (c *Conn) sayGoodbye() {
 // TLSState returns the connection's TLS state, or nil for plain ws. Call it
 // from a Handler callback of this connection.
 func (c *Conn) TLSState() *tls.ConnectionState {
-	if c.tls == nil || !c.tlsUp {
+	if c.tls == nil || c.tlsPhase != tlsUp {
 		return nil
 	}
 	st := c.tls.ConnectionState()
