@@ -24,6 +24,12 @@ var (
 // time: moves out of the closed state, socket calls on a closed connection.
 func (s *Server) Resurrections() int64 { return s.resurrections.Load() }
 
+// FirstViolation returns the stack where the first of them was caught.
+func (s *Server) FirstViolation() string {
+	v, _ := s.firstViolation.Load().(string)
+	return v
+}
+
 // Conns returns the number of connections the server holds, upgraded or not.
 func (s *Server) Conns() int64 { return s.conns.Load() }
 

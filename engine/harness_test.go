@@ -26,7 +26,7 @@ var forEachTransport = wstest.ForEachTransport
 // testServer is a started engine.Server with what a test needs around it.
 type testServer struct {
 	*engine.Server
-	t    *testing.T
+	t    testing.TB
 	tr   transport
 	addr string
 	logs *logtest.Buffer
@@ -34,7 +34,7 @@ type testServer struct {
 
 // startServer starts a server for h on a free loopback port and shuts it
 // down when the test ends.
-func startServer(t *testing.T, tr transport, cfg engine.Config, h engine.Handler) *testServer {
+func startServer(t testing.TB, tr transport, cfg engine.Config, h engine.Handler) *testServer {
 	t.Helper()
 	logs := &logtest.Buffer{}
 	if cfg.Logger == nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -70,7 +71,7 @@ var transitions = [...][]connState{
 func (c *Conn) setState(next connState) bool {
 	if c.state == stateClosed {
 		if next != stateClosed {
-			c.srv.resurrections.Add(1)
+			c.srv.violation()
 		}
 		return false
 	}
@@ -85,6 +86,14 @@ func (c *Conn) setState(next connState) bool {
 		}
 	}
 	return false
+}
+
+// violation counts a lifecycle bug caught at run time and keeps the stack
+// of the first, for the tests to show.
+func (s *Server) violation() {
+	if s.resurrections.Add(1) == 1 {
+		s.firstViolation.Store(string(debug.Stack()))
+	}
 }
 
 // alive reports whether c's socket is still open.
@@ -231,7 +240,7 @@ func (c *Conn) shutdownWrite() {
 // once, calling OnClose before it returns: callers re-read the state.
 func (c *Conn) sockWrite(p []byte) {
 	if !c.alive() {
-		c.srv.resurrections.Add(1) // a write to an fd that may be another connection's
+		c.srv.violation() // a write to an fd that may be another connection's
 		return
 	}
 	c.handed += len(p)
@@ -241,7 +250,7 @@ func (c *Conn) sockWrite(p []byte) {
 // sockShutdown shuts down the sending side of c's socket.
 func (c *Conn) sockShutdown() {
 	if !c.alive() {
-		c.srv.resurrections.Add(1)
+		c.srv.violation()
 		return
 	}
 	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)

@@ -101,6 +101,13 @@ func waitIdle(t *testing.T, srv *testServer) {
 	}
 }
 
+// loopbackTLS is the client TLS configuration for a server on 127.0.0.1.
+func loopbackTLS() *tls.Config {
+	cfg := testpki.Get().ClientConfig()
+	cfg.ServerName = "127.0.0.1"
+	return cfg
+}
+
 // resetAfter dials the server, sends b and resets the connection at once
 // (SO_LINGER 0), as a mobile client that loses its network does.
 func resetAfter(srv *testServer, b []byte) error {
@@ -112,7 +119,7 @@ func resetAfter(srv *testServer, b []byte) error {
 	tcp := raw.(*net.TCPConn)
 	var w net.Conn = tcp
 	if srv.tr.TLS {
-		tc := tls.Client(tcp, testpki.Get().ClientConfig())
+		tc := tls.Client(tcp, loopbackTLS())
 		if err := tc.Handshake(); err != nil {
 			tcp.Close()
 			return err
@@ -173,6 +180,7 @@ func TestResetAfterUpgradeRequest(t *testing.T) {
 		}
 
 		var storming sync.WaitGroup
+		var stormErrs atomic.Int64
 		sem := make(chan struct{}, 32)
 		for i := range storm {
 			path := "/served"
@@ -185,11 +193,16 @@ func TestResetAfterUpgradeRequest(t *testing.T) {
 			go func() {
 				defer storming.Done()
 				defer func() { <-sem }()
-				_ = resetAfter(srv, req)
+				if err := resetAfter(srv, req); err != nil {
+					stormErrs.Add(1)
+				}
 			}()
 		}
 		storming.Wait()
 		close(stop)
+		if n := stormErrs.Load(); n > 0 {
+			t.Errorf("%d storm clients could not even send their request", n)
+		}
 		honest.Wait()
 		if n := failures.Load(); n > 0 {
 			t.Errorf("%d honest clients failed beside the storm (after %d echoes); first: %v", n, echoes.Load(), firstFailure.Load())
@@ -210,7 +223,7 @@ func TestResetAfterUpgradeRequest(t *testing.T) {
 			t.Errorf("%d close log lines for %d OnClose calls", n, closed)
 		}
 		if n := srv.Resurrections(); n != 0 {
-			t.Errorf("%d moves out of the closed state or socket calls on a closed connection", n)
+			t.Errorf("%d moves out of the closed state or socket calls on a closed connection; the first at:\n%s", n, srv.FirstViolation())
 		}
 		t.Logf("%d storm clients, %d opened, %d echoes", storm, opened, echoes.Load())
 	})
@@ -265,7 +278,7 @@ func TestWriteFailsInsideCallback(t *testing.T) {
 					}
 				}
 				if n := srv.Resurrections(); n != 0 {
-					t.Errorf("%d lifecycle violations", n)
+					t.Errorf("%d lifecycle violations; the first at:\n%s", n, srv.FirstViolation())
 				}
 			})
 		}

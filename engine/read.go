@@ -187,7 +187,9 @@ func (c *Conn) reject(rej *wsproto.RejectError) {
 	c.write(out.B)
 	bufpool.Put(out)
 	c.closeErr = rej
-	c.linger()
+	if c.alive() {
+		c.linger()
+	}
 }
 
 // dispatch acts on one message or control frame.

@@ -40,7 +40,8 @@ type Server struct {
 	// resurrections counts engine bugs caught at run time: moves out of
 	// stateClosed and socket calls on a closed connection. Tests check it
 	// stays zero.
-	resurrections atomic.Int64
+	resurrections  atomic.Int64
+	firstViolation atomic.Value // string: the stack of the first
 	// faults injects socket failures in tests; nil otherwise.
 	faults atomic.Pointer[faults]
 

@@ -33,7 +33,7 @@ func ForEachTransport(t *testing.T, f func(t *testing.T, tr Transport)) {
 // testpki's certificate when tr is wss and cfg has no TLS of its own, and
 // shuts it down when the test ends, failing the test if that takes longer
 // than shutdown.
-func StartServer(t *testing.T, tr Transport, cfg engine.Config, h engine.Handler, shutdown time.Duration) *engine.Server {
+func StartServer(t testing.TB, tr Transport, cfg engine.Config, h engine.Handler, shutdown time.Duration) *engine.Server {
 	t.Helper()
 	if tr.TLS && cfg.TLS == nil {
 		cfg.TLS = testpki.Get().ServerConfig()
