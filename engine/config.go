@@ -16,7 +16,9 @@ import (
 // is passed to New.
 type Config struct {
 	// Logger receives the server's logs: one Info line per opened and per
-	// closed connection, warnings and errors. Nil discards them.
+	// closed connection; refused upgrades, failed TLS handshakes and bad
+	// PROXY headers at most once a second per kind, with a count; warnings
+	// and errors. Nil discards them.
 	Logger *slog.Logger
 
 	// Path is the only request path that is upgraded; others get 404.
@@ -36,7 +38,10 @@ type Config struct {
 	// Default 8 KiB.
 	MaxHeaderBytes int
 	// MaxQueuedBytes bounds the bytes waiting to be written to one
-	// connection; past it Send returns ErrBufferFull. Default 4 MiB: room
+	// connection; past it Send and Ping return ErrBufferFull, and the
+	// answers to the peer's pings wait (only the latest ping is answered
+	// once there is room again), so a peer that sends without reading
+	// holds at most this much. Default 4 MiB: room
 	// for a few messages of the default MaxMessageSize, so that echoing or
 	// relaying the largest messages to a peer that reads a little late does
 	// not fail.
@@ -48,14 +53,16 @@ type Config struct {
 	// PingInterval is how often the server pings a connection that has been
 	// quiet in either direction. Default 25 s; negative disables pings.
 	PingInterval time.Duration
-	// PongTimeout is how long after a ping the server waits for any frame
-	// before it drops the connection. Default 10 s.
+	// PongTimeout is how long after a ping the server waits for any bytes
+	// from the peer (a frame still arriving counts) before it drops the
+	// connection. Default 10 s.
 	PongTimeout time.Duration
 	// IdleTimeout closes (1001) a connection that received no frame for that
 	// long. Zero disables it: pings find dead peers.
 	IdleTimeout time.Duration
 	// CloseTimeout bounds the wait for the peer's half of a closing
-	// handshake the server started. Default 5 s.
+	// handshake the server started, and the time given to write what is
+	// still queued when the peer began it. Default 5 s.
 	CloseTimeout time.Duration
 
 	// ProxyProtocol requires every connection to start with a PROXY

@@ -27,12 +27,15 @@ type Handler interface {
 	// *wsproto.RejectError chooses the HTTP status, any other error gets 403.
 	// c can be sent nothing yet; SetValue attaches the connection's value.
 	OnHandshake(c *Conn, h *Handshake) error
-	// OnOpen is called once the 101 response is queued.
+	// OnOpen is called once the 101 response is written, for a connection
+	// still alive; exactly one OnClose follows it. A connection whose
+	// client left before the response could be written gets neither.
 	OnOpen(c *Conn)
 	// OnMessage is called with each complete text or binary message. data is
 	// valid only until OnMessage returns: copy what you keep.
 	OnMessage(c *Conn, typ MessageType, data []byte)
-	// OnClose is called once for every opened connection when it is gone.
+	// OnClose is called once for every opened connection when it is gone,
+	// after which no callback is made for it and Send fails.
 	// err says why: a *wsproto.CloseError for a closing handshake (the code
 	// and reason of the side that began it), a wsproto protocol error the
 	// peer committed, ErrPongTimeout, ErrIdleTimeout, ErrServerClosed, or

@@ -105,6 +105,9 @@ func (c *Conn) alive() bool { return c.state != stateClosed }
 func (c *Conn) enter() {
 	c.depth++
 	if c.depth == 1 {
+		if c.alive() && c.wire.Load() != 0 {
+			c.wire.Store(int64(c.gc.OutboundBuffered())) // Sends see what really waits
+		}
 		c.beginServe()
 	}
 }

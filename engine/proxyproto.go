@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/pires/go-proxyproto"
 
@@ -108,7 +110,8 @@ func (c *Conn) receiveProxyHeader(data []byte) (rest []byte, release func(), ok 
 		src, err = parseProxyHeader(buf[:n])
 	}
 	if err != nil {
-		c.srv.log.Warn("connection refused: bad PROXY protocol header", "peer", c.remote, "err", err)
+		c.srv.refusals.note(time.Now(), refusalKind{level: slog.LevelWarn, msg: "connection refused: bad PROXY protocol header"},
+			slog.Any("peer", c.remote), slog.String("err", err.Error()))
 		c.closeErr = err
 		c.drain()
 		return nil, nil, false

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -150,7 +151,7 @@ func (c *Conn) upgrade(buf []byte) int {
 		return n // the response could not be written: gnet closed the socket
 	}
 	if err != nil {
-		c.srv.log.Debug("handshake rejected", "peer", c.remote, "uri", r.URI, "err", err)
+		c.refused(err, r.URI)
 		c.closeErr = err
 		c.linger()
 		return n
@@ -180,8 +181,24 @@ func (c *Conn) accept(r *wsproto.Request) error {
 	return nil
 }
 
+// refused logs an upgrade request that got an HTTP error, rate-limited
+// per status.
+func (c *Conn) refused(err error, uri string) {
+	status := http.StatusForbidden // what wsproto answers to a handler's plain error
+	var rej *wsproto.RejectError
+	if errors.As(err, &rej) {
+		status = rej.Status
+	}
+	attrs := []slog.Attr{slog.Any("peer", c.remote), slog.String("reason", err.Error())}
+	if uri != "" {
+		attrs = append(attrs, slog.String("uri", uri))
+	}
+	c.srv.refusals.note(time.Now(), refusalKind{level: slog.LevelInfo, msg: "upgrade refused", status: status}, attrs...)
+}
+
 // reject answers a request that cannot be handed to the handshake parser.
 func (c *Conn) reject(rej *wsproto.RejectError) {
+	c.refused(rej, "")
 	out := bufpool.Get()
 	out.B = wsproto.AppendReject(out.B, rej)
 	c.write(out.B)

@@ -20,10 +20,12 @@ import (
 
 // Server is a WebSocket server on a gnet event loop.
 type Server struct {
-	cfg     Config
-	h       Handler
-	log     *slog.Logger
-	trusted trustedProxies
+	cfg Config
+	h   Handler
+	log *slog.Logger
+	// refusals logs refused connections, rate-limited.
+	refusals *refusalLog
+	trusted  trustedProxies
 	// handshaker bounds TLS handshakes; nil without TLS.
 	handshaker *tlsconn.Handshaker
 
@@ -87,6 +89,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		cfg:        cfg,
 		h:          h,
 		log:        cfg.Logger,
+		refusals:   newRefusalLog(cfg.Logger),
 		trusted:    trusted,
 		drained:    make(chan struct{}),
 		up:         make(chan struct{}),
@@ -256,7 +259,7 @@ func (s *Server) closed(c *Conn, err error) {
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("ws close", "client_ip", c.clientIP, "path", c.path,
-			"code", uint16(closeCode(err)), "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond),
+			"code", uint16(closeCode(err)), "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond).String(),
 			"bytes_in", c.bytesIn, "bytes_out", c.bytesOut, "reason", err.Error())
 	}
 	s.h.OnClose(c, err)
@@ -291,6 +294,7 @@ func (e *events) OnShutdown(gnet.Engine) {}
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
 	s.upOnce.Do(func() { close(s.up) })
+	s.refusals.flush(time.Now())
 	s.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
 		_ = l.el.Execute(context.Background(), (*sweepTask)(l))

@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/tlsconn"
@@ -146,7 +148,8 @@ func (c *Conn) tlsFailed(err error, first []byte) {
 		c.reject(errPlainOnTLS)
 		return
 	}
-	c.srv.log.Debug("TLS handshake failed", "peer", c.remote, "err", err)
+	c.srv.refusals.note(time.Now(), refusalKind{level: slog.LevelInfo, msg: "TLS handshake failed"},
+		slog.Any("peer", c.remote), slog.String("err", err.Error()))
 	c.drain() // an alert may be queued: it goes out first
 }
 

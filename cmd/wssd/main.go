@@ -44,6 +44,7 @@ type options struct {
 	reusePort       bool
 	proxyProtocol   bool
 	logFormat       string
+	logLevel        slog.Level
 	shutdownTimeout time.Duration
 
 	tlsCerts, tlsKeys []string // paired in order
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.reusePort, "reuseport", false, "share the port with other wssd processes (SO_REUSEPORT)")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header from a -trusted-proxies peer on every connection")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "least level logged: debug, info (connections, refusals), warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
 	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
@@ -157,9 +159,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// connections: 5.5 KB of RSS each instead of 14 KB).
 		debug.SetGCPercent(50)
 	}
-	var lh slog.Handler = slog.NewTextHandler(stdout, nil)
+	lo := &slog.HandlerOptions{Level: o.logLevel}
+	var lh slog.Handler = slog.NewTextHandler(stdout, lo)
 	if o.logFormat == "json" {
-		lh = slog.NewJSONHandler(stdout, nil)
+		lh = slog.NewJSONHandler(stdout, lo)
 	}
 	log := slog.New(lh)
 

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/netip"
@@ -63,6 +64,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "bad proxy", args: []string{"-trusted-proxies", "10.0.0.0/33"}, wantErr: "trusted-proxies"},
 		{name: "bad mode", args: []string{"-mode", "chat"}, wantErr: "unknown -mode"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "log-format"},
+		{name: "log level", args: []string{"-log-level", "warn"}, check: func(t *testing.T, o options) {
+			if o.logLevel != slog.LevelWarn {
+				t.Fatalf("-log-level warn gave %v", o.logLevel)
+			}
+		}},
+		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "log-level"},
 		{name: "bad max message", args: []string{"-max-message", "0"}, wantErr: "max-message"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "two certificate pairs", args: []string{"-tls-cert", "a.crt", "-tls-key", "a.key", "-tls-cert", "b.crt", "-tls-key", "b.key"}, check: func(t *testing.T, o options) {
@@ -205,6 +212,10 @@ func TestBinary(t *testing.T) {
 	if _, err := wstest.Dial(addr, wstest.DialOptions{Path: "/other"}); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("path not served: %v", err)
 	}
+	// Refusals are logged at Info, rate-limited, with a count.
+	if refused := next("upgrade refused"); refused["status"] != float64(404) || refused["uri"] != "/other" || refused["count"] != float64(1) {
+		t.Fatalf("refusal line: %v", refused)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -215,8 +226,11 @@ func TestBinary(t *testing.T) {
 	}
 	_ = c.Write(wstest.Message(wsproto.OpClose, []byte{0x03, 0xe9}))
 	closed := next("ws close")
-	if closed["code"] != float64(1001) || closed["bytes_in"] == float64(0) || closed["bytes_out"] == float64(0) || closed["duration"] == nil {
+	if closed["code"] != float64(1001) || closed["bytes_in"] == float64(0) || closed["bytes_out"] == float64(0) {
 		t.Fatalf("close line: %v", closed)
+	}
+	if d, ok := closed["duration"].(string); !ok || !strings.HasSuffix(d, "s") {
+		t.Fatalf("close line's duration %#v: want a duration string, not integer nanoseconds", closed["duration"])
 	}
 	next("stopped")
 	if err := cmd.Wait(); err != nil {
