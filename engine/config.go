@@ -79,6 +79,15 @@ type Config struct {
 	// holds a goroutine); up to four times as many more wait in a queue, and
 	// beyond that connections are refused. Default: 256 per CPU.
 	MaxConcurrentHandshakes int
+	// MaxHandshakesPerIP bounds the TLS handshakes, in progress and queued,
+	// of one client address (an IPv6 /64), so that one address cannot take
+	// every slot; more are refused. The address is the PROXY protocol
+	// header's source, else the TCP peer; a peer in TrustedProxies that
+	// names no client is not counted. Default: a sixteenth of the slots,
+	// running and queued (80 per CPU), at least 8 but at most half the
+	// running ones, so that one address never holds them all; negative: no
+	// bound.
+	MaxHandshakesPerIP int
 
 	// EventLoops is the number of event loops. Default: one per CPU.
 	EventLoops int

@@ -71,6 +71,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 	if cfg.TLS != nil {
 		hs = tlsconn.NewHandshaker(tlsconn.HandshakerConfig{
 			MaxConcurrent: cfg.MaxConcurrentHandshakes,
+			MaxPerIP:      cfg.MaxHandshakesPerIP,
 			Timeout:       cfg.HandshakeTimeout,
 		})
 	}
@@ -122,7 +123,7 @@ func (s *Server) Start(addr string) error {
 	go func() {
 		err := gnet.Run((*events)(s), "tcp://"+s.addr.String(), opts...)
 		if s.handshaker != nil {
-			s.handshaker.Close() // handshakes still running end, their goroutines too
+			s.handshaker.Close() // without waiting: Shutdown waits, as long as its ctx allows
 		}
 		s.err = err
 		close(s.done)
@@ -173,6 +174,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stop()
 	<-s.done
+	if s.handshaker != nil && err == nil {
+		err = s.handshaker.Wait(ctx) // a goroutine blocked in a tls.Config callback ends when it returns
+	}
 	return err
 }
 
