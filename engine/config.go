@@ -69,8 +69,11 @@ type Config struct {
 
 	// TLS, when set, makes the server speak wss: the standard crypto/tls
 	// under the upgrade parser, its handshakes on short-lived goroutines.
-	// Like any tls.Config it must not be modified afterwards; rotate
-	// certificates through GetCertificate or GetConfigForClient.
+	// The server uses it as given and changes none of its fields: versions,
+	// cipher suites, session tickets are the caller's choice
+	// (tlsconn.HardenedConfig returns wssd's). Like any tls.Config it must
+	// not be modified afterwards; rotate certificates through
+	// GetCertificate or GetConfigForClient.
 	TLS *tls.Config
 	// TLSAutodetect, with TLS, also serves plain ws on the same port,
 	// telling the two apart by the first byte a client sends.

@@ -47,6 +47,12 @@
 // at that point: [Conn.AppendPlaintext] returns it at once, without waiting
 // for the next [Conn.Feed].
 //
+// # Configuration
+//
+// [Server] uses the tls.Config it is given as it is. [HardenedConfig]
+// returns wssd's policy to start from: TLS 1.2 with ECDHE and AEAD suites
+// only, TLS 1.3 as Go ships it.
+//
 // # Concurrency
 //
 // A Conn is not safe for concurrent use: all its methods must be called

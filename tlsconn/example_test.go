@@ -88,6 +88,21 @@ func Example() {
 	// client got TOM
 }
 
+// A server starts from HardenedConfig and adds its certificate and ALPN.
+func ExampleHardenedConfig() {
+	cfg := tlsconn.HardenedConfig()
+	cfg.Certificates = serverConfig().Certificates
+	cfg.NextProtos = []string{"http/1.1"}
+	for _, id := range cfg.CipherSuites[:2] {
+		fmt.Println(tls.CipherSuiteName(id))
+	}
+	fmt.Println("curves:", cfg.CurvePreferences) // nil: Go's defaults, X25519MLKEM768 first
+	// Output:
+	// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	// curves: []
+}
+
 // A server that shuts down aborts the handshakes in flight at once and
 // waits for their goroutines only as long as its deadline allows.
 func ExampleHandshaker_Wait() {

@@ -51,6 +51,7 @@ type options struct {
 	tlsDev            string // directory of the development certificate
 	tlsAutodetect     bool
 	tlsWatch          time.Duration
+	tlsTickets        bool
 }
 
 // stringList is a flag that may be given several times.
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.tlsDev, "tls-dev", "", "serve wss with a development certificate kept in this directory (generated on first run)")
 	fs.BoolVar(&o.tlsAutodetect, "tls-autodetect", false, "with TLS, also serve plain ws on the same port")
 	fs.DurationVar(&o.tlsWatch, "tls-watch", 10*time.Second, "check the certificate files for changes this often (0: only on SIGHUP)")
+	fs.BoolVar(&o.tlsTickets, "tls-tickets", true, "resume TLS sessions with session tickets, their keys in memory only, rotated every 12 h, each kept 24 h (false: no resumption, as deploy/nginx)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -255,7 +257,12 @@ func loadTLS(o options, log *slog.Logger) (*certstore.Store, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}
-	return certstore.Load(certstore.Config{Pairs: pairs, ClientCAFile: o.tlsClientCA, Logger: log})
+	return certstore.Load(certstore.Config{
+		Pairs:                 pairs,
+		ClientCAFile:          o.tlsClientCA,
+		DisableSessionTickets: !o.tlsTickets,
+		Logger:                log,
+	})
 }
 
 // publicURL is the URL to print for the listening address: localhost for a
