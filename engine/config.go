@@ -76,7 +76,11 @@ type Config struct {
 	// GetCertificate or GetConfigForClient.
 	TLS *tls.Config
 	// TLSAutodetect, with TLS, also serves plain ws on the same port,
-	// telling the two apart by the first byte a client sends.
+	// telling the two apart by the first byte a client sends. New refuses it
+	// when TLS.ClientAuth requires a client certificate
+	// (RequireAnyClientCert, RequireAndVerifyClientCert), which a plain ws
+	// client would bypass; a requirement set only in a config returned by
+	// GetConfigForClient cannot be seen, so do not combine the two.
 	TLSAutodetect bool
 	// MaxConcurrentHandshakes bounds the TLS handshakes in progress (each
 	// holds a goroutine); up to four times as many more wait in a queue, and

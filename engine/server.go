@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,10 @@ func New(cfg Config, h Handler) (*Server, error) {
 		if !p.IsValid() {
 			return nil, fmt.Errorf("engine: invalid trusted proxy prefix %v", p)
 		}
+	}
+	if cfg.TLSAutodetect && cfg.TLS != nil &&
+		(cfg.TLS.ClientAuth == tls.RequireAnyClientCert || cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert) {
+		return nil, fmt.Errorf("engine: TLSAutodetect with TLS.ClientAuth %v: a plain ws client would skip the required client certificate", cfg.TLS.ClientAuth)
 	}
 	cfg = cfg.withDefaults()
 	trusted := make(trustedProxies, len(cfg.TrustedProxies))

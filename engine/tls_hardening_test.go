@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,39 @@ func TestShutdownHonoursContextWhileGetCertificateBlocks(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown with a 200 ms context still waiting for a blocked GetCertificate after 5 s")
+	}
+}
+
+// TestTLSAutodetectBypassesClientCertificates: New refuses TLSAutodetect
+// when the TLS config requires a client certificate, which a plain ws
+// client on the same port would skip. Levels that let a client in without
+// a certificate may be combined with it.
+func TestTLSAutodetectBypassesClientCertificates(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		auth    tls.ClientAuthType
+		refused bool
+	}{
+		{tls.NoClientCert, false},
+		{tls.RequestClientCert, false},
+		{tls.RequireAnyClientCert, true},
+		{tls.VerifyClientCertIfGiven, false},
+		{tls.RequireAndVerifyClientCert, true},
+	}
+	for _, tc := range cases {
+		for _, autodetect := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v/autodetect=%v", tc.auth, autodetect), func(t *testing.T) {
+				t.Parallel()
+				cfg := testpki.Get().ServerConfig()
+				cfg.ClientAuth = tc.auth
+				_, err := engine.New(engine.Config{TLS: cfg, TLSAutodetect: autodetect}, echo{})
+				if want := tc.refused && autodetect; want != (err != nil) {
+					t.Fatalf("New: %v, want refused %v", err, want)
+				}
+				if err != nil && !strings.Contains(err.Error(), "TLSAutodetect") {
+					t.Errorf("New: %q does not name TLSAutodetect", err)
+				}
+			})
+		}
 	}
 }

@@ -96,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if (o.tlsClientCA != "" || o.tlsAutodetect) && o.tlsDev == "" && len(o.tlsCerts) == 0 {
 		return o, errors.New("-tls-client-ca and -tls-autodetect need -tls-cert/-tls-key or -tls-dev")
 	}
+	if o.tlsClientCA != "" && o.tlsAutodetect {
+		return o, errors.New("-tls-client-ca and -tls-autodetect exclude each other: a plain ws client on the same port would skip the required client certificate")
+	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
