@@ -32,7 +32,7 @@ type testsslFinding struct {
 // or potentially vulnerable (LUCKY13 flags CBC suites).
 func TestTestSSL(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("testssl"); err != nil {
+	if _, err := exec.LookPath("testssl"); err != nil && os.Getenv("CI") != "true" {
 		// A skipped scan is easy to miss in go test's output: say it on
 		// stderr too.
 		fmt.Fprintln(os.Stderr, "interop: SKIPPING TestTestSSL: testssl.sh is not installed (bash interop/setup.sh installs the Debian package testssl.sh)")
