@@ -76,16 +76,32 @@ type Config struct {
 
 	// TLS, when set, makes the server speak wss: the standard crypto/tls
 	// under the upgrade parser, its handshakes on short-lived goroutines.
-	// Like any tls.Config it must not be modified afterwards; rotate
-	// certificates through GetCertificate or GetConfigForClient.
+	// The server uses it as given and changes none of its fields: versions,
+	// cipher suites, session tickets are the caller's choice
+	// (tlsconn.HardenedConfig returns wssd's). Like any tls.Config it must
+	// not be modified afterwards; rotate certificates through
+	// GetCertificate or GetConfigForClient.
 	TLS *tls.Config
 	// TLSAutodetect, with TLS, also serves plain ws on the same port,
-	// telling the two apart by the first byte a client sends.
+	// telling the two apart by the first byte a client sends. New refuses it
+	// when TLS.ClientAuth requires a client certificate
+	// (RequireAnyClientCert, RequireAndVerifyClientCert), which a plain ws
+	// client would bypass; a requirement set only in a config returned by
+	// GetConfigForClient cannot be seen, so do not combine the two.
 	TLSAutodetect bool
 	// MaxConcurrentHandshakes bounds the TLS handshakes in progress (each
 	// holds a goroutine); up to four times as many more wait in a queue, and
 	// beyond that connections are refused. Default: 256 per CPU.
 	MaxConcurrentHandshakes int
+	// MaxHandshakesPerIP bounds the TLS handshakes, in progress and queued,
+	// of one client address (an IPv6 /64), so that one address cannot take
+	// every slot; more are refused. The address is the PROXY protocol
+	// header's source, else the TCP peer; a peer in TrustedProxies that
+	// names no client is not counted. Default: a sixteenth of the slots,
+	// running and queued (80 per CPU), at least 8 but at most half the
+	// running ones, so that one address never holds them all; negative: no
+	// bound.
+	MaxHandshakesPerIP int
 
 	// EventLoops is the number of event loops. Default: one per CPU.
 	EventLoops int

@@ -119,6 +119,9 @@ func (c *Conn) receiveProxyHeader(data []byte) (rest []byte, release func(), ok 
 	c.awaitProxy = false
 	if src.IsValid() {
 		c.clientIP, c.ipSource = src.Addr(), SourceProxyProtocol
+		if c.tls != nil {
+			c.tls.SetPeer(c.clientIP) // before any TLS byte: the handshake counts against the client
+		}
 	}
 	in := c.in
 	c.in = nil

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,10 @@ func New(cfg Config, h Handler) (*Server, error) {
 			return nil, fmt.Errorf("engine: invalid trusted proxy prefix %v", p)
 		}
 	}
+	if cfg.TLSAutodetect && cfg.TLS != nil &&
+		(cfg.TLS.ClientAuth == tls.RequireAnyClientCert || cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert) {
+		return nil, fmt.Errorf("engine: TLSAutodetect with TLS.ClientAuth %v: a plain ws client would skip the required client certificate", cfg.TLS.ClientAuth)
+	}
 	cfg = cfg.withDefaults()
 	trusted := make(trustedProxies, len(cfg.TrustedProxies))
 	for i, p := range cfg.TrustedProxies {
@@ -81,6 +86,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 	if cfg.TLS != nil {
 		hs = tlsconn.NewHandshaker(tlsconn.HandshakerConfig{
 			MaxConcurrent: cfg.MaxConcurrentHandshakes,
+			MaxPerIP:      cfg.MaxHandshakesPerIP,
 			Timeout:       cfg.HandshakeTimeout,
 		})
 	}
@@ -133,7 +139,7 @@ func (s *Server) Start(addr string) error {
 	go func() {
 		err := gnet.Run((*events)(s), "tcp://"+s.addr.String(), opts...)
 		if s.handshaker != nil {
-			s.handshaker.Close() // handshakes still running end, their goroutines too
+			s.handshaker.Close() // without waiting: Shutdown waits, as long as its ctx allows
 		}
 		s.err = err
 		close(s.done)
@@ -184,6 +190,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stop()
 	<-s.done
+	if s.handshaker != nil && err == nil {
+		err = s.handshaker.Wait(ctx) // a goroutine blocked in a tls.Config callback ends when it returns
+	}
 	return err
 }
 

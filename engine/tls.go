@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/wssd/wssd/internal/bufpool"
@@ -30,8 +31,15 @@ const (
 )
 
 // startTLS puts a TLS layer under c's upgrade parser. Called from OnOpen.
+// Its handshake counts against the client address's share of handshake
+// slots; a trusted proxy's own address is not counted (it speaks for many
+// clients), and a PROXY protocol header names the client later (SetPeer).
 func (c *Conn) startTLS() {
-	c.tls = tlsconn.Server(c.srv.cfg.TLS, c.srv.handshaker, c.wakeTLS)
+	peer := c.clientIP
+	if c.srv.trusted.contains(peer) {
+		peer = netip.Addr{}
+	}
+	c.tls = tlsconn.Server(c.srv.cfg.TLS, c.srv.handshaker, peer, c.wakeTLS)
 }
 
 // wakeTLS is called by c's handshake goroutine when it has ciphertext to

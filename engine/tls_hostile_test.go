@@ -497,7 +497,7 @@ func TestHostileTamperedRecord(t *testing.T) {
 func TestHostileHandshakeLimit(t *testing.T) {
 	const n, running, queued, timeout = 40, 2, 4 * 2, time.Second
 	hello := clientHello(t)
-	srv := startServer(t, wss, engine.Config{HandshakeTimeout: timeout, MaxConcurrentHandshakes: running}, echo{})
+	srv := startServer(t, wss, engine.Config{HandshakeTimeout: timeout, MaxConcurrentHandshakes: running, MaxHandshakesPerIP: -1}, echo{})
 	baseline := runtime.NumGoroutine()
 	conns := make([]net.Conn, n)
 	start := time.Now()

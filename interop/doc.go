@@ -20,9 +20,10 @@
 // JSON line with the results. Chromium loads a page whose script talks to
 // the server and writes the outcome into the DOM, which --dump-dom prints;
 // openssl s_client checks which TLS versions the server accepts and carries
-// a WebSocket exchange written byte for byte. A missing program or library
-// skips its test, except with CI=true, where it fails it: CI never skips a
-// client. setup.sh installs what they need.
+// a WebSocket exchange written byte for byte; testssl.sh scans the wssd
+// binary's TLS (protocols, cipher suites, known vulnerabilities). A missing
+// program or library skips its test, except with CI=true, where it fails
+// it: CI never skips a client. setup.sh installs what they need.
 //
 // # Proxies
 //

@@ -2,7 +2,8 @@
 # setup.sh installs what wssd's interop tests need on a Debian machine:
 # Debian's python3-websockets (for /usr/bin/python3), Node.js with npm, the
 # ws package pinned in node/package-lock.json, Chromium (the browser test)
-# openssl (the s_client test), and nginx, Apache, HAProxy and systemd's
+# openssl (the s_client test), testssl.sh (the TLS scan of the wssd
+# binary), and nginx, Apache, HAProxy and systemd's
 # tools (the proxy tests, which start their own proxy processes and never the
 # system services). It installs only what is missing, with at
 # most one apt-get update, so running it again changes nothing. Go and the Go
@@ -32,6 +33,9 @@ fi
 if ! command -v openssl >/dev/null; then
 	missing+=(openssl)
 fi
+if ! command -v testssl >/dev/null; then
+	missing+=(testssl.sh)
+fi
 for pkg in nginx apache2 haproxy; do
 	if [[ ! -x /usr/sbin/$pkg ]]; then
 		missing+=("$pkg")
@@ -55,5 +59,5 @@ if [[ $installed != "$locked" ]]; then
 	npm ci --no-audit --no-fund
 fi
 echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked"
-echo "interop/setup.sh: $(chromium --version 2>/dev/null), $(openssl version)"
+echo "interop/setup.sh: $(chromium --version 2>/dev/null), $(openssl version), testssl.sh $(dpkg-query -W -f '${Version}' testssl.sh 2>/dev/null || echo '?')"
 echo "interop/setup.sh: $(/usr/sbin/nginx -v 2>&1), $(/usr/sbin/apache2 -v | head -1), $(/usr/sbin/haproxy -v | head -1)"

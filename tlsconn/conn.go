@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -41,16 +42,21 @@ type Conn struct {
 	state state
 	err   error       // why the handshake failed, once state is stateFailed
 	timer *time.Timer // handshake deadline; nil once the handshake is over
+	peer  netip.Addr  // the client's address as counted by the Handshaker (see ipKey)
 
-	// Guarded by h.mu: links in h.running or h.queued.
+	// Guarded by h.mu: links in h.running or h.queued, and the address whose
+	// per-IP share c holds while in either (invalid when it holds none).
 	prev, next *Conn
+	slot       netip.Addr
 }
 
-// Server returns a Conn for a newly accepted connection, serving TLS with
-// cfg. As with [tls.Server], cfg must not be modified afterwards and must
-// hold at least one certificate or set GetCertificate or
-// GetConfigForClient. Its handshake runs under h's limits; its timeout starts
-// now.
+// Server returns a Conn for a newly accepted connection from the client
+// address peer, serving TLS with cfg. As with [tls.Server], cfg must not be
+// modified afterwards and must hold at least one certificate or set
+// GetCertificate or GetConfigForClient. Its handshake runs under h's limits,
+// counted against peer's share (see [HandshakerConfig.MaxPerIP]; the zero
+// Addr is not counted, and [Conn.SetPeer] may name the client later); its
+// timeout starts now.
 //
 // wake is called, from another goroutine, whenever the Conn has news for the
 // caller while the handshake runs: ciphertext to send (see [Conn.Outbound])
@@ -59,11 +65,11 @@ type Conn struct {
 // must not block or call methods of the Conn; typically it schedules a task
 // on the event loop that owns the connection. It is not called after
 // [Conn.Close].
-func Server(cfg *tls.Config, h *Handshaker, wake func()) *Conn {
+func Server(cfg *tls.Config, h *Handshaker, peer netip.Addr, wake func()) *Conn {
 	if h == nil || wake == nil {
 		panic("tlsconn: Server needs a Handshaker and a wake function")
 	}
-	c := &Conn{h: h}
+	c := &Conn{h: h, peer: ipKey(peer)}
 	c.sh.cond.L = &c.sh.mu
 	c.sh.wake = wake
 	c.tls = tls.Server(&c.sh, cfg)
@@ -75,16 +81,39 @@ func Server(cfg *tls.Config, h *Handshaker, wake func()) *Conn {
 	return c
 }
 
+// SetPeer replaces the client address given to [Server], for a server that
+// learns it after accepting the connection (from a PROXY protocol header,
+// say). It has effect until the first complete TLS record has been fed: the
+// handshake is counted against the address it has then.
+func (c *Conn) SetPeer(peer netip.Addr) {
+	c.sh.mu.Lock()
+	defer c.sh.mu.Unlock()
+	if c.state == stateAwaitRecord {
+		c.peer = ipKey(peer)
+	}
+}
+
+// ipKey is the address a client's handshakes are counted under: its IPv4
+// address, or its IPv6 /64 prefix.
+func ipKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().Addr()
+	}
+	return a
+}
+
 // Feed appends a copy of ciphertext received from the peer. When the first
 // complete TLS record has arrived, Feed starts the handshake, or queues it,
 // or returns [ErrTooManyHandshakes]. After the handshake, call
 // [Conn.AppendPlaintext] to decrypt what was fed.
 //
 // Feed returns [ErrNotTLS] if the connection's first bytes are not a TLS
-// handshake record (see [LooksLikeHTTP]), [ErrInputLimit] if more than
-// [HandshakerConfig.MaxInput] bytes would be buffered before the handshake
-// completes, the handshake's error once it has failed, and [net.ErrClosed]
-// after [Conn.Close].
+// handshake record (see [LooksLikeHTTP]), [ErrInputLimit] if more would be
+// buffered than the handshake may hold ([MaxWaitingInput] until its
+// goroutine runs, [HandshakerConfig.MaxInput] after), [ErrTooManyPerIP] or
+// [ErrTooManyHandshakes] if the handshake is refused, the handshake's error
+// once it has failed, and [net.ErrClosed] after [Conn.Close].
 func (c *Conn) Feed(ciphertext []byte) error {
 	c.sh.mu.Lock()
 	if c.sh.closed {
@@ -97,6 +126,11 @@ func (c *Conn) Feed(ciphertext []byte) error {
 		c.sh.mu.Unlock()
 		return err
 	case stateAwaitRecord:
+		if c.sh.in.len()+len(ciphertext) > c.h.maxWaiting {
+			c.failLocked(ErrInputLimit)
+			c.sh.mu.Unlock()
+			return ErrInputLimit
+		}
 		c.sh.in.write(ciphertext)
 		complete, err := checkFirstRecord(c.sh.in.bytes())
 		if err != nil {
@@ -113,7 +147,11 @@ func (c *Conn) Feed(ciphertext []byte) error {
 			c.sh.mu.Unlock()
 			return err
 		}
-		if c.sh.in.len()+len(ciphertext) > c.h.maxInput {
+		limit := c.h.maxInput
+		if c.state == stateQueued {
+			limit = c.h.maxWaiting
+		}
+		if c.sh.in.len()+len(ciphertext) > limit {
 			c.sh.mu.Unlock()
 			c.lock()
 			c.abortLocked(ErrInputLimit)
@@ -128,7 +166,7 @@ func (c *Conn) Feed(ciphertext []byte) error {
 }
 
 // HandshakeComplete reports whether the handshake is over and, if it
-// failed, why: [ErrHandshakeTimeout], [ErrTooManyHandshakes],
+// failed, why: [ErrHandshakeTimeout], [ErrTooManyHandshakes], [ErrTooManyPerIP],
 // [ErrHandshakerClosed], [ErrInputLimit], [ErrNotTLS], [net.ErrClosed], or
 // an error wrapping the one from crypto/tls. Call it after wake.
 //
@@ -346,6 +384,7 @@ func (c *Conn) abortLocked(err error) (wake func()) {
 	switch c.state {
 	case stateQueued:
 		c.h.queued.remove(c)
+		c.h.forgetLocked(c)
 		fallthrough
 	case stateAwaitRecord:
 		return c.failLocked(err)

@@ -24,8 +24,17 @@
 //
 // A [Handshaker], shared by all connections of a server, bounds how many
 // handshake goroutines run at once and how many handshakes may wait for one;
-// past that, handshakes are refused with [ErrTooManyHandshakes]. It also
-// bounds the time a handshake may take ([ErrHandshakeTimeout]).
+// past that, handshakes are refused with [ErrTooManyHandshakes]. One client
+// address (given to [Server]) may hold only a share of those slots
+// ([HandshakerConfig.MaxPerIP], [ErrTooManyPerIP]), so that a peer that
+// sends ClientHellos and then nothing cannot lock everyone else out. It also
+// bounds the time a handshake may take ([ErrHandshakeTimeout]) and the
+// input it may buffer: [MaxWaitingInput], one first record and a little
+// more, until its goroutine runs, [HandshakerConfig.MaxInput] after
+// ([ErrInputLimit]). [Handshaker.Close] aborts every handshake without
+// waiting; [Handshaker.Wait] waits for their goroutines as long as its
+// context allows (one blocked in a tls.Config callback ends when the
+// callback returns).
 //
 // While the handshake runs, the Conn calls the wake function given to
 // [Server] whenever it has news for the event loop: ciphertext to send, or
@@ -37,6 +46,12 @@
 // arrived together with the client's Finished message is already buffered
 // at that point: [Conn.AppendPlaintext] returns it at once, without waiting
 // for the next [Conn.Feed].
+//
+// # Configuration
+//
+// [Server] uses the tls.Config it is given as it is. [HardenedConfig]
+// returns wssd's policy to start from: TLS 1.2 with ECDHE and AEAD suites
+// only, TLS 1.3 as Go ships it.
 //
 // # Concurrency
 //

@@ -17,6 +17,12 @@ var (
 	// [Handshaker] already runs and queues as many as it may.
 	ErrTooManyHandshakes = errors.New("tlsconn: too many concurrent handshakes")
 
+	// ErrTooManyPerIP is returned by [Conn.Feed], and then by
+	// [Conn.HandshakeComplete], when a handshake is refused because its
+	// client address already has as many running and queued as
+	// [HandshakerConfig.MaxPerIP] allows.
+	ErrTooManyPerIP = errors.New("tlsconn: too many concurrent handshakes from one address")
+
 	// ErrHandshakerClosed is returned by [Conn.Feed] and
 	// [Conn.HandshakeComplete] when the connection's [Handshaker] was closed
 	// before its handshake finished.
@@ -27,8 +33,9 @@ var (
 	// [Conn.HandshakeComplete] has reported a successful handshake.
 	ErrHandshakeIncomplete = errors.New("tlsconn: handshake not complete")
 
-	// ErrInputLimit is returned by [Conn.Feed] when more than
-	// [HandshakerConfig.MaxInput] bytes of ciphertext would be buffered
-	// before the handshake completes; the handshake then fails with it.
+	// ErrInputLimit is returned by [Conn.Feed] when more ciphertext would be
+	// buffered before the handshake completes than it may hold
+	// ([MaxWaitingInput] before its goroutine runs,
+	// [HandshakerConfig.MaxInput] after); the handshake then fails with it.
 	ErrInputLimit = errors.New("tlsconn: too much input during handshake")
 )

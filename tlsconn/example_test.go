@@ -1,11 +1,14 @@
 package tlsconn_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/wssd/wssd/tlsconn"
 )
@@ -40,7 +43,9 @@ func Example() {
 	h := tlsconn.NewHandshaker(tlsconn.HandshakerConfig{})
 	defer h.Close()
 	events := make(chan []byte, 16) // socket reads and wakeups (nil), in order
-	conn := tlsconn.Server(serverConfig(), h, func() { events <- nil })
+	// The client's handshakes count against its address's share.
+	peer := sock.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	conn := tlsconn.Server(serverConfig(), h, peer, func() { events <- nil })
 	defer conn.Close()
 	go func() {
 		for {
@@ -81,4 +86,50 @@ func Example() {
 	// Output:
 	// server got tom over TLS 1.3: true
 	// client got TOM
+}
+
+// A server starts from HardenedConfig and adds its certificate and ALPN.
+func ExampleHardenedConfig() {
+	cfg := tlsconn.HardenedConfig()
+	cfg.Certificates = serverConfig().Certificates
+	cfg.NextProtos = []string{"http/1.1"}
+	for _, id := range cfg.CipherSuites[:2] {
+		fmt.Println(tls.CipherSuiteName(id))
+	}
+	fmt.Println("curves:", cfg.CurvePreferences) // nil: Go's defaults, X25519MLKEM768 first
+	// Output:
+	// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	// curves: []
+}
+
+// A server that shuts down aborts the handshakes in flight at once and
+// waits for their goroutines only as long as its deadline allows.
+func ExampleHandshaker_Wait() {
+	h := tlsconn.NewHandshaker(tlsconn.HandshakerConfig{})
+	// ... Server(cfg, h, peer, wake) for each connection ...
+	h.Close() // refuses new handshakes and aborts the others, without waiting
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Wait(ctx); err != nil {
+		fmt.Println("a handshake goroutine is still in a tls.Config callback:", err)
+		return
+	}
+	fmt.Println("no handshake goroutine left")
+	// Output: no handshake goroutine left
+}
+
+// A server behind a load balancer that sends the PROXY protocol learns the
+// client's address only from the header: it names the client before
+// feeding the first TLS byte, so the handshake counts against the client's
+// share of handshake slots, not the load balancer's.
+func ExampleConn_SetPeer() {
+	h := tlsconn.NewHandshaker(tlsconn.HandshakerConfig{})
+	defer h.Close()
+	lb := netip.MustParseAddr("10.0.0.1")
+	conn := tlsconn.Server(serverConfig(), h, lb, func() {})
+	defer conn.Close()
+	// ... the PROXY header announced 203.0.113.7 ...
+	conn.SetPeer(netip.MustParseAddr("203.0.113.7"))
+	// ... then conn.Feed(the bytes after the header) ...
 }

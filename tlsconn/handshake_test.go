@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -293,7 +294,7 @@ func TestGarbage(t *testing.T) {
 				t.Errorf("LooksLikeHTTP = %v, want %v", got, tc.http)
 			}
 			wake := make(chan struct{}, 1)
-			c := tlsconn.Server(serverConfig(), h, func() {
+			c := tlsconn.Server(serverConfig(), h, netip.Addr{}, func() {
 				select {
 				case wake <- struct{}{}:
 				default:

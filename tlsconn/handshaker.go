@@ -1,7 +1,9 @@
 package tlsconn
 
 import (
+	"context"
 	"math"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -13,6 +15,15 @@ const DefaultTimeout = 10 * time.Second
 
 // defaultMaxInput is the default for HandshakerConfig.MaxInput.
 const defaultMaxInput = 256 << 10
+
+// MaxWaitingInput is the most ciphertext a handshake may buffer before its
+// goroutine runs: while its first record is incomplete and while it is
+// queued. It is what such a handshake needs: the largest first record a
+// client may send (a 5-byte header and 16 KiB, RFC 8446 Section 5.1) and 1 KiB
+// for what may follow it before the server answers (a TLS 1.3 client's
+// compatibility ChangeCipherSpec, say). A [HandshakerConfig.MaxInput] below it
+// applies instead.
+const MaxWaitingInput = recordHeaderLen + maxFirstRecordLen + 1<<10
 
 // HandshakerConfig configures a [Handshaker]. The zero value is ready to use.
 type HandshakerConfig struct {
@@ -34,10 +45,22 @@ type HandshakerConfig struct {
 	// MaxQueued is how many handshakes may wait for a free slot once
 	// MaxConcurrent run; further ones are refused with
 	// [ErrTooManyHandshakes]. A queued handshake holds no goroutine, only
-	// its Conn and buffered ClientHello (under 10 KiB), and its wait counts
-	// against Timeout. Zero means 4*MaxConcurrent; a negative value means
-	// none may wait.
+	// its Conn and at most [MaxWaitingInput] (17 KiB) of buffered input,
+	// and its wait counts against Timeout. Zero means 4*MaxConcurrent; a
+	// negative value means none may wait.
 	MaxQueued int
+
+	// MaxPerIP is the most handshakes, running and queued together, that
+	// one client address may have; further ones from that address are
+	// refused with [ErrTooManyPerIP], so that one address, say one that
+	// sends ClientHellos and then nothing, cannot take every slot and lock
+	// other clients out until its handshakes time out. An IPv6 address
+	// counts with its /64 prefix, which one host typically has to itself.
+	// Connections given no address (see [Server]) are not counted. Zero
+	// means a sixteenth of MaxConcurrent+MaxQueued, at least 8 but at most
+	// half of MaxConcurrent (at least 1), so that one address never holds
+	// every running slot; a negative value means no per-address bound.
+	MaxPerIP int
 
 	// Timeout bounds each handshake, measured from the call to [Server]
 	// (so it also covers waiting for the ClientHello and waiting in the
@@ -47,35 +70,43 @@ type HandshakerConfig struct {
 	// means [DefaultTimeout]; a negative value means no timeout.
 	Timeout time.Duration
 
-	// MaxInput is the most ciphertext a connection may buffer before its
-	// handshake completes; past it, [Conn.Feed] fails the handshake with
-	// [ErrInputLimit]. It bounds the memory held by handshakes that are
-	// queued or wait for their peer. Zero means 256 KiB: room for a large
-	// client certificate chain and a request pipelined after the client's
-	// Finished (a WebSocket upgrade, say). A TLS 1.3 client may start
-	// sending application data as soon as it has sent its Finished, before
-	// the server has processed it; servers that expect large uploads right
-	// away need a larger value. A negative value means no limit.
+	// MaxInput is the most ciphertext a connection may buffer while its
+	// handshake goroutine runs; past it, [Conn.Feed] fails the handshake
+	// with [ErrInputLimit]. Before the goroutine runs, the bound is
+	// [MaxWaitingInput] (or MaxInput, if smaller). Zero means 256 KiB: room
+	// for a large client certificate chain and a request pipelined after
+	// the client's Finished (a WebSocket upgrade, say). A TLS 1.3 client
+	// may start sending application data as soon as it has sent its
+	// Finished, before the server has processed it; servers that expect
+	// large uploads right away need a larger value. A negative value means
+	// no limit.
 	MaxInput int
 }
 
 // A Handshaker runs the handshakes of a server's connections on short-lived
-// goroutines, bounding how many run at once and how many wait. Create one per
-// server with [NewHandshaker] and pass it to every [Server] call.
+// goroutines, bounding how many run at once, how many wait, and how many of
+// either one client address may have. Create one per server with
+// [NewHandshaker] and pass it to every [Server] call.
 //
 // A Handshaker is safe for concurrent use.
 type Handshaker struct {
 	maxRunning int
 	maxQueued  int
+	maxPerIP   int
 	timeout    time.Duration
 	maxInput   int
+	maxWaiting int // min(MaxWaitingInput, maxInput)
 
-	wg sync.WaitGroup // one per handshake goroutine
+	// idle is closed once the Handshaker is closed and no handshake
+	// goroutine is left.
+	idle chan struct{}
 
-	mu      sync.Mutex // guards the fields below and Conn.prev/Conn.next
-	closed  bool
-	running connList // conns whose handshake goroutine runs
-	queued  connList // conns waiting for a goroutine, oldest first
+	mu         sync.Mutex // guards the fields below and Conn.prev/Conn.next/Conn.slot
+	closed     bool
+	goroutines int                // handshake goroutines alive
+	running    connList           // conns whose handshake goroutine runs
+	queued     connList           // conns waiting for a goroutine, oldest first
+	perIP      map[netip.Addr]int // running and queued handshakes by Conn.slot
 }
 
 // NewHandshaker returns a Handshaker with the limits in cfg.
@@ -83,8 +114,11 @@ func NewHandshaker(cfg HandshakerConfig) *Handshaker {
 	h := &Handshaker{
 		maxRunning: cfg.MaxConcurrent,
 		maxQueued:  cfg.MaxQueued,
+		maxPerIP:   cfg.MaxPerIP,
 		timeout:    cfg.Timeout,
 		maxInput:   cfg.MaxInput,
+		idle:       make(chan struct{}),
+		perIP:      make(map[netip.Addr]int),
 	}
 	if h.maxRunning <= 0 {
 		h.maxRunning = 256 * runtime.GOMAXPROCS(0)
@@ -95,6 +129,12 @@ func NewHandshaker(cfg HandshakerConfig) *Handshaker {
 	case h.maxQueued < 0:
 		h.maxQueued = 0
 	}
+	switch {
+	case h.maxPerIP == 0:
+		h.maxPerIP = max(1, min(max(8, (h.maxRunning+h.maxQueued)/16), h.maxRunning/2))
+	case h.maxPerIP < 0:
+		h.maxPerIP = math.MaxInt
+	}
 	if h.timeout == 0 {
 		h.timeout = DefaultTimeout
 	}
@@ -104,23 +144,28 @@ func NewHandshaker(cfg HandshakerConfig) *Handshaker {
 	case h.maxInput < 0:
 		h.maxInput = math.MaxInt
 	}
+	h.maxWaiting = min(MaxWaitingInput, h.maxInput)
 	return h
 }
 
-// Close refuses new handshakes, fails those that are queued or running with
-// [ErrHandshakerClosed] (calling their wake functions), and waits for every
-// handshake goroutine to finish. A handshake blocked in a tls.Config callback
-// (GetCertificate, say) is waited for until the callback returns.
+// Close refuses new handshakes and fails those that are queued or running
+// with [ErrHandshakerClosed]. It does not wait: queued handshakes fail at
+// once (their wake functions are called before Close returns), and running
+// ones are told to stop; their goroutines report the failure through wake
+// and exit as soon as crypto/tls returns control, which a goroutine blocked
+// in a tls.Config callback (GetCertificate, say) does only when the callback
+// returns. Such a goroutine then sends nothing more. [Handshaker.Wait] waits
+// for the goroutines.
 //
-// Close may be called concurrently with any method of any Conn, and more
-// than once, but not from a wake function: it waits for the goroutines
-// that call them.
+// Close may be called concurrently with any method of any Conn, more than
+// once, and from a wake function.
 func (h *Handshaker) Close() {
 	var wake []func()
 	h.mu.Lock()
 	if !h.closed {
 		h.closed = true
 		for c := h.queued.pop(); c != nil; c = h.queued.pop() {
+			h.forgetLocked(c)
 			c.sh.mu.Lock()
 			if w := c.failLocked(ErrHandshakerClosed); w != nil {
 				wake = append(wake, w)
@@ -135,12 +180,41 @@ func (h *Handshaker) Close() {
 			c.sh.cond.Broadcast()
 			c.sh.mu.Unlock()
 		}
+		h.checkIdleLocked()
 	}
 	h.mu.Unlock()
 	for _, w := range wake {
 		w()
 	}
-	h.wg.Wait()
+}
+
+// Wait waits until the Handshaker is closed and every handshake goroutine
+// has exited, or until ctx is done, and then returns ctx's error. Call it
+// after [Handshaker.Close], not from a wake function.
+func (h *Handshaker) Wait(ctx context.Context) error {
+	select {
+	case <-h.idle:
+		return nil // even if ctx is done as well
+	default:
+	}
+	select {
+	case <-h.idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// checkIdleLocked closes h.idle once h is closed and the last goroutine has
+// gone. h.mu is held.
+func (h *Handshaker) checkIdleLocked() {
+	if h.closed && h.goroutines == 0 {
+		select {
+		case <-h.idle:
+		default:
+			close(h.idle)
+		}
+	}
 }
 
 // start runs c's handshake on a new goroutine, or queues it, or refuses it.
@@ -153,22 +227,45 @@ func (h *Handshaker) start(c *Conn) error {
 	if c.state != stateAwaitRecord { // the timer fired meanwhile
 		return c.err
 	}
+	var err error
 	switch {
 	case h.closed:
-		c.failLocked(ErrHandshakerClosed)
-		return ErrHandshakerClosed
+		err = ErrHandshakerClosed
+	case c.peer.IsValid() && h.perIP[c.peer] >= h.maxPerIP:
+		err = ErrTooManyPerIP
 	case h.running.n < h.maxRunning:
 		h.runLocked(c)
-		h.wg.Add(1)
+		h.goroutines++
 		go h.run(c)
 	case h.queued.n < h.maxQueued:
 		c.state = stateQueued
 		h.queued.push(c)
 	default:
-		c.failLocked(ErrTooManyHandshakes)
-		return ErrTooManyHandshakes
+		err = ErrTooManyHandshakes
+	}
+	if err != nil {
+		c.failLocked(err)
+		return err
+	}
+	if c.peer.IsValid() {
+		h.perIP[c.peer]++
+		c.slot = c.peer
 	}
 	return nil
+}
+
+// forgetLocked gives back the per-address share of c, which has left the
+// running or the queued list. h.mu is held.
+func (h *Handshaker) forgetLocked(c *Conn) {
+	if !c.slot.IsValid() {
+		return
+	}
+	if n := h.perIP[c.slot] - 1; n > 0 {
+		h.perIP[c.slot] = n
+	} else {
+		delete(h.perIP, c.slot)
+	}
+	c.slot = netip.Addr{}
 }
 
 // runLocked marks c as owned by a handshake goroutine. h.mu and c.sh.mu are
@@ -182,7 +279,6 @@ func (h *Handshaker) runLocked(c *Conn) {
 // run is a handshake goroutine: it runs c's handshake, then those of queued
 // conns until the queue is empty.
 func (h *Handshaker) run(c *Conn) {
-	defer h.wg.Done()
 	for c != nil {
 		c.handshake()
 		c = h.next(c)
@@ -190,13 +286,16 @@ func (h *Handshaker) run(c *Conn) {
 }
 
 // next retires the finished conn done and returns the next queued conn, now
-// running, or nil.
+// running, or nil, in which case the calling goroutine exits.
 func (h *Handshaker) next(done *Conn) *Conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.running.remove(done)
+	h.forgetLocked(done)
 	c := h.queued.pop()
 	if c == nil {
+		h.goroutines--
+		h.checkIdleLocked()
 		return nil
 	}
 	c.sh.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
@@ -19,8 +20,13 @@ type wakeConn struct {
 }
 
 func newWakeConn(h *tlsconn.Handshaker) wakeConn {
+	return newWakeConnFrom(h, netip.Addr{})
+}
+
+// newWakeConnFrom is newWakeConn for a client at the address peer.
+func newWakeConnFrom(h *tlsconn.Handshaker, peer netip.Addr) wakeConn {
 	w := wakeConn{wake: make(chan struct{}, 1)}
-	w.Conn = tlsconn.Server(serverConfig(), h, func() {
+	w.Conn = tlsconn.Server(serverConfig(), h, peer, func() {
 		select {
 		case w.wake <- struct{}{}:
 		default:

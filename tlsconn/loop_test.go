@@ -11,6 +11,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -224,7 +225,7 @@ type testServer struct {
 func newTestServer(cfg *tls.Config, h *tlsconn.Handshaker, side loopSide) *testServer {
 	wake := make(chan struct{}, 1)
 	s := &testServer{side: side, wake: wake}
-	s.conn = tlsconn.Server(cfg, h, func() {
+	s.conn = tlsconn.Server(cfg, h, netip.Addr{}, func() {
 		select {
 		case wake <- struct{}{}:
 		default:

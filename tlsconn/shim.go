@@ -44,8 +44,8 @@ type shim struct {
 	// closed is set by Close: Read and Write fail with net.ErrClosed.
 	closed bool
 	// stop, when set during the handshake, is returned by Read once the
-	// input is drained: the timeout expired, the Handshaker was closed, or
-	// the input limit was hit.
+	// input is drained, and by Write: the timeout expired, the Handshaker
+	// was closed, or the input limit was hit.
 	stop error
 
 	// wake is the caller's wake function; nil once the handshake is over,
@@ -78,12 +78,20 @@ func (s *shim) Read(p []byte) (int, error) {
 
 // Write implements net.Conn for crypto/tls. It copies p before returning,
 // since crypto/tls reuses its output buffer. Ciphertext written by the
-// handshake goroutine wakes the caller's loop so it can be sent.
+// handshake goroutine wakes the caller's loop so it can be sent; once the
+// handshake has been told to stop, it is refused, so that a goroutine that
+// comes back from a slow tls.Config callback after a timeout or
+// Handshaker.Close sends nothing more.
 func (s *shim) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return 0, net.ErrClosed
+	}
+	if s.blocking && s.stop != nil {
+		err := s.stop
+		s.mu.Unlock()
+		return 0, err
 	}
 	s.out.write(p)
 	var wake func()

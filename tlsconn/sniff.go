@@ -4,8 +4,8 @@ package tlsconn
 const (
 	recordHeaderLen     = 5
 	recordTypeHandshake = 0x16
-	recordVersionMajor  = 0x03         // every TLS version, 1.0 to 1.3
-	maxRecordLen        = 16384 + 2048 // largest record crypto/tls accepts
+	recordVersionMajor  = 0x03    // every TLS version, 1.0 to 1.3
+	maxFirstRecordLen   = 1 << 14 // TLSPlaintext.length, at most (RFC 8446, Section 5.1)
 )
 
 // checkFirstRecord reports whether b, the first bytes received on a
@@ -22,7 +22,7 @@ func checkFirstRecord(b []byte) (complete bool, err error) {
 		return false, nil
 	}
 	n := int(b[3])<<8 | int(b[4])
-	if n > maxRecordLen {
+	if n > maxFirstRecordLen {
 		return false, ErrNotTLS
 	}
 	return len(b) >= recordHeaderLen+n, nil

@@ -52,6 +52,7 @@ type options struct {
 	tlsDev            string // directory of the development certificate
 	tlsAutodetect     bool
 	tlsWatch          time.Duration
+	tlsTickets        bool
 }
 
 // stringList is a flag that may be given several times.
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.tlsDev, "tls-dev", "", "serve wss with a development certificate kept in this directory (generated on first run)")
 	fs.BoolVar(&o.tlsAutodetect, "tls-autodetect", false, "with TLS, also serve plain ws on the same port")
 	fs.DurationVar(&o.tlsWatch, "tls-watch", 10*time.Second, "check the certificate files for changes this often (0: only on SIGHUP)")
+	fs.BoolVar(&o.tlsTickets, "tls-tickets", true, "resume TLS sessions with session tickets, their keys in memory only, rotated every 12 h, each kept 24 h (false: no resumption, as deploy/nginx)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -95,6 +97,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if (o.tlsClientCA != "" || o.tlsAutodetect) && o.tlsDev == "" && len(o.tlsCerts) == 0 {
 		return o, errors.New("-tls-client-ca and -tls-autodetect need -tls-cert/-tls-key or -tls-dev")
+	}
+	if o.tlsClientCA != "" && o.tlsAutodetect {
+		return o, errors.New("-tls-client-ca and -tls-autodetect exclude each other: a plain ws client on the same port would skip the required client certificate")
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -258,7 +263,12 @@ func loadTLS(o options, log *slog.Logger) (*certstore.Store, error) {
 	if len(pairs) == 0 {
 		return nil, nil
 	}
-	return certstore.Load(certstore.Config{Pairs: pairs, ClientCAFile: o.tlsClientCA, Logger: log})
+	return certstore.Load(certstore.Config{
+		Pairs:                 pairs,
+		ClientCAFile:          o.tlsClientCA,
+		DisableSessionTickets: !o.tlsTickets,
+		Logger:                log,
+	})
 }
 
 // publicURL is the URL to print for the listening address: localhost for a

@@ -80,6 +80,25 @@ func TestParseFlags(t *testing.T) {
 		{name: "cert without key", args: []string{"-tls-cert", "a.crt"}, wantErr: "pair up"},
 		{name: "dev and cert", args: []string{"-tls-dev", "d", "-tls-cert", "a.crt", "-tls-key", "a.key"}, wantErr: "exclude"},
 		{name: "client CA without TLS", args: []string{"-tls-client-ca", "ca.pem"}, wantErr: "need -tls-cert"},
+		// TLSAutodetect bypasses mTLS: a plain ws client would skip the
+		// client certificate.
+		{name: "client CA with autodetect", args: []string{"-tls-cert", "a.crt", "-tls-key", "a.key", "-tls-client-ca", "ca.pem", "-tls-autodetect"}, wantErr: "-tls-client-ca and -tls-autodetect exclude each other"},
+		{name: "client CA with autodetect, dev certificate", args: []string{"-tls-dev", "d", "-tls-client-ca", "ca.pem", "-tls-autodetect"}, wantErr: "exclude each other"},
+		{name: "autodetect without client CA", args: []string{"-tls-dev", "d", "-tls-autodetect"}, check: func(t *testing.T, o options) {
+			if !o.tlsAutodetect {
+				t.Fatal("-tls-autodetect not set")
+			}
+		}},
+		{name: "session tickets on by default", args: []string{"-tls-dev", "d"}, check: func(t *testing.T, o options) {
+			if !o.tlsTickets {
+				t.Fatal("session tickets off by default")
+			}
+		}},
+		{name: "session tickets off", args: []string{"-tls-dev", "d", "-tls-tickets=false"}, check: func(t *testing.T, o options) {
+			if o.tlsTickets {
+				t.Fatal("-tls-tickets=false left tickets on")
+			}
+		}},
 		{name: "PROXY protocol without trusted proxies", args: []string{"-proxy-protocol"}, wantErr: "needs -trusted-proxies"},
 		{name: "PROXY protocol", args: []string{"-proxy-protocol", "-trusted-proxies", "127.0.0.1"}, check: func(t *testing.T, o options) {
 			if !o.proxyProtocol {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wssd/wssd/tlsconn"
 )
 
 // Pair names a certificate and its private key, both PEM files. They may be
@@ -37,6 +39,12 @@ type Config struct {
 	// client must then present a certificate that chains to one of them
 	// (tls.RequireAndVerifyClientCert; Workerman's verify_peer).
 	ClientCAFile string
+	// DisableSessionTickets turns TLS session resumption off. By default
+	// the server issues session tickets, sealed with keys that exist only
+	// in memory: a new key every 12 hours, each dropped 24 hours after it
+	// was made, so a ticket opens at most a day after it was issued (Go's
+	// own keys open one for seven days).
+	DisableSessionTickets bool
 	// Logger receives one Info line per successful load, warnings about
 	// certificates that are not valid now and errors of failed reloads. Nil
 	// discards them.
@@ -51,6 +59,7 @@ type Store struct {
 	files        []string // every file read, once each, in reading order
 	log          *slog.Logger
 	base         *tls.Config // what TLSConfig returns
+	tickets      *ticketKeys // rotates base's session ticket keys; nil with tickets off
 
 	reloadMu sync.Mutex // serializes Reload so that it compares against the set it replaces
 	cur      atomic.Pointer[snapshot]
@@ -86,7 +95,11 @@ func Load(cfg Config) (*Store, error) {
 	if s.clientCAFile != "" {
 		s.files = appendUnique(s.files, s.clientCAFile)
 	}
-	s.base = s.newBaseConfig()
+	s.base = s.newBaseConfig(cfg.DisableSessionTickets)
+	if !cfg.DisableSessionTickets {
+		s.tickets = &ticketKeys{cfg: s.base, now: time.Now}
+		s.tickets.refresh()
+	}
 
 	snap, err := s.load()
 	if err != nil {
@@ -98,28 +111,36 @@ func Load(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// newBaseConfig builds the config TLSConfig returns. The version, ALPN and
-// client-auth fields repeat what every per-handshake config says, so that a
-// reader of the base config learns the policy from it.
+// newBaseConfig builds the config TLSConfig returns. The version, cipher,
+// ALPN, ticket and client-auth fields repeat what every per-handshake config
+// says, so that a reader of the base config learns the policy from it.
 //
-// CipherSuites is left nil on purpose. That selects crypto/tls's default
-// list: ECDHE key exchange with AES-GCM, ChaCha20-Poly1305 or (for old
-// clients) AES-CBC-SHA, ordered by the hardware's AES support, with RSA key
-// exchange, 3DES, RC4 and CBC-SHA256 excluded; TLS 1.3 suites are not
-// configurable anyway. An explicit list would freeze today's choice, opt out
-// of Go's future fixes, and change crypto/tls's behaviour (its GODEBUG
-// switches for legacy suites only apply to the nil list).
-func (s *Store) newBaseConfig() *tls.Config {
-	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return s.cur.Load().config, nil
-		},
+// The policy is [tlsconn.HardenedConfig]'s: TLS 1.2 only with ECDHE and
+// AES-GCM or ChaCha20-Poly1305 (Go's default list would add CBC suites,
+// which scanners flag for LUCKY13), TLS 1.3 and its key exchanges as Go
+// ships them. The session ticket keys are the base config's, set by
+// s.tickets: crypto/tls takes them from the config that has
+// GetConfigForClient, so sessions survive a reload.
+func (s *Store) newBaseConfig(noTickets bool) *tls.Config {
+	cfg := s.policy(noTickets)
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if s.tickets != nil {
+			s.tickets.refresh()
+		}
+		return s.cur.Load().config, nil
 	}
 	if s.clientCAFile != "" {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
+	return cfg
+}
+
+// policy returns a config with the versions, cipher suites, ALPN and ticket
+// setting every config of s has.
+func (s *Store) policy(noTickets bool) *tls.Config {
+	cfg := tlsconn.HardenedConfig()
+	cfg.NextProtos = []string{"http/1.1"}
+	cfg.SessionTicketsDisabled = noTickets
 	return cfg
 }
 
@@ -129,9 +150,11 @@ func (s *Store) newBaseConfig() *tls.Config {
 // new handshake the set loaded last, so [Store.Reload] applies to new
 // handshakes and leaves established connections alone.
 //
-// It allows TLS 1.2 and 1.3, Go's default cipher suites, ALPN "http/1.1"
-// only (a client offering ALPN without http/1.1 is refused, as crypto/tls
-// does), and with a [Config.ClientCAFile] requires a client certificate
+// It allows TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305 only, TLS
+// 1.3 as Go ships it (see [tlsconn.HardenedConfig]), ALPN "http/1.1" only (a
+// client offering ALPN without http/1.1 is refused, as crypto/tls does),
+// session tickets unless [Config.DisableSessionTickets] (keys rotated as it
+// says), and with a [Config.ClientCAFile] requires a client certificate
 // verified against the current CAs. That includes resumed sessions: a session
 // whose client certificate no longer chains to the current CAs is not
 // resumed, and the client falls back to a full handshake.
@@ -185,13 +208,10 @@ func (s *Store) load() (*snapshot, error) {
 
 // snapshotConfig builds the config one handshake gets while snap is current.
 // It sets no session ticket keys, so crypto/tls seals tickets with the base
-// config's automatically rotated keys and sessions survive a reload.
+// config's rotated keys and sessions survive a reload.
 func (s *Store) snapshotConfig(snap *snapshot) *tls.Config {
-	cfg := &tls.Config{
-		MinVersion:     tls.VersionTLS12,
-		NextProtos:     []string{"http/1.1"},
-		GetCertificate: snap.certificate,
-	}
+	cfg := s.policy(s.base.SessionTicketsDisabled)
+	cfg.GetCertificate = snap.certificate
 	if snap.clientCAs == nil {
 		return cfg
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/logtest"
+	"github.com/wssd/wssd/tlsconn"
 )
 
 func TestLoad(t *testing.T) {
@@ -236,8 +238,14 @@ func TestTLSConfigPolicy(t *testing.T) {
 		if cfg.MinVersion != tls.VersionTLS12 || cfg.MaxVersion != 0 {
 			t.Errorf("%s: versions %x..%x, want TLS 1.2 to the newest", name, cfg.MinVersion, cfg.MaxVersion)
 		}
-		if cfg.CipherSuites != nil {
-			t.Errorf("%s: CipherSuites set, want crypto/tls's defaults", name)
+		if want := tlsconn.HardenedConfig().CipherSuites; !slices.Equal(cfg.CipherSuites, want) {
+			t.Errorf("%s: CipherSuites %v, want tlsconn.HardenedConfig's %v", name, cfg.CipherSuites, want)
+		}
+		if cfg.CurvePreferences != nil {
+			t.Errorf("%s: CurvePreferences %v, want Go's defaults (X25519MLKEM768 first)", name, cfg.CurvePreferences)
+		}
+		if cfg.SessionTicketsDisabled {
+			t.Errorf("%s: session tickets off, want them on by default", name)
 		}
 		if len(cfg.NextProtos) != 1 || cfg.NextProtos[0] != "http/1.1" {
 			t.Errorf("%s: NextProtos %q, want [http/1.1]", name, cfg.NextProtos)
@@ -286,13 +294,14 @@ func TestSNI(t *testing.T) {
 	}
 }
 
-// TestSNIKeyType checks that among pairs for the same name a client gets one
-// whose key it can use.
-func TestSNIKeyType(t *testing.T) {
-	t.Parallel()
+// serveECAndRSA serves an ECDSA and an RSA pair for a.test, in that order,
+// from a Store with the default settings, and returns the address and the
+// pairs.
+func serveECAndRSA(t *testing.T) (addr string, ec, rsa *testCert) {
+	t.Helper()
 	dir := t.TempDir()
-	ec := newCert(t, nil, certSpec{cn: "ecdsa", dns: []string{"a.test"}})
-	rsa := newCert(t, nil, certSpec{cn: "rsa", dns: []string{"a.test"}, rsa: true})
+	ec = newCert(t, nil, certSpec{cn: "ecdsa", dns: []string{"a.test"}})
+	rsa = newCert(t, nil, certSpec{cn: "rsa", dns: []string{"a.test"}, rsa: true})
 	st, err := certstore.Load(certstore.Config{Pairs: []certstore.Pair{
 		writePair(t, dir, "ec", ec.certPEM, ec.keyPEM),
 		writePair(t, dir, "rsa", rsa.certPEM, rsa.keyPEM),
@@ -300,7 +309,14 @@ func TestSNIKeyType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := serve(t, st.TLSConfig())
+	return serve(t, st.TLSConfig()), ec, rsa
+}
+
+// TestSNIKeyType checks that among pairs for the same name a client gets one
+// whose key it can use.
+func TestSNIKeyType(t *testing.T) {
+	t.Parallel()
+	addr, ec, rsa := serveECAndRSA(t)
 	tests := []struct {
 		name   string
 		suites []uint16
