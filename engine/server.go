@@ -23,7 +23,8 @@ type Server struct {
 	cfg     Config
 	h       Handler
 	log     *slog.Logger
-	trusted trustedProxies
+	trusted realIP
+	origins originPolicy
 	// handshaker bounds TLS handshakes; nil without TLS.
 	handshaker *tlsconn.Handshaker
 
@@ -57,15 +58,14 @@ func New(cfg Config, h Handler) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("engine: nil Handler")
 	}
-	for _, p := range cfg.TrustedProxies {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("engine: invalid trusted proxy prefix %v", p)
-		}
-	}
 	cfg = cfg.withDefaults()
-	trusted := make(trustedProxies, len(cfg.TrustedProxies))
-	for i, p := range cfg.TrustedProxies {
-		trusted[i] = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+	trusted, err := newRealIP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	origins, err := newOriginPolicy(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, err
 	}
 	var hs *tlsconn.Handshaker
 	if cfg.TLS != nil {
@@ -80,19 +80,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 		h:          h,
 		log:        cfg.Logger,
 		trusted:    trusted,
+		origins:    origins,
 		drained:    make(chan struct{}),
 		up:         make(chan struct{}),
 		done:       make(chan struct{}),
 	}, nil
-}
-
-// unmapBits is how many prefix bits an IPv4-mapped IPv6 prefix loses when
-// written as IPv4.
-func unmapBits(p netip.Prefix) int {
-	if p.Addr().Is4In6() {
-		return 96
-	}
-	return 0
 }
 
 // Start listens on addr ("host:port"; port 0 picks a free one) and serves in
