@@ -155,6 +155,9 @@ func runUnitCommand(t *testing.T, argv []string) {
 	switch {
 	case proxyProtocol:
 		wantIP, wantSource = "203.0.113.7", "proxy-protocol"
+	case strings.Contains(args, "-real-ip-header X-Forwarded-For"):
+		// The X-Real-IP a client forged is never seen.
+		wantIP, wantSource = "203.0.113.10", "x-forwarded-for"
 	case strings.Contains(args, "-trusted-proxies"):
 		wantIP, wantSource = "203.0.113.9", "x-real-ip"
 	}
@@ -211,7 +214,10 @@ func runUnitCommand(t *testing.T, argv []string) {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
 	}
 
-	o := wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.1", Header: http.Header{"X-Real-Ip": {"203.0.113.9"}}}
+	o := wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.1", Header: http.Header{
+		"X-Real-Ip":       {"203.0.113.9"},
+		"X-Forwarded-For": {"6.6.6.6, 203.0.113.10"},
+	}}
 	if u.Scheme == "wss" {
 		o.TLS = clientTLS()
 	}
