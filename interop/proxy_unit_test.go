@@ -105,8 +105,8 @@ func TestProxyUnit(t *testing.T) {
 }
 
 // unitDeployment names the deployment of an ExecStart line by its flags:
-// "ws-trusted-proxies" behind nginx or Apache, "wss" with wssd's own TLS,
-// and so on.
+// "ws-trusted-proxies" behind nginx or Apache, "ws-x-forwarded-for" behind
+// a load balancer, "wss" with wssd's own TLS, and so on.
 func unitDeployment(execStart string) string {
 	name := "ws"
 	if strings.Contains(execStart, "-tls-cert") {
@@ -115,6 +115,8 @@ func unitDeployment(execStart string) string {
 	switch {
 	case strings.Contains(execStart, "-proxy-protocol"):
 		name += "-proxy-protocol"
+	case strings.Contains(execStart, "-real-ip-header X-Forwarded-For"):
+		name += "-x-forwarded-for"
 	case strings.Contains(execStart, "-trusted-proxies"):
 		name += "-trusted-proxies"
 	}
