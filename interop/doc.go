@@ -22,7 +22,9 @@
 // openssl s_client checks which TLS versions the server accepts and carries
 // a WebSocket exchange written byte for byte. A missing program or library
 // skips its test, except with CI=true, where it fails it: CI never skips a
-// client. setup.sh installs what they need.
+// client. A skip is loud: a line on standard error when it happens and a
+// summary of every missing component when the run ends. setup.sh installs
+// what they need.
 //
 // # Proxies
 //
