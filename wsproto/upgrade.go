@@ -138,10 +138,9 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // appendAccept appends the Sec-WebSocket-Accept value for key.
 func appendAccept(dst []byte, key string) []byte {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte(acceptGUID))
-	return base64.StdEncoding.AppendEncode(dst, h.Sum(nil))
+	var buf [24 + len(acceptGUID)]byte // a valid key has 24 characters
+	sum := sha1.Sum(append(append(buf[:0], key...), acceptGUID...))
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
 }
 
 // Reasons of the 400 answers to malformed handshakes.
@@ -174,13 +173,15 @@ func parseRequest(r *Request, head []byte) (key string, rej *RejectError) {
 	if !bytes.HasSuffix(head, headEnd) {
 		return "", badRequest(reasonIncomplete)
 	}
-	lines := strings.Split(string(head[:len(head)-len(headEnd)]), "\r\n")
-	for _, line := range lines {
-		if strings.ContainsFunc(line, isCTL) {
+	// One string for the whole head: the request's fields are parts of it.
+	text := string(head[:len(head)-len(headEnd)+len("\r\n")])
+	requestLine, lines, _ := strings.Cut(text, "\r\n")
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; (c < ' ' && c != '\t' || c == 0x7f) && !(c == '\r' && text[i+1] == '\n' || c == '\n' && text[i-1] == '\r') {
 			return "", badRequest(reasonHeaderLine) // a bare CR or LF, NUL, DEL...
 		}
 	}
-	_, rest, _ := strings.Cut(lines[0], " ")
+	_, rest, _ := strings.Cut(requestLine, " ")
 	r.Method = http.MethodGet // checkRequestLine let nothing else through
 	r.URI, _, _ = strings.Cut(rest, " ")
 	u, err := url.ParseRequestURI(r.URI)
@@ -192,8 +193,13 @@ func parseRequest(r *Request, head []byte) (key string, rej *RejectError) {
 	var hosts, keys, versions int
 	var upgrade, connection bool
 	var version string
-	for _, line := range lines[1:] {
-		if line == "" || line[0] == ' ' || line[0] == '\t' {
+	for lines != "" {
+		var line string
+		line, lines, _ = strings.Cut(lines, "\r\n")
+		if line == "" {
+			return "", badRequest(reasonHeaderLine)
+		}
+		if line[0] == ' ' || line[0] == '\t' {
 			return "", badRequest(reasonFolded) // RFC 7230 section 3.2.4
 		}
 		name, value, ok := strings.Cut(line, ":")
@@ -201,31 +207,32 @@ func parseRequest(r *Request, head []byte) (key string, rej *RejectError) {
 			return "", badRequest(reasonHeaderLine)
 		}
 		value = strings.Trim(value, " \t")
-		switch name = textproto.CanonicalMIMEHeaderKey(name); name {
-		case "Host":
+		switch {
+		case strings.EqualFold(name, "Host"):
 			hosts++
 			r.Host = value
-		case "Upgrade":
+		case strings.EqualFold(name, "Upgrade"):
 			upgrade = upgrade || hasToken(value, "websocket")
-		case "Connection":
+		case strings.EqualFold(name, "Connection"):
 			connection = connection || hasToken(value, "upgrade")
-		case "Sec-Websocket-Version":
+		case strings.EqualFold(name, "Sec-WebSocket-Version"):
 			versions++
 			version = value
-		case "Sec-Websocket-Key":
+		case strings.EqualFold(name, "Sec-WebSocket-Key"):
 			keys++
 			key = value
-		case "Sec-Websocket-Protocol":
+		case strings.EqualFold(name, "Sec-WebSocket-Protocol"):
 			for p := range strings.SplitSeq(value, ",") {
 				if p = strings.Trim(p, " \t"); p != "" {
 					r.Protocols = append(r.Protocols, p)
 				}
 			}
-		case "Sec-Websocket-Extensions": // none is negotiated
+		case strings.EqualFold(name, "Sec-WebSocket-Extensions"): // none is negotiated
 		default:
 			if r.Header == nil {
 				r.Header = make(http.Header, 8)
 			}
+			name = textproto.CanonicalMIMEHeaderKey(name)
 			r.Header[name] = append(r.Header[name], value)
 		}
 	}
@@ -266,10 +273,6 @@ func hasToken(v, token string) bool {
 	}
 	return false
 }
-
-// isCTL reports whether r is a control character, other than HTAB, which
-// RFC 7230 allows nowhere in a request head.
-func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // validHeaderName reports whether name is an RFC 7230 token: no spaces
 // (none before the colon either, section 3.2.4), no separators.
