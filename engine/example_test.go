@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
 	"net/http"
@@ -166,4 +167,15 @@ func ExampleConfig_allowedOrigins() {
 	}
 	// Output: https://app.example.com upgraded
 	// https://evil.example handshake refused: 403 Forbidden: Origin "https://evil.example" is not allowed
+}
+
+// ExampleIPSource_UnmarshalText: an IPSource is a flag, as wssd's
+// -real-ip-header.
+func ExampleIPSource_UnmarshalText() {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var header engine.IPSource
+	fs.TextVar(&header, "real-ip-header", engine.SourceXRealIP, "the one client-IP source the trusted proxies set")
+	_ = fs.Parse([]string{"-real-ip-header", "X-Forwarded-For"})
+	fmt.Println(header, header == engine.SourceXForwardedFor)
+	// Output: x-forwarded-for true
 }
