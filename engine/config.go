@@ -26,10 +26,31 @@ type Config struct {
 	Path string
 
 	// TrustedProxies lists the proxies whose word on the client's address
-	// is believed: their PROXY protocol header, X-Real-IP, Forwarded and
-	// X-Forwarded-For (see IPSource). Empty trusts nobody: the client IP is
-	// the TCP peer.
+	// is believed: their PROXY protocol header and the header RealIPHeader
+	// names. Empty trusts nobody: the client IP is the TCP peer.
 	TrustedProxies []netip.Prefix
+	// RealIPHeader names the one source of the client's address that the
+	// trusted proxies set, as nginx's real_ip_header does; no other header
+	// is ever read. SourceXRealIP (the default) for nginx and Apache as
+	// deploy/ configures them; SourceXForwardedFor behind proxies that only
+	// append to X-Forwarded-For (AWS ALB, Google and Cloudflare load
+	// balancers, Envoy); SourceForwarded for RFC 7239 proxies;
+	// SourceProxyProtocol, with ProxyProtocol, when the PROXY header alone
+	// names the client (HAProxy's send-proxy-v2, network load balancers).
+	// A value that does not parse leaves the TCP peer (or the PROXY
+	// header's address) as the client.
+	RealIPHeader IPSource
+
+	// AllowedOrigins, when not empty, refuses with 403 a handshake whose
+	// Origin header is none of these: exact origins ("https://app.example.com",
+	// scheme, host and any non-default port) or every subdomain of a domain
+	// ("https://*.example.com", not example.com itself). Browsers always
+	// send Origin, so this stops other sites' pages from opening WebSockets
+	// with your users' cookies (cross-site WebSocket hijacking). A request
+	// without Origin is allowed: it does not come from a browser page, and
+	// its cookies, if any, were not sent on a user's behalf. Empty checks
+	// nothing.
+	AllowedOrigins []string
 
 	// MaxMessageSize bounds a received message, fragments together; a larger
 	// one closes the connection with 1009. Default 1 MiB.
@@ -129,6 +150,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RealIPHeader == SourcePeer {
+		c.RealIPHeader = SourceXRealIP
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = wsproto.DefaultMaxMessageSize

@@ -22,7 +22,9 @@
 //
 // [Handler.OnHandshake] is the place to authenticate (Workerman's
 // onWebSocketConnect): it sees method, path, query, headers, the TCP peer and
-// the client IP resolved through trusted proxies ([Config.TrustedProxies]);
-// it may reject with an HTTP status, add response headers, choose a
-// subprotocol and attach a per-connection value.
+// the client IP resolved through trusted proxies ([Config.TrustedProxies],
+// from the one source [Config.RealIPHeader] names); it may reject with an
+// HTTP status, add response headers, choose a subprotocol and attach a
+// per-connection value. Before it, a server with [Config.AllowedOrigins]
+// refuses browsers' requests from other origins with 403.
 package engine

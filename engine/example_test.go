@@ -2,9 +2,11 @@ package engine_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/wssd/wssd/engine"
@@ -110,3 +112,70 @@ func (pusher) OnMessage(*engine.Conn, engine.MessageType, []byte) {}
 func (pusher) OnClose(*engine.Conn, error)                        {}
 func (pusher) OnBufferFull(*engine.Conn)                          {}
 func (pusher) OnBufferDrain(*engine.Conn)                         {}
+
+// ExampleConfig_behindProxy: behind a load balancer that appends the
+// client's address to X-Forwarded-For (AWS ALB, Google, Cloudflare, Envoy),
+// name that header and the balancer's addresses; an X-Real-IP the client
+// wrote itself is never read.
+func ExampleConfig_behindProxy() {
+	ips := make(chan string, 1)
+	srv, _ := engine.New(engine.Config{
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		RealIPHeader:   engine.SourceXForwardedFor,
+	}, clientIPs{ips})
+	_ = srv.Start("127.0.0.1:0")
+	defer srv.Shutdown(context.Background())
+
+	// What the balancer forwards: the client's forged headers, and its
+	// real address appended to X-Forwarded-For.
+	forged := http.Header{"X-Real-Ip": {"6.6.6.6"}, "X-Forwarded-For": {"6.6.6.7, 203.0.113.7"}}
+	c, _ := wstest.Dial(srv.Addr().String(), wstest.DialOptions{Header: forged})
+	defer c.Close()
+	fmt.Println(<-ips)
+	// Output: 203.0.113.7 from x-forwarded-for
+}
+
+type clientIPs struct{ ips chan string }
+
+func (h clientIPs) OnHandshake(_ *engine.Conn, hs *engine.Handshake) error {
+	h.ips <- fmt.Sprint(hs.ClientIP, " from ", hs.ClientIPSource)
+	return nil
+}
+func (clientIPs) OnOpen(*engine.Conn)                                {}
+func (clientIPs) OnMessage(*engine.Conn, engine.MessageType, []byte) {}
+func (clientIPs) OnClose(*engine.Conn, error)                        {}
+func (clientIPs) OnBufferFull(*engine.Conn)                          {}
+func (clientIPs) OnBufferDrain(*engine.Conn)                         {}
+
+// ExampleConfig_allowedOrigins: a cookie-authenticated app lets only its
+// own pages open WebSockets.
+func ExampleConfig_allowedOrigins() {
+	srv, _ := engine.New(engine.Config{
+		AllowedOrigins: []string{"https://app.example.com", "https://*.example.com"},
+	}, engine.NopHandler{})
+	_ = srv.Start("127.0.0.1:0")
+	defer srv.Shutdown(context.Background())
+
+	for _, origin := range []string{"https://app.example.com", "https://evil.example"} {
+		c, err := wstest.Dial(srv.Addr().String(), wstest.DialOptions{Header: http.Header{"Origin": {origin}}})
+		if err != nil {
+			fmt.Println(origin, err)
+			continue
+		}
+		fmt.Println(origin, "upgraded")
+		c.Close()
+	}
+	// Output: https://app.example.com upgraded
+	// https://evil.example handshake refused: 403 Forbidden: Origin "https://evil.example" is not allowed
+}
+
+// ExampleIPSource_UnmarshalText: an IPSource is a flag, as wssd's
+// -real-ip-header.
+func ExampleIPSource_UnmarshalText() {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var header engine.IPSource
+	fs.TextVar(&header, "real-ip-header", engine.SourceXRealIP, "the one client-IP source the trusted proxies set")
+	_ = fs.Parse([]string{"-real-ip-header", "X-Forwarded-For"})
+	fmt.Println(header, header == engine.SourceXForwardedFor)
+	// Output: x-forwarded-for true
+}

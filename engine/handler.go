@@ -67,8 +67,8 @@ type Handshake struct {
 	// Peer is the TCP peer's address: a proxy's, behind a proxy.
 	Peer netip.AddrPort
 	// ClientIP is the client's address: the TCP peer's, or, when the peer
-	// is a trusted proxy, the one it vouches for (see IPSource for the
-	// order in which the sources are consulted).
+	// is a trusted proxy, the one it vouches for in the source
+	// Config.RealIPHeader names (see IPSource).
 	ClientIP netip.Addr
 	// ClientIPSource says where ClientIP came from.
 	ClientIPSource IPSource

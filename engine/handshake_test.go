@@ -57,6 +57,9 @@ func TestHandshakeRejections(t *testing.T) {
 		{"plain HTTP GET", "GET /wss HTTP/1.1\r\nHost: x\r\n\r\n", 400, ""},
 		{"not HTTP at all", "\x16\x03\x01\x00\xa5\x01\x00\x00", 400, "expected an HTTP GET"},
 		{"head too large", "GET /wss HTTP/1.1\r\nX-Big: " + strings.Repeat("a", 9000) + "\r\n\r\n", 431, "too large"},
+		{"duplicate Sec-WebSocket-Key", good("/wss", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"), 400, "more than one Sec-WebSocket-Key"},
+		{"duplicate Host", good("/wss", "Host: evil.example\r\n"), 400, "more than one Host"},
+		{"key not base64 of 16 bytes", strings.Replace(good("/wss"), "dGhlIHNhbXBsZSBub25jZQ==", "0123456789abcdef", 1), 400, "base64 encoding of 16 bytes"},
 	}
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		srv := startServer(t, tr, engine.Config{Path: "/wss"}, echo{})
@@ -78,6 +81,31 @@ func TestHandshakeRejections(t *testing.T) {
 		// The server still serves after all of that.
 		c := srv.dial(t, wstest.DialOptions{Path: "/wss"})
 		expectEchoOf(t, c, wsproto.OpText, "still here")
+	})
+}
+
+// TestHandshakeHeaderLists: Connection and Upgrade are RFC 7230 lists,
+// which may hold other tokens and span several lines; such requests are
+// upgraded.
+func TestHandshakeHeaderLists(t *testing.T) {
+	cases := []struct{ name, upgrade, connection string }{
+		{"Connection over two lines", "Upgrade: websocket\r\n", "Connection: keep-alive\r\nConnection: Upgrade\r\n"},
+		{"Upgrade list", "Upgrade: websocket, foo\r\n", "Connection: Upgrade\r\n"},
+		{"both lists, other case", "Upgrade: h2c, WebSocket\r\n", "Connection: keep-alive, UPGRADE\r\n"},
+	}
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := startServer(t, tr, engine.Config{}, echo{})
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				head := "GET /lists HTTP/1.1\r\nHost: x\r\n" + tc.upgrade + tc.connection +
+					"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+				c := srv.dial(t, wstest.DialOptions{Raw: func() []byte { return []byte(head) }})
+				if got := c.Response.Header.Get("Sec-WebSocket-Accept"); got != wstest.AcceptKey("dGhlIHNhbXBsZSBub25jZQ==") {
+					t.Fatalf("Sec-WebSocket-Accept %q", got)
+				}
+				expectEchoOf(t, c, wsproto.OpText, tc.name)
+			})
+		}
 	})
 }
 

@@ -117,6 +117,7 @@ func (c *Conn) receiveProxyHeader(data []byte) (rest []byte, release func(), ok 
 		return nil, nil, false
 	}
 	c.awaitProxy = false
+	c.ipSource = sourceProxyUnknown // LOCAL or UNKNOWN: nobody vouches for the client's headers
 	if src.IsValid() {
 		c.clientIP, c.ipSource = src.Addr(), SourceProxyProtocol
 		if c.tls != nil {

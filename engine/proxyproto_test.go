@@ -73,6 +73,12 @@ func TestProxyProtocol(t *testing.T) {
 			header: proxyV2Local, want: "127.0.0.1", src: engine.SourcePeer},
 		{name: "v1 UNKNOWN keeps the peer", trusted: []string{"127.0.0.1/32"}, from: "127.0.0.1",
 			header: []byte("PROXY UNKNOWN\r\n"), want: "127.0.0.1", src: engine.SourcePeer},
+		// Finding: LOCAL and UNKNOWN left the trusted balancer as the hop,
+		// so the client's own X-Real-IP was believed.
+		{name: "v2 LOCAL: the client's X-Real-IP ignored", trusted: []string{"127.0.0.1/32"}, from: "127.0.0.1",
+			header: proxyV2Local, extra: http.Header{"X-Real-Ip": {"6.6.6.6"}}, want: "127.0.0.1", src: engine.SourcePeer},
+		{name: "v1 UNKNOWN: the client's X-Real-IP ignored", trusted: []string{"127.0.0.1/32"}, from: "127.0.0.1",
+			header: []byte("PROXY UNKNOWN\r\n"), extra: http.Header{"X-Real-Ip": {"6.6.6.6"}}, want: "127.0.0.1", src: engine.SourcePeer},
 		{name: "announced source is a trusted proxy: its X-Real-IP counts", trusted: []string{"127.0.0.1/32", "10.0.0.0/8"}, from: "127.0.0.1",
 			header: []byte("PROXY TCP4 10.1.1.1 127.0.0.1 51234 443\r\n"), extra: http.Header{"X-Real-Ip": {"198.51.100.9"}}, want: "198.51.100.9", src: engine.SourceXRealIP},
 		{name: "announced source is a client: its X-Real-IP is ignored", trusted: []string{"127.0.0.1/32"}, from: "127.0.0.1",

@@ -171,6 +171,9 @@ func (c *Conn) accept(r *wsproto.Request) error {
 	if s.cfg.Path != "" && r.Path != s.cfg.Path {
 		return &wsproto.RejectError{Status: http.StatusNotFound, Reason: "no WebSocket endpoint at this path"}
 	}
+	if err := s.origins.check(r.Header); err != nil {
+		return err
+	}
 	h := Handshake{Request: r, Peer: c.remote, TLS: c.TLSState()}
 	h.ClientIP, h.ClientIPSource = s.trusted.clientIP(c.clientIP, c.ipSource, r.Header)
 	c.clientIP, c.ipSource = h.ClientIP, h.ClientIPSource

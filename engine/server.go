@@ -21,12 +21,13 @@ import (
 
 // Server is a WebSocket server on a gnet event loop.
 type Server struct {
-	cfg Config
-	h   Handler
-	log *slog.Logger
+	cfg     Config
+	h       Handler
+	log     *slog.Logger
+	trusted realIP
+	origins originPolicy
 	// refusals logs refused connections, rate-limited.
 	refusals *refusalLog
-	trusted  trustedProxies
 	// handshaker bounds TLS handshakes; nil without TLS.
 	handshaker *tlsconn.Handshaker
 
@@ -68,19 +69,18 @@ func New(cfg Config, h Handler) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("engine: nil Handler")
 	}
-	for _, p := range cfg.TrustedProxies {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("engine: invalid trusted proxy prefix %v", p)
-		}
-	}
 	if cfg.TLSAutodetect && cfg.TLS != nil &&
 		(cfg.TLS.ClientAuth == tls.RequireAnyClientCert || cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert) {
 		return nil, fmt.Errorf("engine: TLSAutodetect with TLS.ClientAuth %v: a plain ws client would skip the required client certificate", cfg.TLS.ClientAuth)
 	}
 	cfg = cfg.withDefaults()
-	trusted := make(trustedProxies, len(cfg.TrustedProxies))
-	for i, p := range cfg.TrustedProxies {
-		trusted[i] = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-unmapBits(p)).Masked()
+	trusted, err := newRealIP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	origins, err := newOriginPolicy(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, err
 	}
 	var hs *tlsconn.Handshaker
 	if cfg.TLS != nil {
@@ -97,19 +97,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 		log:        cfg.Logger,
 		refusals:   newRefusalLog(cfg.Logger),
 		trusted:    trusted,
+		origins:    origins,
 		drained:    make(chan struct{}),
 		up:         make(chan struct{}),
 		done:       make(chan struct{}),
 	}, nil
-}
-
-// unmapBits is how many prefix bits an IPv4-mapped IPv6 prefix loses when
-// written as IPv4.
-func unmapBits(p netip.Prefix) int {
-	if p.Addr().Is4In6() {
-		return 96
-	}
-	return 0
 }
 
 // Start listens on addr ("host:port"; port 0 picks a free one) and serves in

@@ -85,6 +85,55 @@ func TestChromium(t *testing.T) {
 	})
 }
 
+// TestChromiumOrigin: cross-site WebSocket hijacking, with a real browser.
+// The same page opens a WebSocket to a server whose AllowedOrigins lists
+// the page's origin, and to one that lists another: the first talks, the
+// second refuses the handshake with 403 before the handler sees it, and
+// the page gets only an error and close code 1006.
+func TestChromiumOrigin(t *testing.T) {
+	t.Parallel()
+	chromium := requireProgram(t, "chromium", "Chromium (Debian package chromium)", "--version")
+
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		for _, tc := range []struct {
+			name    string
+			allowed func(pageOrigin string) []string
+			want    pageResult // URL aside
+		}{
+			{"page's origin allowed", func(o string) []string { return []string{"https://app.example.com", o} },
+				pageResult{Opened: true, Reply: "hello tom", Code: 1000, WasClean: true}},
+			{"other origin only", func(string) []string { return []string{"https://app.example.com", "http://*.example.com"} },
+				pageResult{Error: true, Code: 1006}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				h := newPageHandler()
+				// The page server's address comes first: its origin is
+				// what the WebSocket server allows or not.
+				pages := httptest.NewUnstartedServer(nil)
+				t.Cleanup(pages.Close)
+				origin := "http://" + pages.Listener.Addr().String()
+				srv := startEngine(t, tr, engine.Config{Path: "/wss", EventLoops: 2, PingInterval: -1, AllowedOrigins: tc.allowed(origin)}, h)
+				wsURL := fmt.Sprintf("%s://localhost:%d/wss", tr.Name, srv.Addr().Port())
+				pages.Config.Handler = newPageServer(wsURL)
+				pages.Start()
+
+				res := runPage(t, chromium, tr, pages.URL+"/")
+				want := tc.want
+				want.URL = wsURL
+				if res != want {
+					t.Errorf("the page reports %+v\nwant %+v", res, want)
+				}
+				h.mu.Lock()
+				n := len(h.conns)
+				h.mu.Unlock()
+				if wantConns := map[bool]int{true: 1, false: 0}[want.Opened]; n != wantConns {
+					t.Errorf("OnHandshake ran %d times, want %d", n, wantConns)
+				}
+			})
+		}
+	})
+}
+
 // runPage loads url in a fresh headless Chromium and returns the result the
 // page wrote into its DOM. Over wss Chromium trusts the test certificate's
 // key, and only it.

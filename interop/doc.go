@@ -23,7 +23,9 @@
 // a WebSocket exchange written byte for byte; testssl.sh scans the wssd
 // binary's TLS (protocols, cipher suites, known vulnerabilities). A missing
 // program or library skips its test, except with CI=true, where it fails
-// it: CI never skips a client. setup.sh installs what they need.
+// it: CI never skips a client. A skip is loud: a line on standard error
+// when it happens and a summary of every missing component when the run
+// ends. setup.sh installs what they need.
 //
 // # Proxies
 //

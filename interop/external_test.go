@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +21,9 @@ import (
 const scriptTimeout = 60 * time.Second
 
 // requireComponent skips the test when a client it needs is missing (err is
-// why), or fails it when CI=true: CI never skips a real-component test.
+// why), or fails it when CI=true: CI never skips a real-component test. A
+// skip is loud: a line on standard error at once, and a summary of every
+// missing component when the run ends (reportSkips).
 func requireComponent(t *testing.T, what string, err error) {
 	t.Helper()
 	if err == nil {
@@ -28,7 +33,51 @@ func requireComponent(t *testing.T, what string, err error) {
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + "; with CI=true this fails instead of skipping")
 	}
+	missing.note(os.Stderr, t.Name(), what, err)
 	t.Skip(msg)
+}
+
+// missing records the components whose absence skipped tests in this run.
+var missing skips
+
+// skips lists skipped tests by missing component.
+type skips struct {
+	mu     sync.Mutex
+	tests  map[string][]string // component → the tests it skipped
+	reason map[string]string   // component → the first error about it
+}
+
+// note records that test was skipped for lack of what (err says why) and
+// says so on w.
+func (s *skips) note(w io.Writer, test, what string, err error) {
+	fmt.Fprintf(w, "interop: SKIP %s: %s is not available: %v (interop/setup.sh installs it)\n", test, what, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tests == nil {
+		s.tests, s.reason = map[string][]string{}, map[string]string{}
+	}
+	if _, ok := s.reason[what]; !ok {
+		s.reason[what] = err.Error()
+	}
+	s.tests[what] = append(s.tests[what], test)
+}
+
+// report writes the summary of the skips to w, nothing if there were none.
+func (s *skips) report(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tests) == 0 {
+		return
+	}
+	n := 0
+	for _, tests := range s.tests {
+		n += len(tests)
+	}
+	fmt.Fprintf(w, "\ninterop: %d test(s) SKIPPED, %d component(s) missing; these clients were NOT tested\n", n, len(s.tests))
+	for _, what := range slices.Sorted(maps.Keys(s.tests)) {
+		fmt.Fprintf(w, "  - %s (%s)\n    skipped: %s\n", what, s.reason[what], strings.Join(s.tests[what], ", "))
+	}
+	fmt.Fprintf(w, "Run bash interop/setup.sh to install them; with CI=true these tests fail instead.\n\n")
 }
 
 // requireProgram finds the program name on PATH and runs it with

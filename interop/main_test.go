@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -12,5 +13,7 @@ func TestMain(m *testing.M) {
 	// The engine poisons its released buffers: a payload it kept past its
 	// release reaches a client as 0xDB bytes and fails an echo check.
 	bufpool.SetPoison(true)
-	leakcheck.Main(m, 10*time.Second)
+	code := leakcheck.Run(m, 10*time.Second)
+	missing.report(os.Stderr)
+	os.Exit(code)
 }

@@ -45,11 +45,8 @@ type proxyKind struct {
 	name string // the subtest's name
 	bin  string // the program, looked up in PATH and then /usr/sbin
 	pkg  string // the Debian package that installs it
-	// source is where wssd behind it finds the client's address.
-	source engine.IPSource
-	// proxyProtocol says the proxy announces the client with a PROXY
-	// protocol header, which wssd must then require.
-	proxyProtocol bool
+	// edge is how wssd behind the shipped file finds the client's address.
+	edge realIPSetup
 	// configure writes the proxy's configuration for addr into dir, from
 	// its shipped file, and returns the arguments that run it with it.
 	configure func(t *testing.T, dir string, addr netip.AddrPort, o proxyOptions) []string
@@ -57,16 +54,42 @@ type proxyKind struct {
 
 // proxies are the proxies the tests put in front of wssd.
 var proxies = []proxyKind{
-	{name: "nginx", bin: "nginx", pkg: "nginx", source: engine.SourceXRealIP, configure: configureNginx},
-	{name: "apache", bin: "apache2", pkg: "apache2", source: engine.SourceXRealIP, configure: configureApache},
-	{name: "haproxy", bin: "haproxy", pkg: "haproxy", source: engine.SourceProxyProtocol, proxyProtocol: true, configure: configureHAProxy},
+	{name: "nginx", bin: "nginx", pkg: "nginx", edge: realIPSetup{header: engine.SourceXRealIP}, configure: configureNginx},
+	{name: "apache", bin: "apache2", pkg: "apache2", edge: realIPSetup{header: engine.SourceXRealIP}, configure: configureApache},
+	{name: "haproxy", bin: "haproxy", pkg: "haproxy", edge: realIPSetup{header: engine.SourceProxyProtocol, proxyProtocol: true}, configure: configureHAProxy},
 }
+
+// realIPSetup is how wssd learns the client's address from a proxy: the
+// one source it reads (-real-ip-header) and whether a PROXY header is
+// required (-proxy-protocol).
+type realIPSetup struct {
+	header        engine.IPSource
+	proxyProtocol bool
+}
+
+// xffOnly is wssd behind a proxy that sets no X-Real-IP and appends the
+// client to X-Forwarded-For, as AWS ALB, Google's and Cloudflare's load
+// balancers and Envoy do (proxyOptions.xffOnly).
+var xffOnly = realIPSetup{header: engine.SourceXForwardedFor}
 
 // proxyOptions are what a test chooses about a proxy it starts.
 type proxyOptions struct {
 	upstream netip.AddrPort // wssd's address
 	// idle replaces the shipped idle timeout of upgraded connections (60 s).
 	idle time.Duration
+	// xffOnly rewrites the shipped file to tell wssd the client's address
+	// in X-Forwarded-For alone, and to pass the X-Real-IP a client sends
+	// on untouched (see the comments in each file): wssd then runs with
+	// -real-ip-header X-Forwarded-For.
+	xffOnly bool
+}
+
+// when returns rs if cond holds, and nothing otherwise.
+func when(cond bool, rs ...rewrite) []rewrite {
+	if !cond {
+		return nil
+	}
+	return rs
 }
 
 // findProxy returns the path of p's program, or skips the test (fails it
@@ -161,13 +184,13 @@ func configureNginx(t *testing.T, dir string, addr netip.AddrPort, o proxyOption
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := shippedConfig(t, "nginx/wssd.conf",
-		rewrite{"listen 443 ssl;", "listen " + addr.String() + " ssl;"},
-		rewrite{"/etc/ssl/wssd/cert.pem", cert},
-		rewrite{"/etc/ssl/wssd/key.pem", key},
-		rewrite{"http://127.0.0.1:8282;", "http://" + o.upstream.String() + ";"},
-		rewrite{"proxy_read_timeout 60s;", "proxy_read_timeout " + seconds(o.idle) + "s;"},
-	)
+	site := shippedConfig(t, "nginx/wssd.conf", append([]rewrite{
+		{"listen 443 ssl;", "listen " + addr.String() + " ssl;"},
+		{"/etc/ssl/wssd/cert.pem", cert},
+		{"/etc/ssl/wssd/key.pem", key},
+		{"http://127.0.0.1:8282;", "http://" + o.upstream.String() + ";"},
+		{"proxy_read_timeout 60s;", "proxy_read_timeout " + seconds(o.idle) + "s;"},
+	}, when(o.xffOnly, rewrite{"proxy_set_header X-Real-IP $remote_addr;", ""})...)...)
 	sitePath := writeFile(t, dir, "wssd.conf", site)
 	main := fmt.Sprintf(`pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
@@ -200,15 +223,15 @@ func configureApache(t *testing.T, dir string, addr netip.AddrPort, o proxyOptio
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := shippedConfig(t, "apache/wssd.conf",
-		rewrite{"<VirtualHost *:443>", fmt.Sprintf("<VirtualHost *:%d>", addr.Port())},
-		rewrite{"/etc/ssl/wssd/cert.pem", cert},
-		rewrite{"/etc/ssl/wssd/key.pem", key},
-		rewrite{"http://127.0.0.1:8282/wss", "http://" + o.upstream.String() + "/wss"},
+	site := shippedConfig(t, "apache/wssd.conf", append([]rewrite{
+		{"<VirtualHost *:443>", fmt.Sprintf("<VirtualHost *:%d>", addr.Port())},
+		{"/etc/ssl/wssd/cert.pem", cert},
+		{"/etc/ssl/wssd/key.pem", key},
+		{"http://127.0.0.1:8282/wss", "http://" + o.upstream.String() + "/wss"},
 		// The leading space tells Timeout from ProxyTimeout.
-		rewrite{" Timeout 60", " Timeout " + seconds(o.idle)},
-		rewrite{"ProxyTimeout 60", "ProxyTimeout " + seconds(o.idle)},
-	)
+		{" Timeout 60", " Timeout " + seconds(o.idle)},
+		{"ProxyTimeout 60", "ProxyTimeout " + seconds(o.idle)},
+	}, when(o.xffOnly, rewrite{`RequestHeader set X-Real-IP "%{REMOTE_ADDR}s"`, ""})...)...)
 	sitePath := writeFile(t, dir, "wssd.conf", site)
 	var b strings.Builder
 	fmt.Fprintf(&b, "ServerRoot %q\nDefaultRuntimeDir %q\nPidFile %q\n", dir, dir, filepath.Join(dir, "apache2.pid"))
@@ -234,22 +257,28 @@ func configureHAProxy(t *testing.T, dir string, addr netip.AddrPort, o proxyOpti
 	t.Helper()
 	pki := testpki.Get()
 	pem := writeFile(t, dir, "haproxy.pem", string(pki.CertPEM)+string(pki.KeyPEM))
-	cfg := shippedConfig(t, "haproxy/haproxy.cfg",
-		rewrite{"bind :443 ", "bind " + addr.String() + " "},
-		rewrite{"/etc/ssl/wssd/haproxy.pem", pem},
-		rewrite{" 127.0.0.1:8282 ", " " + o.upstream.String() + " "},
-		rewrite{"timeout tunnel 60s", "timeout tunnel " + seconds(o.idle) + "s"},
-		rewrite{"log /dev/log local0", "log stderr format raw local0"},
-		rewrite{"/run/haproxy/admin.sock", filepath.Join(dir, "admin.sock")},
+	cfg := shippedConfig(t, "haproxy/haproxy.cfg", append([]rewrite{
+		{"bind :443 ", "bind " + addr.String() + " "},
+		{"/etc/ssl/wssd/haproxy.pem", pem},
+		{" 127.0.0.1:8282 ", " " + o.upstream.String() + " "},
+		{"timeout tunnel 60s", "timeout tunnel " + seconds(o.idle) + "s"},
+		{"log /dev/log local0", "log stderr format raw local0"},
+		{"/run/haproxy/admin.sock", filepath.Join(dir, "admin.sock")},
 		// Sockets for 100,000 connections may be more than the test's
 		// open-file limit allows.
-		rewrite{"maxconn 100000", "maxconn 1000"},
+		{"maxconn 100000", "maxconn 1000"},
 		// Dropping privileges needs root, and the chroot a directory
 		// that only an installed HAProxy has.
-		rewrite{"chroot /var/lib/haproxy", ""},
-		rewrite{"user haproxy", ""},
-		rewrite{"group haproxy", ""},
-	)
+		{"chroot /var/lib/haproxy", ""},
+		{"user haproxy", ""},
+		{"group haproxy", ""},
+	}, when(o.xffOnly,
+		// As the file's header says: X-Forwarded-For instead of the PROXY
+		// header, and the client's own headers passed on.
+		rewrite{"send-proxy-v2 check check-send-proxy", "check"},
+		rewrite{"http-request del-header X-Real-IP", ""},
+		rewrite{"http-request del-header X-Forwarded-For", "option forwardfor"},
+	)...)...)
 	conf := writeFile(t, dir, "haproxy.cfg", cfg)
 	return []string{"-f", conf, "-db"}
 }

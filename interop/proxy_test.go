@@ -69,7 +69,7 @@ func TestProxy(t *testing.T) {
 			t.Parallel()
 			bin := findProxy(t, p)
 			t.Log(proxyVersion(t, bin))
-			up := startUpstream(t, p.proxyProtocol, proxyPing)
+			up := startUpstream(t, p.edge, proxyPing)
 			addr := startProxy(t, p, bin, proxyOptions{upstream: up.Addr(), idle: proxyIdle})
 
 			// The client's real address reaches wssd, through the header
@@ -86,11 +86,44 @@ func TestProxy(t *testing.T) {
 					}
 				}
 				closeNormally(t, c, up, "client-ip")
-				want := seenClient{ip: clientIP, source: p.source, peer: proxyIP}
+				want := seenClient{ip: clientIP, source: p.edge.header, peer: proxyIP}
 				if got := up.h.seenAs(t, "client-ip"); got != want {
 					t.Errorf("OnHandshake saw %v, want %v", got, want)
 				}
-				up.wantLogged(t, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=%v peer=%v:`, clientIP, p.source, proxyIP))
+				up.wantLogged(t, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=%v peer=%v:`, clientIP, p.edge.header, proxyIP))
+			})
+
+			// Behind the same proxy configured to append the client to
+			// X-Forwarded-For only, as AWS ALB, Google's and Cloudflare's
+			// load balancers and Envoy do, passing the client's own
+			// X-Real-IP on: wssd with -real-ip-header X-Forwarded-For never
+			// sees the forged X-Real-IP, nor the forged XFF entries.
+			t.Run("client-ip-xff-only", func(t *testing.T) {
+				t.Parallel()
+				up := startUpstream(t, xffOnly, proxyPing)
+				addr := startProxy(t, p, bin, proxyOptions{upstream: up.Addr(), idle: proxyIdle, xffOnly: true})
+				c := dialProxy(t, addr, "/wss?id=client-ip-xff", clientTLS(), spoofedHeader())
+				if err := echo(c, wsproto.OpText, []byte("hello")); err != nil {
+					t.Fatal(err)
+				}
+				closeNormally(t, c, up, "client-ip-xff")
+				// The attack reached wssd: the proxy passed the forged
+				// X-Real-IP on.
+				got := up.h.headerOf("client-ip-xff")
+				t.Logf("wssd got X-Real-IP %q, X-Forwarded-For %q", got.Values("X-Real-Ip"), got.Values("X-Forwarded-For"))
+				if got.Get("X-Real-Ip") != spoofedHeader().Get("X-Real-Ip") {
+					t.Errorf("the proxy did not pass the client's X-Real-IP on: %q", got.Values("X-Real-Ip"))
+				}
+				want := seenClient{ip: clientIP, source: engine.SourceXForwardedFor, peer: proxyIP}
+				if got := up.h.seenAs(t, "client-ip-xff"); got != want {
+					t.Errorf("OnHandshake saw %v, want %v", got, want)
+				}
+				up.wantLogged(t, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=x-forwarded-for peer=%v:`, clientIP, proxyIP))
+				for _, forged := range []string{"203.0.113.7", "198.51.100.1", "192.0.2.1"} {
+					if strings.Contains(up.log.String(), forged) {
+						t.Errorf("the access log has the forged address %s:\n%s", forged, up.log.String())
+					}
+				}
 			})
 
 			// Only /wss is upgraded: other paths get 404, whether the
@@ -158,7 +191,7 @@ func TestProxy(t *testing.T) {
 			// quiet connection at its idle timeout.
 			t.Run("no-pings-cut", func(t *testing.T) {
 				t.Parallel()
-				up := startUpstream(t, p.proxyProtocol, -1)
+				up := startUpstream(t, p.edge, -1)
 				addr := startProxy(t, p, bin, proxyOptions{upstream: up.Addr(), idle: proxyIdle})
 				c := dialProxy(t, addr, "/wss?id=no-pings", clientTLS(), nil)
 				if err := echo(c, wsproto.OpText, []byte("before")); err != nil {
@@ -195,7 +228,7 @@ func TestProxyDirect(t *testing.T) {
 
 	t.Run("x-real-ip", func(t *testing.T) {
 		t.Parallel()
-		up := startUpstream(t, false, -1)
+		up := startUpstream(t, realIPSetup{header: engine.SourceXRealIP}, -1)
 		for _, tc := range []struct {
 			name string
 			from netip.Addr
@@ -225,7 +258,7 @@ func TestProxyDirect(t *testing.T) {
 
 	t.Run("proxy-protocol", func(t *testing.T) {
 		t.Parallel()
-		up := startUpstream(t, true, -1)
+		up := startUpstream(t, realIPSetup{header: engine.SourceProxyProtocol, proxyProtocol: true}, -1)
 		claimed := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.7"), 40000)
 		for _, v := range []struct {
 			name   string
@@ -344,9 +377,10 @@ type upstream struct {
 }
 
 // startUpstream starts wssd as the deployments run it behind a proxy
-// (-path /wss -trusted-proxies 127.0.0.1, with -proxy-protocol if
-// proxyProtocol), pinging quiet connections every ping (negative: never).
-func startUpstream(t *testing.T, proxyProtocol bool, ping time.Duration) *upstream {
+// (-path /wss -trusted-proxies 127.0.0.1, and -real-ip-header and
+// -proxy-protocol as edge says), pinging quiet connections every ping
+// (negative: never).
+func startUpstream(t *testing.T, edge realIPSetup, ping time.Duration) *upstream {
 	t.Helper()
 	u := &upstream{h: newIPRecorder(), log: &logtest.Buffer{}}
 	logger := slog.New(slog.NewMultiHandler(
@@ -357,7 +391,8 @@ func startUpstream(t *testing.T, proxyProtocol bool, ping time.Duration) *upstre
 		Logger:         logger,
 		Path:           "/wss",
 		TrustedProxies: trustedProxies,
-		ProxyProtocol:  proxyProtocol,
+		RealIPHeader:   edge.header,
+		ProxyProtocol:  edge.proxyProtocol,
 		PingInterval:   ping,
 		EventLoops:     2,
 	}, u.h)
@@ -389,14 +424,15 @@ func (s seenClient) String() string {
 type ipRecorder struct {
 	engine.NopHandler
 
-	mu     sync.Mutex
-	seen   map[string]seenClient
-	closed map[string]error
-	change chan struct{} // closed and replaced whenever closed changes
+	mu      sync.Mutex
+	seen    map[string]seenClient
+	headers map[string]http.Header // the request's other header fields
+	closed  map[string]error
+	change  chan struct{} // closed and replaced whenever closed changes
 }
 
 func newIPRecorder() *ipRecorder {
-	return &ipRecorder{seen: map[string]seenClient{}, closed: map[string]error{}, change: make(chan struct{})}
+	return &ipRecorder{seen: map[string]seenClient{}, headers: map[string]http.Header{}, closed: map[string]error{}, change: make(chan struct{})}
 }
 
 func (h *ipRecorder) OnHandshake(c *engine.Conn, r *engine.Handshake) error {
@@ -405,6 +441,7 @@ func (h *ipRecorder) OnHandshake(c *engine.Conn, r *engine.Handshake) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seen[id] = seenClient{ip: r.ClientIP, source: r.ClientIPSource, peer: r.Peer.Addr()}
+	h.headers[id] = r.Header.Clone()
 	return nil
 }
 
@@ -439,6 +476,13 @@ func (h *ipRecorder) seenAs(t *testing.T, id string) seenClient {
 		t.Fatalf("OnHandshake was not called for %s", id)
 	}
 	return s
+}
+
+// headerOf returns the header fields the connection id arrived with.
+func (h *ipRecorder) headerOf(id string) http.Header {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.headers[id]
 }
 
 // closeErr waits until the connection id is gone on the server and returns

@@ -105,8 +105,8 @@ func TestProxyUnit(t *testing.T) {
 }
 
 // unitDeployment names the deployment of an ExecStart line by its flags:
-// "ws-trusted-proxies" behind nginx or Apache, "wss" with wssd's own TLS,
-// and so on.
+// "ws-trusted-proxies" behind nginx or Apache, "ws-x-forwarded-for" behind
+// a load balancer, "wss" with wssd's own TLS, and so on.
 func unitDeployment(execStart string) string {
 	name := "ws"
 	if strings.Contains(execStart, "-tls-cert") {
@@ -115,6 +115,8 @@ func unitDeployment(execStart string) string {
 	switch {
 	case strings.Contains(execStart, "-proxy-protocol"):
 		name += "-proxy-protocol"
+	case strings.Contains(execStart, "-real-ip-header X-Forwarded-For"):
+		name += "-x-forwarded-for"
 	case strings.Contains(execStart, "-trusted-proxies"):
 		name += "-trusted-proxies"
 	}
@@ -155,6 +157,9 @@ func runUnitCommand(t *testing.T, argv []string) {
 	switch {
 	case proxyProtocol:
 		wantIP, wantSource = "203.0.113.7", "proxy-protocol"
+	case strings.Contains(args, "-real-ip-header X-Forwarded-For"):
+		// The X-Real-IP a client forged is never seen.
+		wantIP, wantSource = "203.0.113.10", "x-forwarded-for"
 	case strings.Contains(args, "-trusted-proxies"):
 		wantIP, wantSource = "203.0.113.9", "x-real-ip"
 	}
@@ -211,7 +216,10 @@ func runUnitCommand(t *testing.T, argv []string) {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
 	}
 
-	o := wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.1", Header: http.Header{"X-Real-Ip": {"203.0.113.9"}}}
+	o := wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.1", Header: http.Header{
+		"X-Real-Ip":       {"203.0.113.9"},
+		"X-Forwarded-For": {"6.6.6.6, 203.0.113.10"},
+	}}
 	if u.Scheme == "wss" {
 		o.TLS = clientTLS()
 	}

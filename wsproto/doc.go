@@ -17,7 +17,10 @@
 // # Opening handshake
 //
 // [RequestHeadLength] finds the end of a buffered HTTP request head and
-// [Handshake] validates it with gobwas/ws's Upgrader, asks the caller to accept
-// or reject it, and appends the HTTP response. Bytes after the head (a client
+// [Handshake] validates it (RFC 6455 section 4.2.1, with RFC 7230's header
+// lists: Connection and Upgrade may list other tokens, over several lines;
+// Host, Sec-WebSocket-Key and -Version appear once, the key is base64 of 16
+// bytes), asks the caller to accept or reject it, and appends the HTTP
+// response. Bytes after the head (a client
 // may send its first frame together with the request) are left to the caller.
 package wsproto

@@ -3,6 +3,8 @@ package wsproto_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"testing"
@@ -75,5 +77,30 @@ func FuzzHandshake(f *testing.F) {
 		case err == nil && hr.Header.Get("Sec-WebSocket-Accept") == "":
 			t.Fatal("101 without Sec-WebSocket-Accept")
 		}
+		if err != nil {
+			return
+		}
+		// What was upgraded is a request net/http reads too, with one key of
+		// 16 bytes, answered with its accept value.
+		req, rerr := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+		if rerr != nil {
+			t.Fatalf("upgraded a request net/http refuses: %v", rerr)
+		}
+		keys := req.Header.Values("Sec-WebSocket-Key")
+		if len(keys) != 1 {
+			t.Fatalf("upgraded with keys %q", keys)
+		}
+		if k, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(k) != 16 {
+			t.Fatalf("upgraded with key %q", keys[0])
+		}
+		if got, want := hr.Header.Get("Sec-WebSocket-Accept"), acceptOf(keys[0]); got != want {
+			t.Fatalf("Sec-WebSocket-Accept %q, want %q", got, want)
+		}
 	})
+}
+
+// acceptOf is the Sec-WebSocket-Accept for key (RFC 6455 section 4.2.2).
+func acceptOf(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

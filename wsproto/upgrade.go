@@ -2,15 +2,15 @@ package wsproto
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
-	"io"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
-
-	"github.com/gobwas/ws"
 )
 
 // DefaultMaxHeadSize is the largest request head accepted when the caller
@@ -87,13 +87,17 @@ var (
 		Reason: "unsupported Sec-WebSocket-Version",
 		Header: http.Header{"Sec-Websocket-Version": {"13"}},
 	}
-	// ErrBadSubprotocol: the accept function chose a subprotocol the client did not offer.
-	ErrBadSubprotocol = errors.New("wsproto: chosen subprotocol was not offered by the client")
 )
 
 // Handshake validates the opening handshake in head (exactly the bytes
-// [RequestHeadLength] measured) with gobwas/ws's Upgrader and appends the
-// server's response to dst.
+// [RequestHeadLength] measured) as RFC 6455 section 4.2.1 and RFC 7230
+// describe it, and appends the server's response to dst.
+//
+// Header lists are read as RFC 7230 section 7 defines them: Connection may
+// list other options besides "upgrade" and be split over several lines,
+// Upgrade may offer other protocols besides "websocket". What must appear
+// once does: a second Host, Sec-WebSocket-Key or Sec-WebSocket-Version line
+// is refused, as is a key that is not the base64 encoding of 16 bytes.
 //
 // For a well-formed request it calls accept, if not nil, with the parsed
 // request; accept may set r.Subprotocol and r.ResponseHeader, or return an
@@ -102,29 +106,191 @@ var (
 // refusal the response is an HTTP error that says why, and err is the
 // *RejectError.
 func Handshake(dst, head []byte, accept func(r *Request) error) (resp []byte, r *Request, err error) {
-	h := handshakers.Get().(*handshaker)
-	defer func() {
-		h.reset()
-		handshakers.Put(h)
-	}()
 	r = &Request{}
-	h.req = r
-	h.head.Reset(head)
-	h.accept = accept
-
-	if err := checkRequestLine(head); err != nil {
-		return AppendReject(dst, err), r, err
+	key, rej := parseRequest(r, head)
+	if rej == nil && accept != nil {
+		if err := accept(r); err != nil {
+			if !errors.As(err, &rej) {
+				rej = &RejectError{Status: http.StatusForbidden} // the reason stays private
+			}
+		}
 	}
-	_, err = h.up.Upgrade(&h.rw)
-	if err != nil {
-		rej := asReject(err)
+	if rej == nil && r.Subprotocol != "" && !slices.Contains(r.Protocols, r.Subprotocol) {
+		rej = &RejectError{Status: http.StatusInternalServerError, Reason: "server chose a subprotocol the client did not offer"}
+	}
+	if rej != nil {
 		return AppendReject(dst, rej), r, rej
 	}
-	return append(dst, h.out.Bytes()...), r, nil
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = appendAccept(dst, key)
+	dst = append(dst, "\r\n"...)
+	if r.Subprotocol != "" {
+		dst = append(dst, "Sec-WebSocket-Protocol: "...)
+		dst = append(dst, r.Subprotocol...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = appendHeader(dst, r.ResponseHeader)
+	return append(dst, "\r\n"...), r, nil
+}
+
+// acceptGUID is the GUID of RFC 6455 section 1.3.
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// appendAccept appends the Sec-WebSocket-Accept value for key.
+func appendAccept(dst []byte, key string) []byte {
+	var buf [24 + len(acceptGUID)]byte // a valid key has 24 characters
+	sum := sha1.Sum(append(append(buf[:0], key...), acceptGUID...))
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
+}
+
+// Reasons of the 400 answers to malformed handshakes.
+const (
+	reasonIncomplete   = "incomplete request head"
+	reasonURI          = "malformed request URI"
+	reasonHeaderLine   = "malformed header line"
+	reasonFolded       = "obsolete line folding in a header"
+	reasonHost         = "missing Host header"
+	reasonHostTwice    = "more than one Host header"
+	reasonUpgrade      = "Upgrade header does not offer websocket"
+	reasonConnection   = "Connection header does not list upgrade"
+	reasonVersion      = "missing Sec-WebSocket-Version header"
+	reasonVersionTwice = "more than one Sec-WebSocket-Version header"
+	reasonKey          = "missing Sec-WebSocket-Key header"
+	reasonKeyTwice     = "more than one Sec-WebSocket-Key header"
+	reasonKeyBad       = "Sec-WebSocket-Key is not the base64 encoding of 16 bytes"
+)
+
+func badRequest(reason string) *RejectError {
+	return &RejectError{Status: http.StatusBadRequest, Reason: reason}
+}
+
+// parseRequest reads head into r and returns the Sec-WebSocket-Key, or why
+// the request is refused.
+func parseRequest(r *Request, head []byte) (key string, rej *RejectError) {
+	if rej := checkRequestLine(head); rej != nil {
+		return "", rej
+	}
+	if !bytes.HasSuffix(head, headEnd) {
+		return "", badRequest(reasonIncomplete)
+	}
+	// One string for the whole head: the request's fields are parts of it.
+	text := string(head[:len(head)-len(headEnd)+len("\r\n")])
+	requestLine, lines, _ := strings.Cut(text, "\r\n")
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; (c < ' ' && c != '\t' || c == 0x7f) && !(c == '\r' && text[i+1] == '\n' || c == '\n' && text[i-1] == '\r') {
+			return "", badRequest(reasonHeaderLine) // a bare CR or LF, NUL, DEL...
+		}
+	}
+	_, rest, _ := strings.Cut(requestLine, " ")
+	r.Method = http.MethodGet // checkRequestLine let nothing else through
+	r.URI, _, _ = strings.Cut(rest, " ")
+	u, err := url.ParseRequestURI(r.URI)
+	if err != nil {
+		return "", badRequest(reasonURI)
+	}
+	r.Path, r.RawQuery = u.Path, u.RawQuery
+
+	var hosts, keys, versions int
+	var upgrade, connection bool
+	var version string
+	for lines != "" {
+		var line string
+		line, lines, _ = strings.Cut(lines, "\r\n")
+		if line == "" {
+			return "", badRequest(reasonHeaderLine)
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return "", badRequest(reasonFolded) // RFC 7230 section 3.2.4
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || !validHeaderName(name) {
+			return "", badRequest(reasonHeaderLine)
+		}
+		value = strings.Trim(value, " \t")
+		switch {
+		case strings.EqualFold(name, "Host"):
+			hosts++
+			r.Host = value
+		case strings.EqualFold(name, "Upgrade"):
+			upgrade = upgrade || hasToken(value, "websocket")
+		case strings.EqualFold(name, "Connection"):
+			connection = connection || hasToken(value, "upgrade")
+		case strings.EqualFold(name, "Sec-WebSocket-Version"):
+			versions++
+			version = value
+		case strings.EqualFold(name, "Sec-WebSocket-Key"):
+			keys++
+			key = value
+		case strings.EqualFold(name, "Sec-WebSocket-Protocol"):
+			for p := range strings.SplitSeq(value, ",") {
+				if p = strings.Trim(p, " \t"); p != "" {
+					r.Protocols = append(r.Protocols, p)
+				}
+			}
+		case strings.EqualFold(name, "Sec-WebSocket-Extensions"): // none is negotiated
+		default:
+			if r.Header == nil {
+				r.Header = make(http.Header, 8)
+			}
+			name = textproto.CanonicalMIMEHeaderKey(name)
+			r.Header[name] = append(r.Header[name], value)
+		}
+	}
+	switch {
+	case hosts == 0:
+		return "", badRequest(reasonHost)
+	case hosts > 1:
+		return "", badRequest(reasonHostTwice)
+	case !upgrade:
+		return "", badRequest(reasonUpgrade)
+	case !connection:
+		return "", badRequest(reasonConnection)
+	case versions == 0:
+		return "", badRequest(reasonVersion)
+	case versions > 1:
+		return "", badRequest(reasonVersionTwice)
+	case version != "13":
+		return "", ErrBadVersion
+	case keys == 0:
+		return "", badRequest(reasonKey)
+	case keys > 1:
+		return "", badRequest(reasonKeyTwice)
+	}
+	if n, err := base64.StdEncoding.DecodeString(key); err != nil || len(n) != 16 {
+		return "", badRequest(reasonKeyBad)
+	}
+	return key, nil
+}
+
+// hasToken reports whether the comma-separated list v (RFC 7230 section 7)
+// has token, in any case. An Upgrade token may carry a version
+// ("websocket/13" does not count as "websocket").
+func hasToken(v, token string) bool {
+	for t := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.Trim(t, " \t"), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// validHeaderName reports whether name is an RFC 7230 token: no spaces
+// (none before the colon either, section 3.2.4), no separators.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRequestLine answers method and version errors with 400, where
-// gobwas/ws would answer 405 and 505.
+// a generic parser would answer 405 and 505.
 func checkRequestLine(head []byte) *RejectError {
 	line := head
 	if i := bytes.IndexByte(head, '\n'); i >= 0 {
@@ -141,24 +307,6 @@ func checkRequestLine(head []byte) *RejectError {
 		return ErrBadHTTPVersion
 	}
 	return nil
-}
-
-func asReject(err error) *RejectError {
-	var rej *RejectError
-	if errors.As(err, &rej) {
-		return rej
-	}
-	if errors.Is(err, ws.ErrHandshakeUpgradeRequired) {
-		return ErrBadVersion
-	}
-	var wsrej *ws.ConnectionRejectedError
-	if errors.As(err, &wsrej) {
-		return &RejectError{Status: wsrej.StatusCode(), Reason: strings.TrimPrefix(wsrej.Error(), "handshake error: ")}
-	}
-	if errors.Is(err, ErrBadSubprotocol) {
-		return &RejectError{Status: http.StatusInternalServerError, Reason: "server chose a subprotocol the client did not offer"}
-	}
-	return &RejectError{Status: http.StatusBadRequest, Reason: "malformed WebSocket handshake request"}
 }
 
 // AppendReject appends a complete HTTP error response for rej to dst. The
@@ -199,100 +347,4 @@ func appendHeader(dst []byte, h http.Header) []byte {
 		}
 	}
 	return dst
-}
-
-// handshaker carries one handshake through gobwas/ws's Upgrader, whose hooks
-// are bound once to the pooled value.
-type handshaker struct {
-	up   ws.Upgrader
-	head bytes.Reader
-	out  bytes.Buffer
-	rw   struct {
-		io.Reader
-		io.Writer
-	}
-	req    *Request
-	accept func(*Request) error
-}
-
-var handshakers = sync.Pool{New: func() any {
-	h := &handshaker{}
-	h.rw.Reader, h.rw.Writer = &h.head, &h.out
-	h.up = ws.Upgrader{
-		ReadBufferSize:  DefaultMaxHeadSize,
-		OnRequest:       h.onRequest,
-		OnHost:          h.onHost,
-		OnHeader:        h.onHeader,
-		ProtocolCustom:  h.onProtocol,
-		OnBeforeUpgrade: h.onBeforeUpgrade,
-	}
-	return h
-}}
-
-func (h *handshaker) reset() {
-	h.req, h.accept = nil, nil
-	h.out.Reset()
-	h.head.Reset(nil)
-}
-
-func (h *handshaker) onRequest(uri []byte) error {
-	h.req.Method = http.MethodGet // checkRequestLine let nothing else through
-	h.req.URI = string(uri)
-	u, err := url.ParseRequestURI(h.req.URI)
-	if err != nil {
-		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusBadRequest), ws.RejectionReason("handshake error: malformed request URI"))
-	}
-	h.req.Path, h.req.RawQuery = u.Path, u.RawQuery
-	return nil
-}
-
-func (h *handshaker) onHost(host []byte) error {
-	h.req.Host = string(host)
-	return nil
-}
-
-func (h *handshaker) onHeader(key, value []byte) error {
-	if h.req.Header == nil {
-		h.req.Header = make(http.Header, 8)
-	}
-	k := string(key) // gobwas/ws hands keys over in canonical form
-	h.req.Header[k] = append(h.req.Header[k], string(value))
-	return nil
-}
-
-func (h *handshaker) onProtocol(v []byte) (string, bool) {
-	for p := range strings.SplitSeq(string(v), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			h.req.Protocols = append(h.req.Protocols, p)
-		}
-	}
-	return "", true // the choice is made in onBeforeUpgrade
-}
-
-func (h *handshaker) onBeforeUpgrade() (ws.HandshakeHeader, error) {
-	r := h.req
-	if h.accept != nil {
-		if err := h.accept(r); err != nil {
-			var rej *RejectError
-			if !errors.As(err, &rej) {
-				rej = &RejectError{Status: http.StatusForbidden} // the reason stays private
-			}
-			return nil, rej
-		}
-	}
-	var extra []byte
-	if r.Subprotocol != "" {
-		offered := false
-		for _, p := range r.Protocols {
-			offered = offered || p == r.Subprotocol
-		}
-		if !offered {
-			return nil, ErrBadSubprotocol
-		}
-		extra = append(extra, "Sec-WebSocket-Protocol: "...)
-		extra = append(extra, r.Subprotocol...)
-		extra = append(extra, "\r\n"...)
-	}
-	extra = appendHeader(extra, r.ResponseHeader)
-	return ws.HandshakeHeaderBytes(extra), nil
 }

@@ -47,6 +47,7 @@ var handshakeCases = []struct {
 	accept func(*wsproto.Request) error
 	status int
 	header map[string]string // expected response header fields
+	reason string            // what the refusal's body says
 }{
 	{name: "valid", head: goodHead, status: 101,
 		header: map[string]string{"Sec-Websocket-Accept": "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "Upgrade": "websocket"}},
@@ -77,6 +78,34 @@ var handshakeCases = []struct {
 	{name: "malformed header line", head: replaceLine("", "no colon here"), status: 400},
 	{name: "garbage request line", head: "\x16\x03\x01\x02\x00\r\n\r\n", status: 400},
 	{name: "bad URI", head: strings.Replace(goodHead, "/chat?room=7", "chat", 1), status: 400},
+	{name: "space before colon", head: replaceLine("", "X-Bad : 1"), status: 400, reason: "malformed header line"},
+	{name: "bare LF in a value", head: replaceLine("", "X-Bad: 1\nHost: evil"), status: 400, reason: "malformed header line"},
+	{name: "obsolete line folding", head: replaceLine("", " continued"), status: 400, reason: "folding"},
+
+	// Findings: what must appear once, and the key's form.
+	{name: "duplicate Sec-WebSocket-Key", head: replaceLine("", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="), status: 400, reason: "more than one Sec-WebSocket-Key"},
+	{name: "duplicate Host", head: replaceLine("", "Host: evil.example"), status: 400, reason: "more than one Host"},
+	{name: "duplicate Sec-WebSocket-Version", head: replaceLine("", "Sec-WebSocket-Version: 13"), status: 400, reason: "more than one Sec-WebSocket-Version"},
+	{name: "key of 16 characters, not base64 of 16 bytes", head: replaceLine("Sec-WebSocket-Key", "Sec-WebSocket-Key: 0123456789abcdef"), status: 400, reason: "base64 encoding of 16 bytes"},
+	{name: "key not base64", head: replaceLine("Sec-WebSocket-Key", "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!=="), status: 400, reason: "base64 encoding of 16 bytes"},
+	{name: "key of 15 bytes", head: replaceLine("Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA"), status: 400, reason: "base64 encoding of 16 bytes"},
+	{name: "key of 17 bytes", head: replaceLine("Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA="), status: 400, reason: "base64 encoding of 16 bytes"},
+
+	// Findings: RFC 7230 lists.
+	{name: "Connection split over two lines", status: 101,
+		head: replaceLine("Connection", "Connection: keep-alive\r\nConnection: Upgrade")},
+	{name: "Connection upgrade on the first of two lines", status: 101,
+		head: replaceLine("Connection", "Connection: Upgrade\r\nConnection: keep-alive")},
+	{name: "Connection list without spaces", status: 101, head: replaceLine("Connection", "Connection: keep-alive,upgrade")},
+	{name: "Upgrade list", status: 101, head: replaceLine("Upgrade", "Upgrade: websocket, foo")},
+	{name: "Upgrade list, websocket last", status: 101, head: replaceLine("Upgrade", "Upgrade: h2c, WebSocket")},
+	{name: "Upgrade over two lines", status: 101, head: replaceLine("Upgrade", "Upgrade: h2c\r\nUpgrade: websocket")},
+	{name: "Upgrade with a version is another protocol", status: 400, head: replaceLine("Upgrade", "Upgrade: websocket/13"), reason: "Upgrade"},
+	{name: "Connection without upgrade", status: 400, head: replaceLine("Connection", "Connection: keep-alive, close"), reason: "Connection"},
+	{name: "subprotocols over two lines", status: 101,
+		head:   replaceLine("Sec-WebSocket-Protocol", "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat"),
+		accept: func(r *wsproto.Request) error { r.Subprotocol = "superchat"; return nil },
+		header: map[string]string{"Sec-Websocket-Protocol": "superchat"}},
 }
 
 func TestHandshake(t *testing.T) {
@@ -105,6 +134,9 @@ func TestHandshake(t *testing.T) {
 				}
 				if !hr.Close || hr.ContentLength <= 1 {
 					t.Errorf("an error response must close and say why:\n%s", resp)
+				}
+				if rej != nil && !strings.Contains(rej.Reason, tc.reason) || !bytes.Contains(resp, []byte(tc.reason)) {
+					t.Errorf("reason %q, want one that says %q", rej.Reason, tc.reason)
 				}
 			}
 			if tc.name == "valid" {

@@ -53,6 +53,10 @@ type options struct {
 	tlsAutodetect     bool
 	tlsWatch          time.Duration
 	tlsTickets        bool
+
+	// The edge: where the client IP comes from, which pages may connect.
+	realIPHeader   engine.IPSource
+	allowedOrigins []string
 }
 
 // stringList is a flag that may be given several times.
@@ -83,8 +87,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.tlsAutodetect, "tls-autodetect", false, "with TLS, also serve plain ws on the same port")
 	fs.DurationVar(&o.tlsWatch, "tls-watch", 10*time.Second, "check the certificate files for changes this often (0: only on SIGHUP)")
 	fs.BoolVar(&o.tlsTickets, "tls-tickets", true, "resume TLS sessions with session tickets, their keys in memory only, rotated every 12 h, each kept 24 h (false: no resumption, as deploy/nginx)")
+	// The edge.
+	fs.TextVar(&o.realIPHeader, "real-ip-header", engine.SourceXRealIP, "the one source of the client IP that the -trusted-proxies set: X-Real-IP, X-Forwarded-For, Forwarded or proxy-protocol")
+	origins := fs.String("allowed-origins", "", "comma-separated origins whose pages may connect (https://app.example.com, https://*.example.com); others get 403, requests without Origin pass; empty: no check")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.realIPHeader == engine.SourceProxyProtocol && !o.proxyProtocol {
+		return o, errors.New("-real-ip-header proxy-protocol needs -proxy-protocol")
+	}
+	for f := range strings.SplitSeq(*origins, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			o.allowedOrigins = append(o.allowedOrigins, f)
+		}
 	}
 	if len(o.tlsCerts) != len(o.tlsKeys) {
 		return o, fmt.Errorf("-tls-cert given %d times but -tls-key %d times: they pair up in order", len(o.tlsCerts), len(o.tlsKeys))
@@ -184,6 +199,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ReusePort:      o.reusePort,
 		ProxyProtocol:  o.proxyProtocol,
 		TLSAutodetect:  o.tlsAutodetect,
+		RealIPHeader:   o.realIPHeader,
+		AllowedOrigins: o.allowedOrigins,
 	}
 	scheme := "ws"
 	if store != nil {

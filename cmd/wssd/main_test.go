@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/leakcheck"
 	"github.com/wssd/wssd/internal/wstest"
@@ -103,6 +104,28 @@ func TestParseFlags(t *testing.T) {
 		{name: "PROXY protocol", args: []string{"-proxy-protocol", "-trusted-proxies", "127.0.0.1"}, check: func(t *testing.T, o options) {
 			if !o.proxyProtocol {
 				t.Fatal("-proxy-protocol not set")
+			}
+		}},
+		{name: "real IP header default", check: func(t *testing.T, o options) {
+			if o.realIPHeader != engine.SourceXRealIP {
+				t.Fatalf("got %v, want X-Real-IP as deploy/nginx sets it", o.realIPHeader)
+			}
+		}},
+		{name: "real IP header X-Forwarded-For", args: []string{"-real-ip-header", "X-Forwarded-For"}, check: func(t *testing.T, o options) {
+			if o.realIPHeader != engine.SourceXForwardedFor {
+				t.Fatalf("got %v", o.realIPHeader)
+			}
+		}},
+		{name: "real IP header proxy-protocol", args: []string{"-real-ip-header", "proxy-protocol", "-proxy-protocol", "-trusted-proxies", "127.0.0.1"}, check: func(t *testing.T, o options) {
+			if o.realIPHeader != engine.SourceProxyProtocol {
+				t.Fatalf("got %v", o.realIPHeader)
+			}
+		}},
+		{name: "real IP header proxy-protocol without -proxy-protocol", args: []string{"-real-ip-header", "proxy-protocol"}, wantErr: "needs -proxy-protocol"},
+		{name: "real IP header unknown", args: []string{"-real-ip-header", "X-Client-IP"}, wantErr: "real-ip-header"},
+		{name: "allowed origins", args: []string{"-allowed-origins", "https://app.example.com, https://*.example.com,"}, check: func(t *testing.T, o options) {
+			if !slices.Equal(o.allowedOrigins, []string{"https://app.example.com", "https://*.example.com"}) {
+				t.Fatalf("got %q", o.allowedOrigins)
 			}
 		}},
 	}
@@ -254,6 +277,43 @@ func TestBinary(t *testing.T) {
 	next("stopped")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wssd exited with %v after SIGTERM", err)
+	}
+}
+
+// TestBinaryEdge runs wssd behind an X-Forwarded-For proxy (127.0.0.2) with
+// an Origin check: a client's forged X-Real-IP is never seen, and a page of
+// another origin gets 403.
+func TestBinaryEdge(t *testing.T) {
+	p := startWSSD(t, "-trusted-proxies", "127.0.0.2", "-real-ip-header", "X-Forwarded-For",
+		"-allowed-origins", "https://app.example.com,https://*.example.org")
+	cases := []struct {
+		name   string
+		header http.Header
+		status int    // 0: upgraded
+		ip     string // the client_ip logged
+	}{
+		{name: "forged X-Real-IP", header: http.Header{"X-Real-Ip": {"6.6.6.6"}, "X-Forwarded-For": {"6.6.6.7, 203.0.113.7"}}, ip: "203.0.113.7"},
+		{name: "allowed origin", header: http.Header{"Origin": {"https://chat.example.org"}, "X-Forwarded-For": {"203.0.113.8"}}, ip: "203.0.113.8"},
+		{name: "other origin", header: http.Header{"Origin": {"https://evil.example"}}, status: http.StatusForbidden},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := wstest.Dial(p.addr, wstest.DialOptions{LocalIP: "127.0.0.2", Header: tc.header})
+			if tc.status != 0 {
+				if c == nil || c.Response.StatusCode != tc.status {
+					t.Fatalf("got %v, want %d", err, tc.status)
+				}
+				c.Close()
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if open := p.next("ws open"); open["client_ip"] != tc.ip || open["client_ip_source"] != "x-forwarded-for" {
+				t.Fatalf("open line %v, want client_ip %s from x-forwarded-for", open, tc.ip)
+			}
+		})
 	}
 }
 
