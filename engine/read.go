@@ -145,13 +145,15 @@ func (c *Conn) upgrade(buf []byte) int {
 	out := bufpool.Get()
 	resp, r, err := wsproto.Handshake(out.B, buf[:n], c.accept)
 	out.B = resp
+	if err != nil {
+		c.refused(err, r.URI)
+	}
 	c.write(out.B)
 	bufpool.Put(out)
 	if !c.alive() {
 		return n // the response could not be written: gnet closed the socket
 	}
 	if err != nil {
-		c.refused(err, r.URI)
 		c.closeErr = err
 		c.linger()
 		return n
