@@ -3,6 +3,7 @@ package engine
 import (
 	"net/http"
 	"net/netip"
+	"syscall"
 )
 
 // ResolveClientIP exposes client IP resolution to the tests.
@@ -15,3 +16,10 @@ var (
 	ProxyHeaderLength = proxyHeaderLength
 	ParseProxyHeader  = parseProxyHeader
 )
+
+// WithAcceptFault returns cfg with a fault injected into the acceptor: the
+// n-th accept, counted from 1, fails with fault(n) when that is not 0.
+func WithAcceptFault(cfg Config, fault func(n int) syscall.Errno) Config {
+	cfg.acceptFault = fault
+	return cfg
+}
