@@ -48,7 +48,6 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 		}
 		var errno syscall.Errno
 		errors.As(err, &errno)
-
 		switch errno {
 		case unix.EMFILE, unix.ENFILE:
 			if s.refuseOne(rc, err) {

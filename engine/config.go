@@ -93,10 +93,11 @@ type Config struct {
 	// reach an event loop. Default, computed by Start: the process's
 	// open-file limit less the descriptors open at that moment, two per
 	// event loop, and a reserve of 128 for the program around the server
-	// (its log files, certificate reloads). A program that opens more files
-	// after Start should set MaxConns itself; when the process runs out of
-	// descriptors anyway, the server refuses connections until it has some
-	// again, and keeps serving those it has.
+	// (its log files, certificate reloads) and for connections being handed
+	// to a loop (two descriptors each, for a moment). A program that opens
+	// more files after Start should set MaxConns itself; when the process
+	// runs out of descriptors anyway, the server refuses connections until
+	// it has some again, and keeps serving those it has.
 	MaxConns int
 	// MaxConnsPerIP bounds the connections open at once from one client
 	// address: an IPv4 address, or the /64 of an IPv6 one. It counts TCP
@@ -131,7 +132,7 @@ const (
 	DefaultPongTimeout      = 10 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
 	// fdReserve is kept free below the open-file limit for the program
-	// around the server: see Config.MaxConns.
+	// around the server and hand-overs: see Config.MaxConns.
 	fdReserve = 128
 )
 

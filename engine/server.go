@@ -156,9 +156,8 @@ func (s *Server) startFailed(err error) error {
 }
 
 // defaultMaxConns leaves out of the open-file limit the descriptors open
-// now (listener and spare included), two per event loop (its poller and
-// its wake-up), one per acceptor for a connection being handed over, and
-// fdReserve for the program around the server.
+// now (listener and spare included), two per event loop (its poller and its
+// wake-up), and fdReserve: see Config.MaxConns.
 func (s *Server) defaultMaxConns() int {
 	limit := fileLimit()
 	if limit == 0 {
@@ -168,7 +167,7 @@ func (s *Server) defaultMaxConns() int {
 	if err != nil {
 		open = 0
 	}
-	return max(limit-open-2*s.cfg.EventLoops-len(s.lns)-fdReserve, 1)
+	return max(limit-open-2*s.cfg.EventLoops-fdReserve, 1)
 }
 
 // Addr returns the address the server listens on, once Start has returned.
