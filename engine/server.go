@@ -362,8 +362,9 @@ func (e *events) loopOf(gc gnet.Conn) *loop {
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := (*Server)(e)
-	// The acceptor admitted the connection (see admit); taking it here
-	// makes OnClose release what it counted.
+	// The acceptor admitted the connection and counted it (see
+	// Server.admit). Once taken, the Conn must become gc's context, so that
+	// OnClose releases the count; otherwise the acceptor does.
 	en, _ := gc.Context().(*enrollment)
 	if en == nil || s.draining.Load() {
 		return nil, gnet.Close
