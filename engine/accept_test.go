@@ -155,6 +155,7 @@ func TestListenIPv6(t *testing.T) {
 	}{
 		{name: "loopback", listen: "[::1]:0", dial: []string{"::1"}},
 		{name: "dual stack", listen: ":0", dial: []string{"127.0.0.1", "::1"}},
+		{name: "IPv6 any", listen: "[::]:0", dial: []string{"::1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,6 +272,32 @@ func TestAdmissionLimits(t *testing.T) {
 					time.Sleep(20 * time.Millisecond)
 				}
 			})
+		})
+	}
+}
+
+// TestPerIPKey: MaxConnsPerIP counts IPv4 addresses, IPv6 /64s, and no
+// trusted proxy.
+func TestPerIPKey(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
+	cases := []struct {
+		name string
+		peer string
+		want string // "" when not counted
+	}{
+		{name: "IPv4", peer: "192.0.2.7", want: "192.0.2.7"},
+		{name: "IPv6 by /64", peer: "2001:db8:1:2:aaaa::1", want: "2001:db8:1:2::"},
+		{name: "IPv6 same /64", peer: "2001:db8:1:2:bbbb::9", want: "2001:db8:1:2::"},
+		{name: "IPv6 next /64", peer: "2001:db8:1:3::1", want: "2001:db8:1:3::"},
+		{name: "trusted IPv4 proxy", peer: "10.1.2.3"},
+		{name: "trusted IPv6 proxy", peer: "2001:db8:ffff:1::1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			key, counted := engine.PerIPKey(trusted, netip.MustParseAddr(tc.peer))
+			if got := key.String(); counted != (tc.want != "") || counted && got != tc.want {
+				t.Fatalf("key %v counted %v, want %q", got, counted, tc.want)
+			}
 		})
 	}
 }

@@ -73,12 +73,16 @@ func (a *admission) release(peer netip.Addr) {
 	a.srv.conns.Add(-1)
 }
 
+func (a *admission) perIPKey(peer netip.Addr) (netip.Addr, bool) {
+	return perIPKey(a.srv.trusted, peer)
+}
+
 // perIPKey is what MaxConnsPerIP counts peer under: the IPv4 address, or
 // the /64 of an IPv6 address (the smallest network a site is given, so
 // one client holds a whole /64). Trusted proxies carry many clients and
 // are not counted.
-func (a *admission) perIPKey(peer netip.Addr) (netip.Addr, bool) {
-	if a.srv.trusted.contains(peer) {
+func perIPKey(trusted trustedProxies, peer netip.Addr) (netip.Addr, bool) {
+	if trusted.contains(peer) {
 		return netip.Addr{}, false
 	}
 	if peer.Is6() {

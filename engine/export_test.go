@@ -23,3 +23,8 @@ func WithAcceptFault(cfg Config, fault func(n int) syscall.Errno) Config {
 	cfg.acceptFault = fault
 	return cfg
 }
+
+// PerIPKey exposes what MaxConnsPerIP counts a peer under.
+func PerIPKey(trusted []netip.Prefix, peer netip.Addr) (netip.Addr, bool) {
+	return perIPKey(trusted, peer)
+}

@@ -339,6 +339,7 @@ func TestBinaryIPv6(t *testing.T) {
 	}{
 		{name: "loopback", listen: "[::1]:0", hosts: []string{"::1"}},
 		{name: "dual stack", listen: ":0", hosts: []string{"127.0.0.1", "::1"}},
+		{name: "IPv6 any", listen: "[::]:0", hosts: []string{"::1"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
