@@ -22,8 +22,9 @@ const (
 	maxAcceptBackoff = 100 * time.Millisecond
 )
 
-// enrollment is the gnet context of a connection between the acceptor and
-// its OnOpen, which marks it taken; EnrollContext returns after OnOpen.
+// enrollment is the gnet context of a connection between enrollLoop and its
+// OnOpen, which marks it taken. One per enrollLoop, reused: EnrollContext
+// returns after OnOpen.
 type enrollment struct{ opened bool }
 
 // acceptLoop accepts connections on ln until Shutdown closes it, or until
@@ -96,7 +97,7 @@ func (s *Server) accept(ln *net.TCPListener, rc syscall.RawConn) (*net.TCPConn, 
 	return ln.AcceptTCP()
 }
 
-// admit counts c against the limits and hands it to an event loop, or
+// admit counts c against the limits and passes it to an enrollLoop, or
 // refuses it.
 func (s *Server) admit(c *net.TCPConn) {
 	peer := addrPortOf(c.RemoteAddr()).Addr()
@@ -110,31 +111,40 @@ func (s *Server) admit(c *net.TCPConn) {
 		s.adm.release(peer)
 		return
 	}
-	// The hand-over waits for the loop to run OnOpen: on its own goroutine,
-	// so that the acceptor goes on accepting meanwhile and the loops take
-	// connections in batches.
-	s.acceptors.Add(1)
-	go s.enroll(c, peer)
+	s.handoff <- handoff{c, peer}
 }
 
-// enroll hands c to an event loop; it closes c.
-func (s *Server) enroll(c *net.TCPConn, peer netip.Addr) {
-	defer s.acceptors.Done()
+// handoff is an admitted connection on its way to an event loop.
+type handoff struct {
+	c    *net.TCPConn
+	peer netip.Addr
+}
+
+// enrollLoop hands the acceptor's connections to the event loops until
+// stopAccepting closes s.handoff. A hand-over waits for the loop to run
+// OnOpen; with one enrollLoop per event loop, the acceptor goes on
+// accepting meanwhile and a loop takes connections in batches, with no
+// goroutine per connection.
+func (s *Server) enrollLoop() {
+	defer s.enrollers.Done()
 	en := new(enrollment)
-	_, err := s.cli.EnrollContext(c, en)
-	if en.opened {
-		return
-	}
-	s.adm.release(peer)
-	switch {
-	case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
-		s.adm.log.add(refusedNoFiles, err)
-	case err != nil:
-		s.adm.log.add(refusedError, err)
-	case !s.draining.Load():
-		// gnet could not add the socket to the loop's poller (epoll's
-		// max_user_watches, out of memory); it closed it.
-		s.adm.log.add(refusedError, errors.New("engine: event loop did not take the connection"))
+	for h := range s.handoff {
+		en.opened = false
+		_, err := s.cli.EnrollContext(h.c, en) // closes h.c
+		if en.opened {
+			continue
+		}
+		s.adm.release(h.peer)
+		switch {
+		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
+			s.adm.log.add(refusedNoFiles, err)
+		case err != nil:
+			s.adm.log.add(refusedError, err)
+		case !s.draining.Load():
+			// gnet could not add the socket to the loop's poller (epoll's
+			// max_user_watches, out of memory); it closed it.
+			s.adm.log.add(refusedError, errors.New("engine: event loop did not take the connection"))
+		}
 	}
 }
 

@@ -41,6 +41,8 @@ type Server struct {
 	lns         []*net.TCPListener
 	adm         admission
 	acceptors   sync.WaitGroup
+	handoff     chan handoff // from the acceptors to the enrollLoops
+	enrollers   sync.WaitGroup
 	closing     context.Context // done once the acceptors are to stop
 	stopAccept  context.CancelFunc
 	spare       int // descriptor refuseOne gives up; -1 if none
@@ -139,6 +141,11 @@ func (s *Server) Start(addr string) error {
 		s.closeListeners()
 		return s.startFailed(fmt.Errorf("engine: start event loops: %w", err))
 	}
+	s.handoff = make(chan handoff)
+	for range s.cfg.EventLoops {
+		s.enrollers.Add(1)
+		go s.enrollLoop()
+	}
 	for _, ln := range s.lns {
 		s.acceptors.Add(1)
 		go s.acceptLoop(ln)
@@ -208,14 +215,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// stopAccepting closes the listeners and waits for the acceptors to
-// return, so that no connection reaches a loop afterwards.
+// stopAccepting closes the listeners and waits for the acceptors and the
+// hand-overs under way, so that no connection reaches a loop afterwards.
 func (s *Server) stopAccepting() {
 	s.stopAccOnce.Do(func() {
 		s.stopAccept()
 		s.closeListeners()
+		s.acceptors.Wait()
+		if s.handoff != nil {
+			close(s.handoff)
+		}
 	})
 	s.acceptors.Wait()
+	s.enrollers.Wait()
 }
 
 func (s *Server) closeListeners() {
