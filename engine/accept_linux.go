@@ -86,10 +86,7 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 func (s *Server) accept(ln *net.TCPListener, rc syscall.RawConn) (*net.TCPConn, error) {
 	if s.cfg.acceptFault != nil {
 		if errno := s.cfg.acceptFault(int(s.accepts.Add(1))); errno != 0 {
-			for n := 0; n == 0 && s.closing.Err() == nil; {
-				_ = rc.Control(func(fd uintptr) {
-					n, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 10)
-				})
+			for !pending(rc, 10*time.Millisecond) && s.closing.Err() == nil {
 			}
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: os.NewSyscallError("accept4", errno)}
 		}
@@ -153,7 +150,7 @@ func (s *Server) enrollLoop() {
 // listener stays readable and the client waits: it gives up the spare
 // descriptor the server holds, accepts with it and closes the connection
 // at once, then takes the spare back. With nothing to accept, it waits
-// until a client comes (or the listener closes) rather than spin. It
+// a little for a client rather than spin. It
 // returns false when it has no spare and could not refuse anything, so that
 // the caller backs off. Refusals are logged with err, accept's error.
 func (s *Server) refuseOne(rc syscall.RawConn, err error) bool {
@@ -176,15 +173,24 @@ func (s *Server) refuseOne(rc syscall.RawConn, err error) bool {
 		s.adm.log.add(refusedNoFiles, err)
 		return true
 	case unix.EAGAIN:
-		first := true
-		_ = rc.Read(func(uintptr) bool {
-			wait := first
-			first = false
-			return !wait
-		})
+		// accept(2) fails with EMFILE before it looks at the queue: wait
+		// for a client, lest the acceptor spin.
+		pending(rc, maxAcceptBackoff)
 		return true
 	}
 	return false
+}
+
+// pending waits up to d for a connection in the accept queue of the
+// listener rc, and says whether there is one. A listener's RawConn cannot
+// wait for it (Read fails with EINVAL): this blocks a thread in poll(2),
+// which only refuseOne and the tests' faults do.
+func pending(rc syscall.RawConn, d time.Duration) bool {
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		n, _ = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, int(d/time.Millisecond))
+	})
+	return n > 0
 }
 
 // openSpare opens the descriptor refuseOne gives up, or returns -1.

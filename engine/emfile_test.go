@@ -189,7 +189,10 @@ func TestAcceptRealEMFILE(t *testing.T) {
 		}
 		next("released")
 		for i := range 2 * emfileFree {
-			c := srv.dial(t, wstest.DialOptions{})
+			c, err := srv.tryDial(t, wstest.DialOptions{})
+			if err != nil {
+				t.Fatalf("after release, client %d: %v; log:\n%s", i, err, logs.String())
+			}
 			expectEchoOf(t, c, wsproto.OpText, fmt.Sprint("after ", i))
 			c.Close()
 		}
