@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -93,6 +94,11 @@ func emfileChild(transport string) int {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		switch sc.Text() {
+		case "idle":
+			// CPU time over half a second of waiting, in milliseconds.
+			before := cpuTime()
+			time.Sleep(500 * time.Millisecond)
+			fmt.Println("idle", (cpuTime() - before).Milliseconds())
 		case "release":
 			for _, f := range hog {
 				f.Close()
@@ -108,6 +114,13 @@ func emfileChild(transport string) int {
 		}
 	}
 	return 1
+}
+
+// cpuTime is the CPU time the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestAcceptRealEMFILE is the regression test for a server that ran out of
@@ -182,6 +195,15 @@ func TestAcceptRealEMFILE(t *testing.T) {
 		srv.waitLog(`msg="connections refused: out of file descriptors"`)
 		for i, c := range served {
 			expectEchoOf(t, c, wsproto.OpText, fmt.Sprint("served ", i))
+		}
+
+		// Out of descriptors with no client coming, the acceptor waits: it
+		// spun once, a core's worth.
+		if _, err := io.WriteString(stdin, "idle\n"); err != nil {
+			t.Fatal(err)
+		}
+		if ms, _ := strconv.Atoi(next("idle ")); ms > 250 {
+			t.Errorf("out of descriptors and idle, the server used %d ms of CPU in 500 ms", ms)
 		}
 
 		if _, err := io.WriteString(stdin, "release\n"); err != nil {
