@@ -8,6 +8,7 @@ require (
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/valyala/bytebufferpool v1.0.0
 	golang.org/x/sys v0.49.0
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -94,3 +94,30 @@ func noPoison(b *testing.B) {
 	bufpool.SetPoison(false)
 	b.Cleanup(func() { bufpool.SetPoison(true) })
 }
+
+// BenchmarkAccept measures a connect storm: clients in parallel each open a
+// TCP connection, upgrade it to ws and drop it. It is the cost of admitting
+// a connection (accept, hand-over to an event loop, upgrade, close).
+func BenchmarkAccept(b *testing.B) {
+	srv, err := engine.New(engine.Config{PingInterval: -1}, engine.NopHandler{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(b.Context())
+	addr := srv.Addr().String()
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, err := wstest.Dial(addr, wstest.DialOptions{})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			c.Close()
+		}
+	})
+}

@@ -126,13 +126,46 @@ type Config struct {
 
 	// EventLoops is the number of event loops. Default: one per CPU.
 	EventLoops int
-	// ReusePort lets several processes listen on the same port
-	// (SO_REUSEPORT); the kernel spreads connections among them.
+	// ReusePort lets several servers, in this process or others, listen on
+	// the same address (SO_REUSEPORT, which every one of them must set):
+	// the kernel spreads new connections among them, for a restart without
+	// downtime or one process per core. Without it, Start fails with
+	// "address already in use" on a port another socket listens on.
 	ReusePort bool
-	// MaxConns bounds open connections; more are accepted and closed at once.
-	// Default: the process's open-file limit less a reserve, so that the
-	// process never runs out of file descriptors.
+	// MaxConns bounds the connections open at once, in the upgrade or
+	// after it; the acceptor closes those beyond it at once, before they
+	// reach an event loop. Default, computed by Start: the process's
+	// open-file limit less the descriptors open at that moment, two per
+	// event loop, and a reserve of 128 for the program around the server
+	// (its log files, certificate reloads) and for connections being handed
+	// to a loop (two descriptors each, for a moment). A program that opens
+	// more files after Start should set MaxConns itself; when the process
+	// runs out of descriptors anyway, the server refuses connections until
+	// it has some again, and keeps serving those it has.
 	MaxConns int
+	// MaxConnsPerIP bounds the connections open at once from one client
+	// address: an IPv4 address, or the /64 of an IPv6 one. It counts TCP
+	// peers, before any PROXY header or forwarding header is read, and
+	// does not count peers in TrustedProxies, which carry many clients.
+	// Zero means no bound.
+	MaxConnsPerIP int
+	// AcceptRate bounds the connections handed to the event loops per
+	// second, in bursts of up to AcceptBurst, so that a storm of clients
+	// reconnecting at once (after a restart) costs TLS handshakes at a
+	// steady pace instead of all together. Connections beyond it are not
+	// refused: they wait in the kernel's accept queue, and once it is full
+	// their SYNs are dropped and retried by the clients' TCP with growing
+	// delays. Zero means no bound.
+	AcceptRate float64
+	// AcceptBurst is how many connections AcceptRate lets through at once.
+	// Default: AcceptRate's connections of one second, at least 1.
+	AcceptBurst int
+
+	// acceptFault, set by the tests only, makes the n-th call of accept
+	// (counted from 1 over every listener) fail with the errno it returns,
+	// if not 0, once a connection is pending: the connection stays in the
+	// kernel's queue, as after a real failure.
+	acceptFault func(n int) syscall.Errno
 }
 
 // Defaults used for zero Config fields.
@@ -142,8 +175,8 @@ const (
 	DefaultPingInterval     = 25 * time.Second
 	DefaultPongTimeout      = 10 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
-	// fdReserve is kept free below the open-file limit for listeners,
-	// pollers, log files and the accept that finds the server full.
+	// fdReserve is kept free below the open-file limit for the program
+	// around the server and hand-overs: see Config.MaxConns.
 	fdReserve = 128
 )
 
@@ -178,12 +211,11 @@ func (c Config) withDefaults() Config {
 	if c.EventLoops <= 0 {
 		c.EventLoops = runtime.GOMAXPROCS(0)
 	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = 1 << 30
-		var lim syscall.Rlimit
-		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(c.MaxConns) {
-			c.MaxConns = max(int(lim.Cur)-fdReserve-c.EventLoops, 1)
-		}
+	if c.MaxConnsPerIP < 0 {
+		c.MaxConnsPerIP = 0
+	}
+	if c.AcceptRate > 0 && c.AcceptBurst <= 0 {
+		c.AcceptBurst = max(int(c.AcceptRate), 1)
 	}
 	return c
 }

@@ -179,3 +179,26 @@ func ExampleIPSource_UnmarshalText() {
 	fmt.Println(header, header == engine.SourceXForwardedFor)
 	// Output: x-forwarded-for true
 }
+
+// A server open to the internet: no client address holds more than two
+// connections, and a storm of clients reconnecting after a restart is let
+// in at 500 a second, 100 at once.
+func ExampleConfig_admission() {
+	srv, _ := engine.New(engine.Config{MaxConnsPerIP: 2, AcceptRate: 500, AcceptBurst: 100}, engine.NopHandler{})
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	for i := 1; i <= 3; i++ {
+		c, err := wstest.Dial(srv.Addr().String(), wstest.DialOptions{})
+		if err != nil {
+			fmt.Println("connection", i, "refused")
+			continue
+		}
+		defer c.Close()
+		fmt.Println("connection", i, "open")
+	}
+	// Output: connection 1 open
+	// connection 2 open
+	// connection 3 refused
+}

@@ -60,7 +60,6 @@ type FaultKind = faultOp
 const (
 	FaultWrite   = opWrite
 	FaultRead    = opRead
-	FaultAccept  = opAccept
 	FaultExecute = opExecute
 )
 
@@ -105,4 +104,16 @@ func InputCap(c *Conn) int {
 		return 0
 	}
 	return cap(c.in.B)
+}
+
+// WithAcceptFault returns cfg with a fault injected into the acceptor: the
+// n-th accept, counted from 1, fails with fault(n) when that is not 0.
+func WithAcceptFault(cfg Config, fault func(n int) syscall.Errno) Config {
+	cfg.acceptFault = fault
+	return cfg
+}
+
+// PerIPKey exposes what MaxConnsPerIP counts a peer under.
+func PerIPKey(trusted []netip.Prefix, peer netip.Addr) (netip.Addr, bool) {
+	return perIPKey(realIP{trusted: trusted}, peer)
 }

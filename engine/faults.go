@@ -11,12 +11,12 @@ type faultOp uint8
 const (
 	opWrite   faultOp = iota // a write of a response or frames (before TLS, for wss)
 	opRead                   // a read of gnet's on an upgraded connection, seen as the data it delivers
-	opAccept                 // an accept of a new connection
 	opExecute                // a task handed to an event loop, from Send on another goroutine
 	numFaultOps
 )
 
-// faults makes chosen socket operations fail, for the tests: the n-th
+// faults makes chosen socket operations fail, for the tests (accepts have
+// their own seam, Config.acceptFault, which waits for a client to refuse): the n-th
 // operation of a kind, counted over the whole server from 1, fails with the
 // errno given. A Server without faults (the only kind outside tests) pays
 // one nil check per operation.

@@ -36,6 +36,12 @@ type testServer struct {
 // down when the test ends.
 func startServer(t testing.TB, tr transport, cfg engine.Config, h engine.Handler) *testServer {
 	t.Helper()
+	return startServerAt(t, tr, "127.0.0.1:0", cfg, h)
+}
+
+// startServerAt is startServer listening on addr.
+func startServerAt(t testing.TB, tr transport, addr string, cfg engine.Config, h engine.Handler) *testServer {
+	t.Helper()
 	logs := &logtest.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -43,7 +49,7 @@ func startServer(t testing.TB, tr transport, cfg engine.Config, h engine.Handler
 	if cfg.EventLoops == 0 {
 		cfg.EventLoops = 2
 	}
-	srv := wstest.StartServer(t, tr, cfg, h, 5*time.Second)
+	srv := wstest.StartServerAt(t, tr, addr, cfg, h, 5*time.Second)
 	return &testServer{Server: srv, t: t, tr: tr, addr: srv.Addr().String(), logs: logs}
 }
 

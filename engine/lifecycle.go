@@ -200,7 +200,7 @@ func (c *Conn) release() {
 	}
 	s := c.srv
 	s.closed(c, c.gcErr)
-	s.conns.Add(-1)
+	s.adm.release(c.remote.Addr()) // the peer the acceptor counted
 	s.checkDrained()
 }
 

@@ -1,79 +1,56 @@
 package engine
 
 import (
+	"context"
 	"net"
-	"net/netip"
+	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// reservation holds the chosen port while gnet binds one listener per loop.
-type reservation struct {
-	addr netip.AddrPort
-	fd   int
-}
-
-// reservePort resolves addr to a concrete address and port. Every gnet loop
-// binds its own SO_REUSEPORT listener, so port 0 must be chosen once, here,
-// and held until they are bound: by a socket that is bound but does not
-// listen, and so takes no connections. Without reusePort the reservation is
-// exclusive and released before gnet binds, so that a port another process
-// serves is reported instead of silently shared.
-func reservePort(addr string, reusePort bool) (*reservation, error) {
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	ip, ok := netip.AddrFromSlice(ta.IP)
-	if !ok {
-		ip = netip.IPv4Unspecified()
-	}
-	ip = ip.Unmap()
-	family, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: ta.Port, Addr: ip.As4()})
-	if ip.Is6() {
-		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: ta.Port, Addr: ip.As16()}
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return nil, err
-	}
-	r := &reservation{fd: fd}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		r.release()
-		return nil, err
-	}
+// listen opens the server's listening socket with Go's net package: ":port"
+// is dual-stack, "[::1]:port" IPv6. SO_REUSEADDR is set, as Go always does,
+// so that a restart does not wait for old connections in TIME_WAIT; a port
+// another socket listens on is "address already in use" unless both set
+// SO_REUSEPORT, which reusePort does.
+func listen(addr string, reusePort bool) (*net.TCPListener, error) {
+	// No TCP keep-alive: pings find dead peers, and the probes' settings
+	// would cost four system calls per accepted connection. Go sets
+	// TCP_NODELAY on every accepted connection itself.
+	lc := net.ListenConfig{KeepAlive: -1}
 	if reusePort {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			r.release()
-			return nil, err
+		lc.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return os.NewSyscallError("setsockopt SO_REUSEPORT", serr)
 		}
 	}
-	if err := unix.Bind(fd, sa); err != nil {
-		r.release()
-		return nil, err
-	}
-	bound, err := unix.Getsockname(fd)
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
-		r.release()
 		return nil, err
 	}
-	port := 0
-	switch b := bound.(type) {
-	case *unix.SockaddrInet4:
-		port = b.Port
-	case *unix.SockaddrInet6:
-		port = b.Port
-	}
-	r.addr = netip.AddrPortFrom(ip, uint16(port))
-	if !reusePort {
-		r.release()
-	}
-	return r, nil
+	return ln.(*net.TCPListener), nil
 }
 
-func (r *reservation) release() {
-	if r.fd >= 0 {
-		_ = unix.Close(r.fd)
-		r.fd = -1
+// openFiles counts the file descriptors the process has open.
+func openFiles() (int, error) {
+	d, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0, err
 	}
+	return len(d) - 1, nil // less the directory ReadDir had open
+}
+
+// fileLimit is the process's open-file limit, or 0 if it has none.
+func fileLimit() int {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur == unix.RLIM_INFINITY || lim.Cur > 1<<30 {
+		return 0
+	}
+	return int(lim.Cur)
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -9,6 +10,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if tr := os.Getenv(emfileChildEnv); tr != "" {
+		os.Exit(emfileChild(tr))
+	}
 	bufpool.SetPoison(true) // payloads kept past their callback read garbage
 	leakcheck.Main(m, 10*time.Second)
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/wssd/wssd/tlsconn"
 	"github.com/wssd/wssd/wsproto"
@@ -31,10 +32,10 @@ type Server struct {
 	// handshaker bounds TLS handshakes; nil without TLS.
 	handshaker *tlsconn.Handshaker
 
-	eng       gnet.Engine
+	cli       *gnet.Client
 	addr      netip.AddrPort
-	loops     sync.Map // gnet.EventLoop → *loop
-	conns     atomic.Int64
+	loops     sync.Map     // gnet.EventLoop → *loop
+	conns     atomic.Int64 // admitted connections not yet closed (see admission)
 	open      atomic.Int64 // upgraded connections not yet closed
 	draining  atomic.Bool
 	drained   chan struct{} // closed when draining and no connection is left
@@ -49,11 +50,20 @@ type Server struct {
 	// faults injects socket failures in tests; nil otherwise.
 	faults atomic.Pointer[faults]
 
-	up       chan struct{} // closed once every listener accepts
-	upOnce   sync.Once
-	done     chan struct{} // closed when the gnet engine has stopped
-	err      error         // why it stopped; read after done
-	stopOnce sync.Once
+	lns         []*net.TCPListener
+	adm         admission
+	acceptors   sync.WaitGroup
+	handoff     chan handoff // from the acceptors to the enrollLoops
+	enrollers   sync.WaitGroup
+	closing     context.Context // done once the acceptors are to stop
+	stopAccept  context.CancelFunc
+	spare       int // descriptor refuseOne gives up; -1 if none
+	spareMu     sync.Mutex
+	accepts     atomic.Int64  // accepts counted for Config.acceptFault
+	done        chan struct{} // closed when the event loops have stopped
+	err         error         // why they stopped; read after done
+	stopOnce    sync.Once
+	stopAccOnce sync.Once
 }
 
 // readBufferCap is the size of each event loop's read buffer: the most one
@@ -90,7 +100,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 			Timeout:       cfg.HandshakeTimeout,
 		})
 	}
-	return &Server{
+	s := &Server{
 		handshaker: hs,
 		cfg:        cfg,
 		h:          h,
@@ -99,61 +109,90 @@ func New(cfg Config, h Handler) (*Server, error) {
 		trusted:    trusted,
 		origins:    origins,
 		drained:    make(chan struct{}),
-		up:         make(chan struct{}),
 		done:       make(chan struct{}),
-	}, nil
+		spare:      -1,
+	}
+	s.closing, s.stopAccept = context.WithCancel(context.Background())
+	return s, nil
 }
 
-// Start listens on addr ("host:port"; port 0 picks a free one) and serves in
-// the background. It returns once the server accepts connections, or with
-// the reason it cannot.
+// Start listens on addr ("host:port"; port 0 picks a free one; ":port" is
+// every IPv4 and IPv6 address) and serves in the background. It returns
+// once the server accepts connections, or with the reason it cannot, such
+// as an address in use (see Config.ReusePort).
 func (s *Server) Start(addr string) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("engine: server already started")
 	}
-	res, err := reservePort(addr, s.cfg.ReusePort)
+	ln, err := listen(addr, s.cfg.ReusePort)
 	if err != nil {
-		return fmt.Errorf("engine: listen %s: %w", addr, err)
+		return s.startFailed(fmt.Errorf("engine: listen %s: %w", addr, err))
 	}
-	s.addr = res.addr
-	opts := []gnet.Option{
+	s.lns = []*net.TCPListener{ln}
+	s.addr = addrPortOf(ln.Addr())
+	s.spare = openSpare()
+	if s.cfg.MaxConns <= 0 {
+		s.cfg.MaxConns = s.defaultMaxConns()
+	}
+	s.adm.init(s)
+	s.cli, err = gnet.NewClient((*events)(s),
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.cfg.EventLoops),
-		// One listener per loop, each accepting one connection per event:
-		// a burst can never outrun MaxConns (see Config.MaxConns).
-		gnet.WithReusePort(true),
-		gnet.WithReuseAddr(true),
 		gnet.WithTicker(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		// TCP_NODELAY is set already: Go sets it on every accepted socket.
 		gnet.WithReadBufferCap(readBufferCap),
 		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	if err == nil {
+		err = s.cli.Start()
 	}
-	go func() {
-		err := gnet.Run((*events)(s), "tcp://"+s.addr.String(), opts...)
-		if s.handshaker != nil {
-			s.handshaker.Close() // without waiting: Shutdown waits, as long as its ctx allows
-		}
+	if err != nil {
+		s.closeListeners()
+		return s.startFailed(fmt.Errorf("engine: start event loops: %w", err))
+	}
+	s.handoff = make(chan handoff)
+	for range s.cfg.EventLoops {
+		s.enrollers.Add(1)
+		go s.enrollLoop()
+	}
+	for _, ln := range s.lns {
+		s.acceptors.Add(1)
+		go s.acceptLoop(ln)
+	}
+	return nil
+}
+
+// startFailed makes Wait return err, and Shutdown a no-op.
+func (s *Server) startFailed(err error) error {
+	s.stopOnce.Do(func() {
 		s.err = err
 		close(s.done)
-	}()
-	select {
-	case <-s.up:
-		res.release()
-		return nil
-	case <-s.done:
-		res.release()
-		if s.err == nil {
-			s.err = ErrServerClosed
-		}
-		return fmt.Errorf("engine: listen %s: %w", addr, s.err)
+	})
+	return err
+}
+
+// defaultMaxConns leaves out of the open-file limit the descriptors open
+// now (listener and spare included), two per event loop (its poller and its
+// wake-up), and fdReserve: see Config.MaxConns.
+func (s *Server) defaultMaxConns() int {
+	limit := fileLimit()
+	if limit == 0 {
+		return 1 << 30
 	}
+	open, err := openFiles()
+	if err != nil {
+		open = 0
+	}
+	return max(limit-open-2*s.cfg.EventLoops-fdReserve, 1)
 }
 
 // Addr returns the address the server listens on, once Start has returned.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
 
 // Wait blocks until the server has stopped and returns why: nil after
-// Shutdown, or the error that stopped the event loops.
+// Shutdown, or the error that stopped it (a listener that failed). A server
+// never stops by itself for lack of file descriptors or memory: it refuses
+// connections until it has them again.
 func (s *Server) Wait() error {
 	<-s.done
 	return s.err
@@ -167,6 +206,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.draining.Store(true)
+	s.stopAccepting()
 	s.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
 		_ = l.el.Execute(ctx, (*drainTask)(l))
@@ -180,31 +220,65 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	case <-s.done:
 	}
-	s.stop()
-	<-s.done
+	s.stop(nil)
 	if s.handshaker != nil && err == nil {
 		err = s.handshaker.Wait(ctx) // a goroutine blocked in a tls.Config callback ends when it returns
 	}
 	return err
 }
 
-func (s *Server) stop() {
-	s.stopOnce.Do(func() {
-		select {
-		case <-s.up:
-		case <-s.done:
-			return
+// stopAccepting closes the listeners and waits for the acceptors and the
+// hand-overs under way, so that no connection reaches a loop afterwards.
+func (s *Server) stopAccepting() {
+	s.stopAccOnce.Do(func() {
+		s.stopAccept()
+		s.closeListeners()
+		s.acceptors.Wait()
+		if s.handoff != nil {
+			close(s.handoff)
 		}
-		// gnet's Stop polls for the engine's end every half second; the
-		// engine's own exit closes s.done sooner, so callers wait on that.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := s.eng.Stop(ctx); err != nil {
-				s.log.Error("stopping event loops", "err", err)
-			}
-		}()
 	})
+	s.acceptors.Wait()
+	s.enrollers.Wait()
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.lns {
+		_ = ln.Close()
+	}
+	s.spareMu.Lock()
+	if s.spare >= 0 {
+		_ = unix.Close(s.spare)
+		s.spare = -1
+	}
+	s.spareMu.Unlock()
+}
+
+// fail stops the server because it can accept no more: Wait returns err.
+// Acceptors call it, so it does not wait for them itself.
+func (s *Server) fail(err error) {
+	s.log.Error("server stopped: accepting failed", "err", err)
+	go func() {
+		s.stopAccepting()
+		s.stop(fmt.Errorf("engine: accept: %w", err))
+	}()
+}
+
+// stop stops the event loops, closing what connections are left, once;
+// every call returns after they have stopped.
+func (s *Server) stop(err error) {
+	s.stopOnce.Do(func() {
+		s.stopAccepting()
+		if serr := s.cli.Stop(); serr != nil && err == nil {
+			err = fmt.Errorf("engine: event loops: %w", serr)
+		}
+		if s.handshaker != nil {
+			s.handshaker.Close() // without waiting: Shutdown waits, as long as its ctx allows
+		}
+		s.err = err
+		close(s.done)
+	})
+	<-s.done
 }
 
 // drainTask starts the closing handshake of every connection of a loop and
@@ -283,18 +357,14 @@ func closeCode(err error) wsproto.CloseCode {
 // events is the Server as gnet sees it.
 type events Server
 
-func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
-	e.eng = eng
-	return gnet.None
-}
+func (e *events) OnBoot(gnet.Engine) gnet.Action { return gnet.None }
 
 func (e *events) OnShutdown(gnet.Engine) {}
 
-// OnTick first runs once every loop and listener is up; then it schedules
-// each loop's timer sweep.
+// OnTick schedules each loop's timer sweep and logs the refusals held
+// back.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
-	s.upOnce.Do(func() { close(s.up) })
 	s.refusals.flush(time.Now())
 	s.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
@@ -316,14 +386,14 @@ func (e *events) loopOf(gc gnet.Conn) *loop {
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := (*Server)(e)
-	if s.draining.Load() {
+	// The acceptor admitted the connection and counted it (see
+	// Server.admit). Once taken, the Conn must become gc's context, so that
+	// OnClose releases the count; otherwise the acceptor does.
+	en, _ := gc.Context().(*enrollment)
+	if en == nil || s.draining.Load() {
 		return nil, gnet.Close
 	}
-	if s.conns.Add(1) > int64(s.cfg.MaxConns) {
-		s.conns.Add(-1)
-		s.log.Warn("connection refused: MaxConns reached", "max_conns", s.cfg.MaxConns)
-		return nil, gnet.Close
-	}
+	en.opened = true
 	l := e.loopOf(gc)
 	c := &Conn{srv: s, gc: gc, loop: l, remote: addrPortOf(gc.RemoteAddr())}
 	c.clientIP = c.remote.Addr()

@@ -42,6 +42,10 @@ type options struct {
 	maxMessage      int64
 	pingInterval    time.Duration
 	reusePort       bool
+	maxConns        int
+	maxConnsPerIP   int
+	acceptRate      float64
+	acceptBurst     int
 	proxyProtocol   bool
 	logFormat       string
 	logLevel        slog.Level
@@ -75,7 +79,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses whose PROXY header, X-Real-IP, Forwarded and X-Forwarded-For are believed")
 	fs.Int64Var(&o.maxMessage, "max-message", 1<<20, "largest message accepted, in bytes (larger ones close with 1009)")
 	fs.DurationVar(&o.pingInterval, "ping-interval", engine.DefaultPingInterval, "ping quiet connections this often; 0 disables pings")
-	fs.BoolVar(&o.reusePort, "reuseport", false, "share the port with other wssd processes (SO_REUSEPORT)")
+	fs.BoolVar(&o.reusePort, "reuseport", false, "share the port with other wssd processes started with -reuseport (SO_REUSEPORT); without it, a port in use is an error")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "most connections open at once; 0: what the open-file limit allows")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, "most connections open at once from one client address (IPv6: per /64; -trusted-proxies exempt); 0: no limit")
+	fs.Float64Var(&o.acceptRate, "accept-rate", 0, "most new connections served per second, the rest waiting in the accept queue (reconnect storms); 0: no limit")
+	fs.IntVar(&o.acceptBurst, "accept-burst", 0, "new connections -accept-rate lets through at once; 0: one second's worth")
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header from a -trusted-proxies peer on every connection")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "least level logged: debug, info (connections, refusals), warn or error")
@@ -127,6 +135,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxMessage <= 0 {
 		return o, errors.New("-max-message must be positive")
+	}
+	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.acceptRate < 0 || o.acceptBurst < 0 {
+		return o, errors.New("-max-conns, -max-conns-per-ip, -accept-rate and -accept-burst must not be negative")
 	}
 	if o.pingInterval == 0 {
 		o.pingInterval = -1 // engine: negative disables
@@ -197,6 +208,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		MaxMessageSize: o.maxMessage,
 		PingInterval:   o.pingInterval,
 		ReusePort:      o.reusePort,
+		MaxConns:       o.maxConns,
+		MaxConnsPerIP:  o.maxConnsPerIP,
+		AcceptRate:     o.acceptRate,
+		AcceptBurst:    o.acceptBurst,
 		ProxyProtocol:  o.proxyProtocol,
 		TLSAutodetect:  o.tlsAutodetect,
 		RealIPHeader:   o.realIPHeader,
@@ -247,7 +262,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 			log.Info("shutting down", "signal", s.String(), "timeout", o.shutdownTimeout)
 		case <-stopped:
-			return srv.Wait()
+			// Not asked to stop: exit non-zero, for a supervisor to
+			// restart wssd.
+			if err := srv.Wait(); err != nil {
+				return err
+			}
+			return errors.New("server stopped unexpectedly")
 		}
 		break
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -62,6 +63,12 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("-ping-interval 0 must disable pings, got %v", o.pingInterval)
 			}
 		}},
+		{name: "admission limits", args: []string{"-max-conns", "5000", "-max-conns-per-ip", "10", "-accept-rate", "200", "-accept-burst", "50"}, check: func(t *testing.T, o options) {
+			if o.maxConns != 5000 || o.maxConnsPerIP != 10 || o.acceptRate != 200 || o.acceptBurst != 50 {
+				t.Fatalf("limits: %+v", o)
+			}
+		}},
+		{name: "negative limit", args: []string{"-max-conns-per-ip", "-1"}, wantErr: "must not be negative"},
 		{name: "bad proxy", args: []string{"-trusted-proxies", "10.0.0.0/33"}, wantErr: "trusted-proxies"},
 		{name: "bad mode", args: []string{"-mode", "chat"}, wantErr: "unknown -mode"},
 		{name: "bad log format", args: []string{"-log-format", "xml"}, wantErr: "log-format"},
@@ -412,6 +419,52 @@ func TestCertificateReload(t *testing.T) {
 		}
 	})
 	echoOnce(t, old, "after")
+}
+
+// TestBinaryIPv6 is the regression test for -listen '[::1]:0' and
+// '[::]:8282' panicking ("As4 called on IPv6 address") and -listen :port
+// binding IPv4 only.
+func TestBinaryIPv6(t *testing.T) {
+	cases := []struct {
+		name   string
+		listen string
+		hosts  []string // addresses that must reach wssd
+	}{
+		{name: "loopback", listen: "[::1]:0", hosts: []string{"::1"}},
+		{name: "dual stack", listen: ":0", hosts: []string{"127.0.0.1", "::1"}},
+		{name: "IPv6 any", listen: "[::]:0", hosts: []string{"::1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
+				args := []string{"-listen", tc.listen}
+				dir := t.TempDir()
+				if tr.TLS {
+					args = append(args, "-tls-dev", dir)
+				}
+				p := startWSSD(t, args...)
+				var o wstest.DialOptions
+				if tr.TLS {
+					ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					roots := x509.NewCertPool()
+					roots.AppendCertsFromPEM(ca)
+					o.TLS = &tls.Config{RootCAs: roots, ServerName: "localhost"}
+				}
+				_, port, _ := net.SplitHostPort(p.addr)
+				for _, host := range tc.hosts {
+					c, err := wstest.Dial(net.JoinHostPort(host, port), o)
+					if err != nil {
+						t.Fatalf("%s: %v", host, err)
+					}
+					echoOnce(t, c, host)
+					c.Close()
+				}
+			})
+		})
+	}
 }
 
 // TestDevCertificate: -tls-dev serves wss on localhost with a certificate

@@ -35,6 +35,12 @@ func ForEachTransport(t *testing.T, f func(t *testing.T, tr Transport)) {
 // than shutdown.
 func StartServer(t testing.TB, tr Transport, cfg engine.Config, h engine.Handler, shutdown time.Duration) *engine.Server {
 	t.Helper()
+	return StartServerAt(t, tr, "127.0.0.1:0", cfg, h, shutdown)
+}
+
+// StartServerAt is StartServer listening on addr.
+func StartServerAt(t testing.TB, tr Transport, addr string, cfg engine.Config, h engine.Handler, shutdown time.Duration) *engine.Server {
+	t.Helper()
 	if tr.TLS && cfg.TLS == nil {
 		cfg.TLS = testpki.Get().ServerConfig()
 	}
@@ -42,7 +48,7 @@ func StartServer(t testing.TB, tr Transport, cfg engine.Config, h engine.Handler
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
+	if err := srv.Start(addr); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
