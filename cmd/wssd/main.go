@@ -45,6 +45,7 @@ type options struct {
 	proxyProtocol   bool
 	logFormat       string
 	shutdownTimeout time.Duration
+	trimMemory      bool
 
 	tlsCerts, tlsKeys []string // paired in order
 	tlsClientCA       string
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header from a -trusted-proxies peer on every connection")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
+	fs.BoolVar(&o.trimMemory, "trim-memory", true, "once a burst of connections is over, collect its garbage and return the free memory to the OS")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
 	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA file")
@@ -196,16 +198,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	log.Info("wssd listening", "mode", o.mode, "url", publicURL(scheme, srv.Addr(), o.path, o.tlsDev != ""), "pid", os.Getpid())
 
 	ctx, stopWatch := context.WithCancel(context.Background())
-	watched := make(chan struct{})
+	watched, trimmed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(watched)
 		if store != nil && o.tlsWatch > 0 {
 			store.Watch(ctx, o.tlsWatch)
 		}
 	}()
+	go func() {
+		defer close(trimmed)
+		if o.trimMemory {
+			trimMemory(ctx, log)
+		}
+	}()
 	defer func() {
 		stopWatch()
 		<-watched
+		<-trimmed
 	}()
 
 	stopped := waitChan(srv)
