@@ -23,6 +23,7 @@ import (
 
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
+	"github.com/wssd/wssd/internal/memtrim"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -208,7 +209,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	go func() {
 		defer close(trimmed)
 		if o.trimMemory {
-			trimMemory(ctx, log)
+			memtrim.Run(ctx, log)
 		}
 	}()
 	defer func() {

@@ -1,4 +1,4 @@
-package main
+package memtrim
 
 import (
 	"context"
@@ -8,16 +8,6 @@ import (
 	"time"
 )
 
-// A burst of connections leaves memory behind that an idle server would keep
-// for good: each TLS handshake leaves ~140 KB of garbage, and Go's runtime
-// keeps pages it has freed for reuse up to about 1.1 times the collector's
-// heap goal, which GOGC=50 puts at 1.5 times the heap that was live at the
-// last collection, during the burst. A server that allocates nothing once
-// its connections are open runs no collection (until the forced one every two
-// minutes, which still keeps the goal's worth): measured with 15,000 idle wss
-// connections, it held 8.1 KB of RSS per connection for a live heap of
-// 4.8 KB. trimMemory collects and returns what is free once allocation has
-// gone quiet.
 const (
 	trimTick = time.Second
 	// trimQuiet is the most a tick may allocate for the burst to be over.
@@ -28,7 +18,7 @@ const (
 	trimMinGap = 10 * time.Second
 )
 
-// heapSample is what trimMemory reads from runtime/metrics.
+// heapSample is what Run reads from runtime/metrics.
 type heapSample struct {
 	allocs  uint64 // bytes allocated since the process started
 	objects uint64 // heap bytes holding objects, live or not yet collected
@@ -71,11 +61,12 @@ func shouldTrim(prev, cur heapSample) bool {
 	return cur.waste() >= max(trimMinWaste, cur.live/4)
 }
 
-// trimMemory watches the heap every trimTick until ctx ends, and when a
-// burst of allocation is over and left enough behind, collects garbage and
-// returns free memory to the operating system (debug.FreeOSMemory), at most
-// once per trimMinGap.
-func trimMemory(ctx context.Context, log *slog.Logger) {
+// Run watches the heap once a second until ctx ends. When a second has
+// allocated less than 1 MiB after a burst that left at least 8 MiB and a
+// quarter of the live heap in garbage or free pages, it collects and returns
+// the free memory to the operating system (debug.FreeOSMemory), at most once
+// every 10 seconds. It logs each return at debug level. Run one per process.
+func Run(ctx context.Context, log *slog.Logger) {
 	s := make([]metrics.Sample, len(heapMetrics))
 	for i, name := range heapMetrics {
 		s[i].Name = name

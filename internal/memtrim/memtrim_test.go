@@ -1,4 +1,4 @@
-package main
+package memtrim
 
 import (
 	"runtime/debug"
