@@ -154,10 +154,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if os.Getenv("GOGC") == "" {
 		// Idle connections are most of wssd's heap, and each TLS handshake
-		// leaves ~140 KB of garbage behind: at Go's default GOGC=100 the
-		// heap goal after a handshake storm keeps RSS at about three times
-		// the live heap. 50 keeps it close (measured at 15,000 idle wss
-		// connections: 5.5 KB of RSS each instead of 14 KB).
+		// leaves ~140 KB of garbage behind: the heap goal, and with it RSS
+		// during a handshake storm, is the live heap plus GOGC percent.
+		// 50 keeps the storm's peak closer to the live heap than Go's
+		// default 100; once the storm is over memtrim returns the rest.
 		debug.SetGCPercent(50)
 	}
 	var lh slog.Handler = slog.NewTextHandler(stdout, nil)

@@ -10,10 +10,17 @@ import (
 
 const (
 	trimTick = time.Second
-	// trimQuiet is the most a tick may allocate for the burst to be over.
-	trimQuiet = 1 << 20
-	// trimMinWaste is the least worth a collection and a return to the OS.
-	trimMinWaste = 8 << 20
+	// A burst is over when a tick allocates less than trimQuiet, or than
+	// 1/trimQuietShare of the live heap if that is more: a server of many
+	// connections allocates more while idle (crypto/tls allocates for each
+	// record it reads, a pong's included).
+	trimQuiet      = 1 << 20
+	trimQuietShare = 64
+	// A return to the OS is worth it from trimMinWaste, or from
+	// 1/trimWasteShare of the live heap if that is more: between trims,
+	// what an idle server allocates grows its RSS by up to that share.
+	trimMinWaste   = 4 << 20
+	trimWasteShare = 8
 	// trimMinGap bounds the cost: at most one forced collection per gap.
 	trimMinGap = 10 * time.Second
 )
@@ -52,20 +59,19 @@ func (h heapSample) waste() uint64 {
 }
 
 // shouldTrim says, from two samples a tick apart, whether the burst is over
-// (the tick allocated less than trimQuiet) and left enough behind: at least
-// trimMinWaste and a quarter of the live heap.
+// (the tick allocated little) and left enough behind.
 func shouldTrim(prev, cur heapSample) bool {
-	if cur.allocs-prev.allocs >= trimQuiet {
+	if cur.allocs-prev.allocs >= max(trimQuiet, cur.live/trimQuietShare) {
 		return false
 	}
-	return cur.waste() >= max(trimMinWaste, cur.live/4)
+	return cur.waste() >= max(trimMinWaste, cur.live/trimWasteShare)
 }
 
 // Run watches the heap once a second until ctx ends. When a second has
-// allocated less than 1 MiB after a burst that left at least 8 MiB and a
-// quarter of the live heap in garbage or free pages, it collects and returns
-// the free memory to the operating system (debug.FreeOSMemory), at most once
-// every 10 seconds. It logs each return at debug level. Run one per process.
+// allocated less than 1 MiB (or 1/64 of the live heap, if more) after a
+// burst that left at least 4 MiB (or an eighth of the live heap, if more) in
+// garbage or free pages, it collects and returns the free memory to the
+// operating system (debug.FreeOSMemory), at most once every 10 seconds. It logs each return at debug level. Run one per process.
 func Run(ctx context.Context, log *slog.Logger) {
 	s := make([]metrics.Sample, len(heapMetrics))
 	for i, name := range heapMetrics {
