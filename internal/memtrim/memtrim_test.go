@@ -1,9 +1,13 @@
 package memtrim
 
 import (
+	"context"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"time"
+
+	"github.com/wssd/wssd/internal/logtest"
 )
 
 func TestShouldTrim(t *testing.T) {
@@ -85,5 +89,48 @@ func TestHeapSampleSeesABurst(t *testing.T) {
 	after := readHeap(s)
 	if shouldTrim(after, after) {
 		t.Fatalf("after the trim: trim again (%+v, waste %d)", after, after.waste())
+	}
+}
+
+// TestRunReturnsABurst runs the trimmer over a burst of garbage that no
+// collection frees (GOGC off): it must collect it and return it to the OS.
+func TestRunReturnsABurst(t *testing.T) {
+	old := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(old)
+	s := make([]metrics.Sample, len(heapMetrics))
+	for i, name := range heapMetrics {
+		s[i].Name = name
+	}
+	held := func() uint64 {
+		h := readHeap(s)
+		return h.objects + h.free
+	}
+
+	log, logged := logtest.New()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, log)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	for range 64 {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	sink = nil
+	burst := held()
+	const msg = `msg="returned memory to the OS after a burst"`
+	deadline := time.Now().Add(20 * trimTick)
+	for logged.Count(msg) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no trim within %s of a 64 MiB burst; logged:\n%s", 20*trimTick, logged)
+		}
+		time.Sleep(trimTick / 10)
+	}
+	if after := held(); after+32<<20 > burst {
+		t.Fatalf("the heap held %d bytes after the burst, %d after the trim: want 32 MiB less", burst, after)
 	}
 }
