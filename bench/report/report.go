@@ -188,9 +188,17 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 			p(" Every process runs with GOMAXPROCS=%s: dozens of processes share 2 cores, and more Ps than cores per process only add hand-offs between threads.", g)
 		}
 		p("\n\n")
+		perConn := kb(s.RSSPerConn)
+		if len(s.RSSSamples) > 0 { // what the servers hold, as top shows it, then the growth
+			var at []string
+			for _, x := range s.RSSSamples {
+				at = append(at, fmt.Sprintf("%s at +%.0f s", kb(x.PerConn), x.AfterSeconds))
+			}
+			perConn = fmt.Sprintf("%s (growth %s)", strings.Join(at, ", "), kb(s.RSSPerConn))
+		}
 		p("| target | connections held | failed | setup | stopped by | server RSS | RSS/conn | goroutines | idle CPU (cores, pings every 25 s) | client RSS | memory left |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		p("| %d | %d | %d | %.0f s (%.0f/s) | %s | %.2f GiB | %s | %d | %.3f | %.2f GiB | %.2f GiB |\n\n", s.Target, s.Conns, s.Failed, s.SetupSeconds,
-			float64(s.Conns)/max(s.SetupSeconds, 1e-9), s.StoppedBy, float64(s.RSS)/(1<<30), kb(s.RSSPerConn), s.Goroutines, s.IdleCPU,
+			float64(s.Conns)/max(s.SetupSeconds, 1e-9), s.StoppedBy, float64(s.RSS)/(1<<30), perConn, s.Goroutines, s.IdleCPU,
 			float64(s.ClientRSS)/(1<<30), float64(s.MemAvailable)/(1<<30))
 	}
 	if len(res.Profiles) > 0 {

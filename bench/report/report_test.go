@@ -39,6 +39,8 @@ func TestTargets(t *testing.T) {
 			{Key: key("wssd", "wss"), PerSecond: 80, PerServerCPUSecond: 1},
 			{Key: key("tls-loop", "wss"), PerSecond: 100, PerServerCPUSecond: 1},
 		},
+		Scale: &runner.ScaleRow{Transport: "wss", Target: 100, Conns: 10, RSSPerConn: 5000,
+			RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: 7000}, {AfterSeconds: 13, PerConn: 6000}}},
 		Broadcast: []runner.BroadcastRow{
 			{Key: key("wssd", "ws"), TimeToLastMedianUs: 40},
 			{Key: key("gws", "ws"), TimeToLastMedianUs: 100},
@@ -88,6 +90,9 @@ func TestTargets(t *testing.T) {
 	}
 	if !strings.Contains(md, "| idle RSS/conn at +60 s (lower is better) | 6.80 KB | 34.00 KB | 0.20× |") {
 		t.Errorf("the nginx comparison lacks idle RSS:\n%s", md)
+	}
+	if !strings.Contains(md, "| 7.00 KB at +3 s, 6.00 KB at +13 s (growth 5.00 KB) |") {
+		t.Errorf("the scale row lacks the servers' RSS readings:\n%s", md)
 	}
 	if !strings.Contains(md, "| echo 512 B | 100 msg/s | 95 msg/s | 1.05× |") {
 		t.Errorf("the nginx comparison lacks echo 512 B:\n%s", md)
