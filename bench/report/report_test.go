@@ -3,6 +3,7 @@ package report
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wssd/wssd/bench/runner"
 )
@@ -24,10 +25,11 @@ func TestTargets(t *testing.T) {
 		return runner.EchoRow{Key: key(s, tr), Size: 512, PerSecond: perSec, PerServerCPUSecond: perSec}
 	}
 	res := &runner.Results{
-		Config: runner.Config{EchoSizes: []int{512}},
+		Config: runner.Config{EchoSizes: []int{512}, IdleSettle: 3 * time.Second, IdleHold: time.Minute},
 		Idle: []runner.IdleRow{
-			{Key: key("wssd", "ws"), RSSPerConn: 1400, Alive: 10},
-			{Key: key("wssd", "wss"), RSSPerConn: 8100, Alive: 10},
+			{Key: key("wssd", "ws"), RSSPerConn: 1100, Alive: 10, RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: 1900}, {AfterSeconds: 60, PerConn: 1700}}},
+			{Key: key("wssd", "wss"), RSSPerConn: 6100, Alive: 10, RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: 9000}, {AfterSeconds: 60, PerConn: 6800}}},
+			{Key: key("nginx", "wss"), RSSPerConn: 30000, Alive: 10, RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: 35000}, {AfterSeconds: 60, PerConn: 34000}}},
 		},
 		Echo: []runner.EchoRow{
 			echo("wssd", "ws", 130), echo("gws", "ws", 100), echo("gorilla", "ws", 110), echo("gnet-echo", "ws", 200),
@@ -37,6 +39,8 @@ func TestTargets(t *testing.T) {
 			{Key: key("wssd", "wss"), PerSecond: 80, PerServerCPUSecond: 1},
 			{Key: key("tls-loop", "wss"), PerSecond: 100, PerServerCPUSecond: 1},
 		},
+		Scale: &runner.ScaleRow{Transport: "wss", Target: 100, Conns: 10, RSSPerConn: 5000,
+			RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: 7000}, {AfterSeconds: 13, PerConn: 6000}}},
 		Broadcast: []runner.BroadcastRow{
 			{Key: key("wssd", "ws"), TimeToLastMedianUs: 40},
 			{Key: key("gws", "ws"), TimeToLastMedianUs: 100},
@@ -53,8 +57,8 @@ func TestTargets(t *testing.T) {
 		name, target string
 		want         []string // in the row, in order
 	}{
-		{"ws idle under its limit", "ws idle ≤ 1.50 KB/conn", []string{"1.40 KB/conn (10 conns)", "| yes |"}},
-		{"wss idle over its limit", "wss idle ≤ 8.00 KB/conn", []string{"8.10 KB/conn", "| no |"}},
+		{"ws idle under its limit", "ws idle ≤ 1.20 KB/conn", []string{"1.10 KB/conn growth (10 conns)", "holds 1.70 KB/conn at +60 s", "| yes |"}},
+		{"wss idle over its limit", "wss idle ≤ 6.00 KB/conn", []string{"6.10 KB/conn growth", "| no |"}},
 		// The best peer is gorilla (110), not gws; the ceiling is no peer.
 		{"ws echo against the best peer", "ws echo 512 B ≥ 1.2× best peer", []string{"1.18× gorilla (130 vs 110 msg/s)", "| no |"}},
 		{"ws echo against the ceiling", "ws echo 512 B ≥ 0.8× raw gnet", []string{"0.65× (130 vs 200 msg/s)", "| no |"}},
@@ -78,6 +82,17 @@ func TestTargets(t *testing.T) {
 				rest = rest[i+len(w):]
 			}
 		})
+	}
+	// The idle table: what the process holds at both readings, the ratio of
+	// the second, then the growth; the nginx comparison takes the second.
+	if !strings.Contains(md, "| **wssd** | wss | 0 | 9.00 KB | 6.80 KB | 1.00× | 6.10 KB |") {
+		t.Errorf("the idle table lacks wssd wss's readings:\n%s", md)
+	}
+	if !strings.Contains(md, "| idle RSS/conn at +60 s (lower is better) | 6.80 KB | 34.00 KB | 0.20× |") {
+		t.Errorf("the nginx comparison lacks idle RSS:\n%s", md)
+	}
+	if !strings.Contains(md, "| 7.00 KB at +3 s, 6.00 KB at +13 s (growth 5.00 KB) |") {
+		t.Errorf("the scale row lacks the servers' RSS readings:\n%s", md)
 	}
 	if !strings.Contains(md, "| echo 512 B | 100 msg/s | 95 msg/s | 1.05× |") {
 		t.Errorf("the nginx comparison lacks echo 512 B:\n%s", md)

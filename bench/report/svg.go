@@ -122,8 +122,13 @@ func Charts(res *runner.Results) []Chart {
 		subtitle: fmt.Sprintf("pings every %s; RSS less the RSS before connecting", res.Config.PingInterval), series: trs}
 	cpu := &barChart{title: "idle: server CPU while holding the connections (lower is better)",
 		subtitle: fmt.Sprintf("cores busy over %s with pings every %s", res.Config.IdleHold, res.Config.PingInterval), series: trs}
+	if len(res.Idle) > 0 && len(res.Idle[0].RSSSamples) > 0 {
+		idle.subtitle = fmt.Sprintf("VmRSS (what top shows) ÷ connections, %s after the last opened; pings every %s", secs(res.Config.IdleHold), res.Config.PingInterval)
+		cpu.subtitle = fmt.Sprintf("cores busy from %s to %s after the last connection opened, pings every %s", secs(res.Config.IdleSettle), secs(res.Config.IdleHold), res.Config.PingInterval)
+	}
 	for _, r := range res.Idle {
-		idle.set(display(r.Server), r.Transport, bar{r.RSSPerConn, fmt.Sprintf("%s · %d goroutines", kb(r.RSSPerConn), r.Goroutines)})
+		held, _ := r.HeldPerConn()
+		idle.set(display(r.Server), r.Transport, bar{held, fmt.Sprintf("%s · %d goroutines", kb(held), r.Goroutines)})
 		cpu.set(display(r.Server), r.Transport, bar{r.IdleCPU, fmt.Sprintf("%.3f cores", r.IdleCPU)})
 	}
 	add("idle-rss.svg", idle)

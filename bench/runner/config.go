@@ -14,9 +14,16 @@ type Config struct {
 	ConnectDuration    time.Duration `json:"connect_duration"`
 	ConnectConcurrency int           `json:"connect_concurrency"`
 
-	IdleN        int           `json:"idle_n"`
+	IdleN int `json:"idle_n"`
+	// IdleSettle and IdleHold are when, after the last connection opened,
+	// the idle scenario reads the server's RSS: right after the storm, and
+	// once it has stood idle; idle CPU is measured between the two.
+	IdleSettle   time.Duration `json:"idle_settle"`
 	IdleHold     time.Duration `json:"idle_hold"`
 	PingInterval time.Duration `json:"ping_interval"`
+	// IdleHolds is how many idle servers may be held at once: while one
+	// stands idle until IdleHold, the next ones open their connections.
+	IdleHolds int `json:"idle_holds"`
 
 	EchoConns    int           `json:"echo_conns"`
 	EchoSizes    []int         `json:"echo_sizes"`
@@ -69,7 +76,7 @@ func Full() Config {
 	return Config{
 		Servers: allServers, Transports: []string{"ws", "wss"}, Scenarios: allScenarios,
 		ConnectN: 20000, ConnectDuration: 5 * time.Second, ConnectConcurrency: 64,
-		IdleN: 15000, IdleHold: 6 * time.Second, PingInterval: 5 * time.Second,
+		IdleN: 15000, IdleSettle: 3 * time.Second, IdleHold: time.Minute, PingInterval: 5 * time.Second, IdleHolds: 4,
 		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 1500 * time.Millisecond, EchoRepeat: 3,
 		LatencyConns: 1000, LatencyRate: 20000, LatencySize: 512, LatencyDuration: 3 * time.Second,
 		BroadcastN: 10000, BroadcastRounds: 15, BroadcastInterval: 200 * time.Millisecond, BroadcastSize: 64,
@@ -83,7 +90,7 @@ func Quick() Config {
 	c := Full()
 	c.Scenarios = []string{"connect", "idle", "echo", "latency", "broadcast"}
 	c.ConnectN, c.ConnectDuration = 2000, 1500*time.Millisecond
-	c.IdleN, c.IdleHold, c.PingInterval = 2000, 2*time.Second, time.Second
+	c.IdleN, c.IdleSettle, c.IdleHold, c.PingInterval = 2000, time.Second, 3*time.Second, time.Second
 	c.EchoConns, c.EchoDuration, c.EchoRepeat = 200, 800*time.Millisecond, 1
 	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 200, 5000, time.Second
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond
@@ -95,7 +102,7 @@ func Smoke() Config {
 	c := Quick()
 	c.Servers = []string{"wssd", "gorilla", "nginx", "gnet-echo", "tls-loop"}
 	c.ConnectN, c.ConnectDuration, c.ConnectConcurrency = 40, time.Second, 8
-	c.IdleN, c.IdleHold, c.PingInterval = 20, 300*time.Millisecond, 100*time.Millisecond
+	c.IdleN, c.IdleSettle, c.IdleHold, c.PingInterval = 20, 100*time.Millisecond, 400*time.Millisecond, 100*time.Millisecond
 	c.EchoConns, c.EchoSizes, c.EchoDuration, c.EchoRepeat = 10, []int{64, 65536}, 200*time.Millisecond, 2
 	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 10, 500, 300*time.Millisecond
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 20, 3, 50*time.Millisecond

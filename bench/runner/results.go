@@ -68,14 +68,28 @@ type ConnectRow struct {
 	LastError          string  `json:"last_error,omitempty"`
 }
 
+// RSSSample is what a server's processes held, by VmRSS in /proc/PID/status
+// (what top shows), some time after the last connection opened.
+type RSSSample struct {
+	AfterSeconds float64 `json:"after_seconds"`
+	RSS          int64   `json:"rss_bytes"`
+	PerConn      float64 `json:"per_conn_bytes"` // RSS ÷ connections held
+}
+
 // IdleRow is the idle scenario for one server and transport.
 type IdleRow struct {
 	Key
-	Conns            int     `json:"conns"`
-	Failed           int64   `json:"failed"`
-	SetupSeconds     float64 `json:"setup_seconds"`
-	RSSBase          int64   `json:"rss_base_bytes"`
-	RSS              int64   `json:"rss_bytes"`
+	Conns        int     `json:"conns"`
+	Failed       int64   `json:"failed"`
+	SetupSeconds float64 `json:"setup_seconds"`
+	// RSSSamples are the server's RSS at Config.IdleSettle and
+	// Config.IdleHold after the last connection opened: what a user sees.
+	// Runs before them recorded only RSSPerConn.
+	RSSSamples []RSSSample `json:"rss_samples,omitempty"`
+	RSSBase    int64       `json:"rss_base_bytes"` // before any connection
+	RSS        int64       `json:"rss_bytes"`      // at the end
+	// RSSPerConn is RSS less RSSBase, per connection: the growth, not what
+	// the process holds.
 	RSSPerConn       float64 `json:"rss_per_conn_bytes"`
 	HeapPerConn      float64 `json:"heap_per_conn_bytes"`
 	Goroutines       int     `json:"goroutines"`
@@ -150,11 +164,25 @@ type ScaleRow struct {
 	Conns        int     `json:"conns"` // open at the end, by the servers' count
 	Failed       int64   `json:"failed"`
 	SetupSeconds float64 `json:"setup_seconds"`
-	RSS          int64   `json:"rss_bytes"` // all servers together
-	RSSPerConn   float64 `json:"rss_per_conn_bytes"`
-	Goroutines   int     `json:"goroutines"`
-	IdleCPU      float64 `json:"idle_cpu"`
-	ClientRSS    int64   `json:"client_rss_bytes"`
-	StoppedBy    string  `json:"stopped_by"`
-	MemAvailable int64   `json:"mem_available_bytes"`
+	RSS          int64   `json:"rss_bytes"`          // all servers together, at the end
+	RSSPerConn   float64 `json:"rss_per_conn_bytes"` // RSS less the servers' RSS before any connection
+	// RSSSamples are the servers' RSS together, 3 s after the last
+	// connection opened and at the end.
+	RSSSamples   []RSSSample `json:"rss_samples,omitempty"`
+	Goroutines   int         `json:"goroutines"`
+	IdleCPU      float64     `json:"idle_cpu"`
+	ClientRSS    int64       `json:"client_rss_bytes"`
+	StoppedBy    string      `json:"stopped_by"`
+	MemAvailable int64       `json:"mem_available_bytes"`
+}
+
+// HeldPerConn is what the server held per connection at the last RSS
+// sample, and how long after the last connection opened; results recorded
+// before the samples give RSSPerConn (the growth, less the RSS before any
+// connection) and after 0.
+func (r IdleRow) HeldPerConn() (perConn, after float64) {
+	if n := len(r.RSSSamples); n > 0 {
+		return r.RSSSamples[n-1].PerConn, r.RSSSamples[n-1].AfterSeconds
+	}
+	return r.RSSPerConn, 0
 }

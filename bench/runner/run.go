@@ -26,6 +26,14 @@ type run struct {
 	log               io.Writer
 	res               *Results
 	round             int // of a repeated scenario, from 0
+
+	// Idle servers stand idle until Config.IdleHold on their own
+	// goroutines, at most Config.IdleHolds at once, while the next ones
+	// open their connections.
+	holds     sync.WaitGroup
+	holdSlots chan struct{}
+	mu        sync.Mutex // guards res.Problems and idleRows while holds run
+	idleRows  []*IdleRow // in the order the rows started; nil until done or failed
 }
 
 // Run measures every server in cfg through every scenario, with benchd
@@ -33,7 +41,7 @@ type run struct {
 // A server that fails a scenario is recorded in Results.Problems and the
 // run goes on.
 func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) (*Results, error) {
-	r := &run{cfg: cfg, bin: bin, out: out, log: &lockedWriter{w: log}}
+	r := &run{cfg: cfg, bin: bin, out: out, log: &lockedWriter{w: log}, holdSlots: make(chan struct{}, max(1, cfg.IdleHolds))}
 	r.res = &Results{Machine: machine(cfg.GOGC), Mode: mode, Config: cfg, Started: time.Now().UTC()}
 	dir, err := os.MkdirTemp("", "wssd-bench-pki-")
 	if err != nil {
@@ -92,6 +100,14 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 				}
 			}
 		}
+		if st.name == "idle" {
+			r.holds.Wait()
+			for _, row := range r.idleRows {
+				if row != nil {
+					r.res.Idle = append(r.res.Idle, *row)
+				}
+			}
+		}
 	}
 	r.res.Echo = medianEcho(r.res.Echo)
 	if cfg.has("scale") && slices.Contains(cfg.Servers, "wssd") {
@@ -125,7 +141,9 @@ func (r *run) logf(format string, args ...any) {
 func (r *run) problem(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	r.logf("PROBLEM %s", msg)
+	r.mu.Lock()
 	r.res.Problems = append(r.res.Problems, msg)
+	r.mu.Unlock()
 }
 
 func protoOf(s servers.Info) load.Proto {
@@ -201,28 +219,68 @@ func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
 	return nil
 }
 
+// idle opens the connections and reads the server's RSS right after, then
+// leaves the server standing idle, to read it again at Config.IdleHold, on
+// a goroutine of r.holds.
 func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
+	r.holdSlots <- struct{}{}
+	release := func() { <-r.holdSlots }
 	s, sp, err := r.target(ctx, info, tr)
 	if err != nil {
+		release()
 		return err
 	}
-	defer s.stop()
+	fail := func(err error) error {
+		s.stop()
+		release()
+		return err
+	}
 	time.Sleep(300 * time.Millisecond)
 	base := s.rss()
 	st0, err := s.stats()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	clients, open, err := r.openClients(ctx, sp, r.cfg.IdleN)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	defer closeClients(clients)
-	time.Sleep(min(2*time.Second, r.cfg.IdleHold/2)) // let the handshake goroutines finish
+	opened := time.Now()
+	r.mu.Lock()
+	slot := len(r.idleRows)
+	r.idleRows = append(r.idleRows, nil)
+	r.mu.Unlock()
+	row := &IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds, RSSBase: base}
+	r.holds.Go(func() {
+		defer release()
+		defer s.stop()
+		defer closeClients(clients)
+		if err := r.holdIdle(ctx, s, clients, opened, row, st0); err != nil {
+			r.problem("idle %s %s: %v", info.Name, tr, err)
+			if row.Alive == 0 {
+				return
+			}
+		}
+		r.mu.Lock()
+		r.idleRows[slot] = row
+		r.mu.Unlock()
+	})
+	return nil
+}
+
+// holdIdle reads s's RSS at Config.IdleSettle and Config.IdleHold after
+// opened, when the last connection opened, and fills in row.
+func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats) error {
+	sample := func() RSSSample {
+		return RSSSample{AfterSeconds: time.Since(opened).Seconds(), RSS: s.rss()}
+	}
+	sleep(ctx, time.Until(opened.Add(r.cfg.IdleSettle)))
+	settled := sample()
 	m := meterCPU(s.pids()...)
-	sleep(ctx, r.cfg.IdleHold)
-	row := IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds,
-		IdleCPU: m.cores(), RSSBase: base, RSS: s.rss()}
+	sleep(ctx, time.Until(opened.Add(r.cfg.IdleHold)))
+	row.IdleCPU = m.cores()
+	end := sample()
+	row.RSS = end.RSS
 	st, err := s.stats()
 	if err != nil {
 		return err
@@ -238,16 +296,25 @@ func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
 		clientRSS += procRSS(c.cmd.Process.Pid)
 	}
 	if row.Alive > 0 {
-		row.RSSPerConn = float64(row.RSS-base) / float64(row.Alive)
+		for _, x := range []RSSSample{settled, end} {
+			x.PerConn = float64(x.RSS) / float64(row.Alive)
+			row.RSSSamples = append(row.RSSSamples, x)
+		}
+		row.RSSPerConn = float64(row.RSS-row.RSSBase) / float64(row.Alive)
 		row.HeapPerConn = float64(int64(st.HeapInuse+st.StackInuse)-int64(st0.HeapInuse+st0.StackInuse)) / float64(row.Alive)
 		row.ClientRSSPerConn = float64(clientRSS) / float64(row.Alive)
 	}
-	r.res.Idle = append(r.res.Idle, row)
-	r.logf("  %d conns (%d alive), %.0f B/conn RSS, %d goroutines, %.3f cores idle", row.Conns, row.Alive, row.RSSPerConn, row.Goroutines, row.IdleCPU)
+	r.logf("  idle %s %s: %d conns (%d alive), RSS per conn %s at +%.0fs, %s at +%.0fs; %d goroutines, %.3f cores idle",
+		row.Server, row.Transport, row.Conns, row.Alive, perConnKB(settled.RSS, row.Alive), settled.AfterSeconds,
+		perConnKB(end.RSS, row.Alive), end.AfterSeconds, row.Goroutines, row.IdleCPU)
 	if row.Alive < row.Conns {
 		return fmt.Errorf("%d of %d connections dropped while idle", row.Conns-row.Alive, row.Conns)
 	}
 	return nil
+}
+
+func perConnKB(rss int64, n int) string {
+	return fmt.Sprintf("%.2f KB", float64(rss)/float64(max(n, 1))/1000)
 }
 
 // hold starts the server and n connections to it, each with a read buffer

@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
@@ -92,10 +93,27 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("latency %s %s: %.0f/s answered, %0.f/s offered", r.Server, r.Transport, got, want)
 		}
 	}
+	var idleOrder []runner.Key
 	for _, r := range res.Idle {
 		if r.Alive != r.Conns || r.RSS == 0 {
 			t.Errorf("idle %s %s: %d of %d alive, RSS %d", r.Server, r.Transport, r.Alive, r.Conns, r.RSS)
 		}
+		// RSS is read twice, at IdleSettle and IdleHold after the last
+		// connection opened; per connection is what the process holds.
+		if n := len(r.RSSSamples); n != 2 || r.RSSSamples[0].AfterSeconds < cfg.IdleSettle.Seconds() ||
+			r.RSSSamples[1].AfterSeconds < cfg.IdleHold.Seconds() || r.RSSSamples[1].RSS != r.RSS ||
+			r.RSSSamples[1].PerConn != float64(r.RSS)/float64(r.Alive) {
+			t.Errorf("idle %s %s: RSS samples %+v, want 2 at +%s and +%s of RSS %d over %d conns", r.Server, r.Transport, r.RSSSamples,
+				cfg.IdleSettle, cfg.IdleHold, r.RSS, r.Alive)
+		}
+		idleOrder = append(idleOrder, r.Key)
+	}
+	// The holds overlap, but the rows keep the order in which they ran.
+	if !slices.IsSortedFunc(idleOrder, func(a, b runner.Key) int {
+		return cmp.Compare(slices.Index(cfg.Servers, a.Server), slices.Index(cfg.Servers, b.Server))*2 +
+			cmp.Compare(slices.Index(cfg.Transports, a.Transport), slices.Index(cfg.Transports, b.Transport))
+	}) {
+		t.Errorf("idle rows out of order: %v", idleOrder)
 	}
 	for _, r := range res.Broadcast {
 		if r.Delivered != r.Expected || r.TimeToLastMedianUs == 0 {

@@ -91,15 +91,31 @@ func (r *run) scale(ctx context.Context) error {
 	row.Clients = len(clients)
 	row.Failed = open.Failed
 	row.SetupSeconds = open.Seconds
+	opened := time.Now()
+	sample := func() RSSSample {
+		x := RSSSample{AfterSeconds: time.Since(opened).Seconds()}
+		for _, s := range srvs {
+			x.RSS += procRSS(s.pid())
+		}
+		return x
+	}
 	time.Sleep(3 * time.Second)
+	settled := sample()
 	m := meterCPU(pids...)
 	time.Sleep(10 * time.Second)
 	row.IdleCPU = m.cores()
+	end := sample()
+	row.RSS = end.RSS
 	for _, s := range srvs {
-		row.RSS += procRSS(s.pid())
 		if st, err := s.stats(); err == nil {
 			row.Conns += st.Conns
 			row.Goroutines += st.Goroutines
+		}
+	}
+	if row.Conns > 0 {
+		for _, x := range []RSSSample{settled, end} {
+			x.PerConn = float64(x.RSS) / float64(row.Conns)
+			row.RSSSamples = append(row.RSSSamples, x)
 		}
 	}
 	for _, c := range clients {
@@ -109,7 +125,7 @@ func (r *run) scale(ctx context.Context) error {
 	if row.Conns > 0 {
 		row.RSSPerConn = float64(row.RSS-base) / float64(row.Conns)
 	}
-	r.logf("  %d conns on %d servers in %.0fs (%s), %.0f B/conn RSS, %d failed", row.Conns, row.Servers, row.SetupSeconds,
-		row.StoppedBy, row.RSSPerConn, row.Failed)
+	r.logf("  %d conns on %d servers in %.0fs (%s), RSS per conn %s at +%.0fs, %s at +%.0fs, %d failed", row.Conns, row.Servers, row.SetupSeconds,
+		row.StoppedBy, perConnKB(settled.RSS, row.Conns), settled.AfterSeconds, perConnKB(end.RSS, row.Conns), end.AfterSeconds, row.Failed)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/memtrim"
 )
 
 // wssdHandler echoes on the event loop and broadcasts with Conn.Send, which
@@ -30,6 +31,10 @@ func (h wssdHandler) OnMessage(c *engine.Conn, typ engine.MessageType, data []by
 type wssdServer struct {
 	srv   *engine.Server
 	conns *registry[*engine.Conn]
+	// stopTrim ends the memory trimmer the wssd binary runs (package
+	// memtrim), which runs here too; trimmed closes when it has.
+	stopTrim context.CancelFunc
+	trimmed  chan struct{}
 }
 
 func startWSSD(o Options) (Server, error) {
@@ -57,12 +62,20 @@ func startWSSD(o Options) (Server, error) {
 	if err := srv.Start(o.Addr); err != nil {
 		return nil, err
 	}
-	return &wssdServer{srv: srv, conns: h.conns}, nil
+	ctx, stop := context.WithCancel(context.Background())
+	s := &wssdServer{srv: srv, conns: h.conns, stopTrim: stop, trimmed: make(chan struct{})}
+	go func() {
+		defer close(s.trimmed)
+		memtrim.Run(ctx, o.logger())
+	}()
+	return s, nil
 }
 
 func (s *wssdServer) Addr() netip.AddrPort { return s.srv.Addr() }
 func (s *wssdServer) Conns() int           { return s.conns.len() }
 func (s *wssdServer) Close() error {
+	s.stopTrim()
+	<-s.trimmed
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)

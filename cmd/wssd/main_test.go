@@ -48,7 +48,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, o options)
 	}{
 		{name: "defaults", check: func(t *testing.T, o options) {
-			if o.mode != "echo" || o.listen != "127.0.0.1:8282" || o.maxMessage < 1<<20 || o.pingInterval <= 0 {
+			if o.mode != "echo" || o.listen != "127.0.0.1:8282" || o.maxMessage < 1<<20 || o.pingInterval <= 0 || !o.trimMemory {
 				t.Fatalf("defaults: %+v", o)
 			}
 		}},
@@ -56,6 +56,11 @@ func TestParseFlags(t *testing.T) {
 			want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 			if !slices.Equal(o.trustedProxies, want) {
 				t.Fatalf("got %v", o.trustedProxies)
+			}
+		}},
+		{name: "trim memory off", args: []string{"-trim-memory=false"}, check: func(t *testing.T, o options) {
+			if o.trimMemory {
+				t.Fatal("-trim-memory=false must turn the trimmer off")
 			}
 		}},
 		{name: "ping off", args: []string{"-ping-interval", "0"}, check: func(t *testing.T, o options) {
