@@ -45,6 +45,7 @@ type options struct {
 	proxyProtocol   bool
 	logFormat       string
 	shutdownTimeout time.Duration
+	statsInterval   time.Duration
 
 	tlsCerts, tlsKeys []string // paired in order
 	tlsClientCA       string
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header from a -trusted-proxies peer on every connection")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
+	fs.DurationVar(&o.statsInterval, "stats-interval", 0, "log a stats line (connections, Go heap, RSS, goroutines, GC cycles) this often; 0: never")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
 	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA file")
@@ -105,6 +107,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxMessage <= 0 {
 		return o, errors.New("-max-message must be positive")
+	}
+	if o.statsInterval < 0 {
+		return o, errors.New("-stats-interval must not be negative")
 	}
 	if o.pingInterval == 0 {
 		o.pingInterval = -1 // engine: negative disables
@@ -186,7 +191,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	srv, err := engine.New(cfg, echoHandler{log: log})
+	h, stopStats := withStats(log, o.statsInterval, echoHandler{log: log})
+	defer stopStats()
+	srv, err := engine.New(cfg, h)
 	if err != nil {
 		return err
 	}
