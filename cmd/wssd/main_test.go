@@ -248,7 +248,7 @@ func TestStatsInterval(t *testing.T) {
 		p := startWSSD(t, args...)
 		stats := func() map[string]any {
 			m := p.next("stats")
-			for _, k := range []string{"conns", "heap_inuse", "heap_released", "rss", "goroutines", "gc"} {
+			for _, k := range []string{"conns", "heap_inuse", "heap_released", "heap_live", "rss", "goroutines", "gc"} {
 				if _, ok := m[k].(float64); !ok {
 					t.Fatalf("stats line without a number %s: %v", k, m)
 				}

@@ -31,8 +31,8 @@ func (h countingHandler) OnClose(c *engine.Conn, err error) {
 }
 
 // withStats returns h wrapped to count its connections and, every interval,
-// logs one "stats" line: open connections, Go heap in use and released to
-// the OS, resident memory, goroutines and completed GC cycles. stop ends the
+// logs one "stats" line: open connections, Go heap in use, released to
+// the OS and live after the last GC, resident memory, goroutines and completed GC cycles. stop ends the
 // logging and waits for it. With interval 0 it returns h and a no-op stop.
 //
 // The figures come from runtime/metrics, which does not stop the world
@@ -53,6 +53,7 @@ func withStats(log *slog.Logger, interval time.Duration, h engine.Handler) (_ en
 			{Name: "/memory/classes/heap/released:bytes"},
 			{Name: "/sched/goroutines:goroutines"},
 			{Name: "/gc/cycles/total:gc-cycles"},
+			{Name: "/gc/heap/live:bytes"},
 		}
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
@@ -69,6 +70,10 @@ func withStats(log *slog.Logger, interval time.Duration, h engine.Handler) (_ en
 				// objects plus the unused part of their spans.
 				"heap_inuse", samples[0].Value.Uint64()+samples[1].Value.Uint64(),
 				"heap_released", samples[2].Value.Uint64(),
+				// heap_live is what the last GC found reachable: unlike
+				// heap_inuse it does not swing with the garbage between
+				// two cycles.
+				"heap_live", samples[5].Value.Uint64(),
 				"rss", selfRSS(),
 				"goroutines", samples[3].Value.Uint64(),
 				"gc", samples[4].Value.Uint64())
