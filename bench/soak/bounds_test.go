@@ -71,7 +71,7 @@ func TestChecks(t *testing.T) {
 		{name: "goroutines beyond the handshake bound", samples: during(func(s *soak.Sample) { s.Server.Goroutines = 20 + 256*2 + 65 }), failed: []string{"peak goroutines"}},
 		{name: "fds with every hostile client in flight", samples: during(func(s *soak.Sample) { s.FDs = 1010 + 100 + 32 })},
 		{name: "fds beyond the hostile clients", samples: during(func(s *soak.Sample) { s.FDs = 1010 + 100 + 33 }), failed: []string{"peak open files"}},
-		{name: "fds of reconnected honest clients", samples: during(func(s *soak.Sample) { s.Honest.Open, s.FDs = 1050, 1010 + 50 + 100 + 32 })},
+		{name: "fds of reconnected honest clients", samples: during(func(s *soak.Sample) { s.Honest.Open, s.FDs = 1050, 1010+50+100+32 })},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

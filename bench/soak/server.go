@@ -43,6 +43,8 @@ func startServer(ctx context.Context, bin string, args []string, statsEvery time
 	args = append([]string{"-listen", "127.0.0.1:0", "-log-format", "json", "-stats-interval", statsEvery.String()}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = f
+	// wssd must not outlive a soak that is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		f.Close()
