@@ -97,6 +97,9 @@ func (s *kindStats) summary() string {
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s ×%d", k, s.outcomes[k])
 	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d started", s.started.Load())
+	}
 	return fmt.Sprintf("%d started: %s", s.started.Load(), strings.Join(parts, ", "))
 }
 

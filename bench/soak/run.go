@@ -203,7 +203,14 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer honest.close()
-	fmt.Fprintf(w, "soak: %d honest connections open in %v; settling for %v\n", cfg.Conns, time.Since(t0).Round(time.Millisecond), cfg.Settle)
+	opened := time.Now()
+	fmt.Fprintf(w, "soak: %d honest connections open in %v; echoing, settling for %v and a GC cycle of the server\n",
+		cfg.Conns, opened.Sub(t0).Round(time.Millisecond), cfg.Settle)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after the contexts below end
+	echoCtx, stopEchoes := context.WithCancel(ctx)
+	defer stopEchoes()
+	wg.Go(func() { honest.echoes(echoCtx, cfg.EchoEvery) })
 
 	sample := func(at time.Time, hostileInFlight int64) (Sample, error) {
 		s := Sample{At: at.Sub(t0), Honest: honest.counts(), Hostile: hostileInFlight}
@@ -217,8 +224,17 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		s.Server, err = srv.statsAfter(at, 3*statsEvery+5*time.Second)
 		return s, err
 	}
+	// The baseline's live heap must be measured after the storm: the
+	// echoes go on until the server completes a GC cycle (Go forces one
+	// every two minutes at the latest).
 	if !sleep(ctx, cfg.Settle) {
 		return nil, ctx.Err()
+	}
+	if err := waitGC(srv, opened, statsEvery, cfg.FinalGC); err != nil {
+		if !errors.Is(err, errNoGC) {
+			return nil, err
+		}
+		res.Notes = append(res.Notes, "baseline: "+err.Error())
 	}
 	t0 = time.Now()
 	if res.Base, err = sample(t0, 0); err != nil {
@@ -237,13 +253,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	}
 	runCtx, stopRun := context.WithTimeout(ctx, cfg.Duration)
 	defer stopRun()
-	echoCtx, stopEchoes := context.WithCancel(ctx)
-	defer stopEchoes()
-	var wg sync.WaitGroup
 	hostile, waitHostile := startHostile(runCtx, he, kinds, cfg.Hostile)
-	wg.Go(func() { honest.echoes(echoCtx, cfg.EchoEvery) })
 	wg.Go(func() { honest.churn(runCtx, cfg.ChurnPerMinute, cfg.Seed) })
-	defer wg.Wait()
 	tick := time.NewTicker(cfg.SampleEvery)
 	var runErr error
 loop:
@@ -285,12 +296,10 @@ loop:
 	stopped := time.Now()
 	fmt.Fprintf(w, "soak: hostile clients and churn stopped at t=%v; waiting up to %v for a GC cycle of the server\n",
 		stopped.Sub(t0).Round(time.Second), cfg.FinalGC)
-	last, err := srv.statsAfter(stopped, 3*statsEvery+5*time.Second)
-	if err != nil {
-		stopEchoes()
-		return nil, err
+	gcErr := waitGC(srv, stopped, statsEvery, cfg.FinalGC)
+	if gcErr != nil && !errors.Is(gcErr, errNoGC) {
+		return nil, gcErr
 	}
-	_, gcErr := srv.waitStats(func(st ServerStats, at time.Time) bool { return st.GC > last.GC }, cfg.FinalGC)
 	stopEchoes()
 	// Echoes in flight come back, churned connections reopen.
 	honest.drain(10 * time.Second)
@@ -298,7 +307,7 @@ loop:
 		return nil, err
 	}
 	if gcErr != nil {
-		res.Notes = append(res.Notes, fmt.Sprintf("the server ran no GC cycle within %v of the drain: its live heap is from before", cfg.FinalGC))
+		res.Notes = append(res.Notes, "final: "+gcErr.Error())
 	}
 	res.Final.Honest = honest.finalCounts()
 	res.Notes = append(res.Notes, honest.notes()...)
@@ -334,6 +343,22 @@ func DefaultBoundsFor(cfg Config) Bounds {
 		}
 	}
 	return DefaultBounds(runtime.NumCPU(), inFlight, floods)
+}
+
+var errNoGC = errors.New("soak: the server ran no GC cycle in time: its live heap is from an earlier one")
+
+// waitGC waits up to timeout for the server to complete a GC cycle after
+// since; errNoGC says it did not.
+func waitGC(srv *server, since time.Time, statsEvery, timeout time.Duration) error {
+	last, err := srv.statsAfter(since, 3*statsEvery+5*time.Second)
+	if err != nil {
+		return err
+	}
+	_, err = srv.waitStats(func(st ServerStats, _ time.Time) bool { return st.GC > last.GC }, timeout)
+	if err != nil && !errors.Is(err, errExited) {
+		return errNoGC
+	}
+	return err
 }
 
 // sleep waits d or until ctx ends, and says whether d passed.

@@ -30,8 +30,8 @@ func wssdBinary(t *testing.T) string {
 func smoke(t *testing.T, bin string, tls bool, hostile map[string]soak.Limit) soak.Config {
 	return soak.Config{
 		WSSD: bin, Dir: t.TempDir(), TLS: tls, Conns: 40, Duration: 3 * time.Second, Settle: 500 * time.Millisecond,
-		SampleEvery: time.Second, EchoEvery: 200 * time.Millisecond, ChurnPerMinute: 120,
-		PingInterval: time.Second, Hold: time.Second, Pings: 640, FinalGC: 2 * time.Second,
+		SampleEvery: time.Second, EchoEvery: time.Second, ChurnPerMinute: 120,
+		PingInterval: 300 * time.Millisecond, Hold: time.Second, Pings: 640, FinalGC: 2 * time.Second,
 		Hostile: hostile,
 	}
 }
