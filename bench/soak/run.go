@@ -51,9 +51,10 @@ type Config struct {
 	// Sources is how many client source addresses (127.0.0.2 onwards) the
 	// honest connections use; the hostile ones use one more.
 	Sources int
-	// FinalGC is how long the end of the run waits for a GC cycle of the
-	// server after the hostile clients stopped.
-	FinalGC time.Duration
+	// GCWait is how long the baseline and the final sample each wait for a
+	// GC cycle of the server (after the connection storm, after the
+	// hostile clients stopped), so that its live heap is current.
+	GCWait time.Duration
 	// Seed picks the churned connections.
 	Seed uint64
 	// Dir keeps the development certificate and wssd's log; empty: a new
@@ -79,7 +80,7 @@ func (c *Config) defaults() error {
 	def(&c.EchoEvery, 20*time.Second)
 	def(&c.PingInterval, 10*time.Second)
 	def(&c.Hold, 60*time.Second)
-	def(&c.FinalGC, 130*time.Second)
+	def(&c.GCWait, 130*time.Second)
 	if c.MsgSize <= 0 {
 		c.MsgSize = 64
 	}
@@ -227,10 +228,14 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	// The baseline's live heap must be measured after the storm: the
 	// echoes go on until the server completes a GC cycle (Go forces one
 	// every two minutes at the latest).
+	atOpen, err := srv.statsAfter(opened, 3*statsEvery+5*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	if !sleep(ctx, cfg.Settle) {
 		return nil, ctx.Err()
 	}
-	if err := waitGC(srv, opened, statsEvery, cfg.FinalGC); err != nil {
+	if err := waitGC(srv, atOpen.GC, cfg.GCWait); err != nil {
 		if !errors.Is(err, errNoGC) {
 			return nil, err
 		}
@@ -295,8 +300,12 @@ loop:
 	// they held (Go forces a cycle every two minutes at the latest).
 	stopped := time.Now()
 	fmt.Fprintf(w, "soak: hostile clients and churn stopped at t=%v; waiting up to %v for a GC cycle of the server\n",
-		stopped.Sub(t0).Round(time.Second), cfg.FinalGC)
-	gcErr := waitGC(srv, stopped, statsEvery, cfg.FinalGC)
+		stopped.Sub(t0).Round(time.Second), cfg.GCWait)
+	atStop, err := srv.statsAfter(stopped, 3*statsEvery+5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	gcErr := waitGC(srv, atStop.GC, cfg.GCWait)
 	if gcErr != nil && !errors.Is(gcErr, errNoGC) {
 		return nil, gcErr
 	}
@@ -348,13 +357,9 @@ func DefaultBoundsFor(cfg Config) Bounds {
 var errNoGC = errors.New("soak: the server ran no GC cycle in time: its live heap is from an earlier one")
 
 // waitGC waits up to timeout for the server to complete a GC cycle after
-// since; errNoGC says it did not.
-func waitGC(srv *server, since time.Time, statsEvery, timeout time.Duration) error {
-	last, err := srv.statsAfter(since, 3*statsEvery+5*time.Second)
-	if err != nil {
-		return err
-	}
-	_, err = srv.waitStats(func(st ServerStats, _ time.Time) bool { return st.GC > last.GC }, timeout)
+// its gc-th; errNoGC says it did not.
+func waitGC(srv *server, gc int64, timeout time.Duration) error {
+	_, err := srv.waitStats(func(st ServerStats, _ time.Time) bool { return st.GC > gc }, timeout)
 	if err != nil && !errors.Is(err, errExited) {
 		return errNoGC
 	}

@@ -67,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (soak.Config, error) {
 	fs.DurationVar(&cfg.Hold, "hold", 60*time.Second, "the longest a silent hostile client waits for the server to close it")
 	fs.IntVar(&cfg.Pings, "pings", 50000, "pings a ping flood sends")
 	fs.IntVar(&cfg.Sources, "sources", 0, "client source addresses 127.0.0.2 onwards for the honest connections (0: one per 20,000)")
-	fs.DurationVar(&cfg.FinalGC, "final-gc", 130*time.Second, "at the end, how long to wait for a GC cycle of the server before the final sample (Go forces one every 2 minutes)")
+	fs.DurationVar(&cfg.GCWait, "gc-wait", 130*time.Second, "how long the baseline and the final sample each wait for a GC cycle of the server (Go forces one every 2 minutes)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "picks the churned connections")
 	fs.StringVar(&cfg.Dir, "dir", "", "keep the development certificate and wssd's log here (default: a new temporary directory)")
 	hostile := fs.Bool("hostile", true, "run the hostile clients")
