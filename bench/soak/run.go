@@ -51,9 +51,10 @@ type Config struct {
 	// Sources is how many client source addresses (127.0.0.2 onwards) the
 	// honest connections use; the hostile ones use one more.
 	Sources int
-	// GCWait is how long the baseline and the final sample each wait for a
-	// GC cycle of the server (after the connection storm, after the
-	// hostile clients stopped), so that its live heap is current.
+	// GCWait is how long the baseline waits for a GC cycle of the server
+	// after the connection storm, and the final sample for each of two
+	// after the hostile clients stopped (a sync.Pool keeps what it held
+	// through one), so that the live heap is current.
 	GCWait time.Duration
 	// Seed picks the churned connections.
 	Seed uint64
@@ -235,7 +236,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if !sleep(ctx, cfg.Settle) {
 		return nil, ctx.Err()
 	}
-	if err := waitGC(srv, atOpen.GC, cfg.GCWait); err != nil {
+	if err := waitGC(srv, atOpen.GC, 1, cfg.GCWait); err != nil {
 		if !errors.Is(err, errNoGC) {
 			return nil, err
 		}
@@ -295,17 +296,18 @@ loop:
 	}
 
 	// The drain. The hostile clients have stopped and the churn too; the
-	// echoes go on until the server completes a GC cycle, so that its
+	// echoes go on until the server completes two GC cycles, so that its
 	// live heap counts what the hostile clients left behind, not what
 	// they held (Go forces a cycle every two minutes at the latest).
 	stopped := time.Now()
-	fmt.Fprintf(w, "soak: hostile clients and churn stopped at t=%v; waiting up to %v for a GC cycle of the server\n",
-		stopped.Sub(t0).Round(time.Second), cfg.GCWait)
+	fmt.Fprintf(w, "soak: hostile clients and churn stopped at t=%v; waiting up to %v for two GC cycles of the server\n",
+		stopped.Sub(t0).Round(time.Second), 2*cfg.GCWait)
 	atStop, err := srv.statsAfter(stopped, 3*statsEvery+5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	gcErr := waitGC(srv, atStop.GC, cfg.GCWait)
+	// Two cycles: a sync.Pool keeps what it held through one.
+	gcErr := waitGC(srv, atStop.GC, 2, 2*cfg.GCWait)
 	if gcErr != nil && !errors.Is(gcErr, errNoGC) {
 		return nil, gcErr
 	}
@@ -354,12 +356,12 @@ func DefaultBoundsFor(cfg Config) Bounds {
 	return DefaultBounds(runtime.NumCPU(), inFlight, floods)
 }
 
-var errNoGC = errors.New("soak: the server ran no GC cycle in time: its live heap is from an earlier one")
+var errNoGC = errors.New("soak: the server ran too few GC cycles in time: its live heap may be out of date")
 
-// waitGC waits up to timeout for the server to complete a GC cycle after
-// its gc-th; errNoGC says it did not.
-func waitGC(srv *server, gc int64, timeout time.Duration) error {
-	_, err := srv.waitStats(func(st ServerStats, _ time.Time) bool { return st.GC > gc }, timeout)
+// waitGC waits up to timeout for the server to complete cycles GC cycles
+// after its gc-th; errNoGC says it did not.
+func waitGC(srv *server, gc, cycles int64, timeout time.Duration) error {
+	_, err := srv.waitStats(func(st ServerStats, _ time.Time) bool { return st.GC >= gc+cycles }, timeout)
 	if err != nil && !errors.Is(err, errExited) {
 		return errNoGC
 	}
