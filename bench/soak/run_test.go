@@ -31,7 +31,7 @@ func smoke(t *testing.T, bin string, tls bool, hostile map[string]soak.Limit) so
 	return soak.Config{
 		WSSD: bin, Dir: t.TempDir(), TLS: tls, Conns: 40, Duration: 3 * time.Second, Settle: 500 * time.Millisecond,
 		SampleEvery: time.Second, EchoEvery: time.Second, ChurnPerMinute: 120,
-		PingInterval: 300 * time.Millisecond, Hold: time.Second, Pings: 640, GCWait: 2 * time.Second,
+		PingInterval: 300 * time.Millisecond, Hold: time.Second, Pings: 640, GCWait: time.Second,
 		Hostile: hostile,
 	}
 }
