@@ -89,7 +89,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("soak: messages of %d bytes: the client checks at most 125", c.MsgSize)
 	}
 	if c.Pings <= 0 {
-		c.Pings = 50000
+		c.Pings = 400000
 	}
 	if c.Sources <= 0 {
 		c.Sources = max(1, (c.Conns+19999)/20000)

@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (soak.Config, error) {
 	churn := fs.Float64("churn", 0.01, "share of the honest connections closed and reopened each minute")
 	fs.DurationVar(&cfg.PingInterval, "ping-interval", 10*time.Second, "wssd's -ping-interval")
 	fs.DurationVar(&cfg.Hold, "hold", 60*time.Second, "the longest a silent hostile client waits for the server to close it")
-	fs.IntVar(&cfg.Pings, "pings", 50000, "pings a ping flood sends")
+	fs.IntVar(&cfg.Pings, "pings", 400000, "pings a ping flood sends (51 MB: far more than kernel buffers and the server's 4 MiB send queue hold)")
 	fs.IntVar(&cfg.Sources, "sources", 0, "client source addresses 127.0.0.2 onwards for the honest connections (0: one per 20,000)")
 	fs.DurationVar(&cfg.GCWait, "gc-wait", 130*time.Second, "how long the baseline and the final sample each wait for a GC cycle of the server (Go forces one every 2 minutes)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "picks the churned connections")
