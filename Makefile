@@ -4,8 +4,9 @@ BIN     ?= bin/wssd
 ARGS    ?=
 TLS     ?= -tls-dev .dev/tls
 FUZZTIME ?= 30s
+SOAK_ARGS ?=
 
-.PHONY: build run test vet unit alloc interop benchsmoke fuzz clean bench bench-quick
+.PHONY: build run test vet unit alloc interop benchsmoke fuzz clean bench bench-quick soak
 
 build:
 	$(GO) build -o $(BIN) ./cmd/wssd
@@ -47,6 +48,14 @@ bench:
 # Into results/quick (not committed), so the committed full set stays.
 bench-quick:
 	cd bench && $(GO) run ./cmd/benchrun -mode quick -out results/quick
+
+# 15,000 wss connections for 10 minutes beside hostile clients; fails if the
+# server's memory, goroutines or files grow or an honest client loses a
+# message (bench/README.md). Not part of `make test`. Shorter:
+# make soak SOAK_ARGS='-duration 60s -conns 2000'; plain ws: SOAK_ARGS=-transport=ws
+soak: build
+	cd bench && $(GO) build -o ../bin/soak ./cmd/soak
+	bin/soak -wssd $(BIN) $(SOAK_ARGS)
 
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
 FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \

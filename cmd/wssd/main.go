@@ -52,6 +52,7 @@ type options struct {
 	logLevel        slog.Level
 	shutdownTimeout time.Duration
 	trimMemory      bool
+	statsInterval   time.Duration
 
 	tlsCerts, tlsKeys []string // paired in order
 	tlsClientCA       string
@@ -91,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "least level logged: debug, info (connections, refusals), warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
 	fs.BoolVar(&o.trimMemory, "trim-memory", true, "once a burst of connections is over, collect its garbage and return the free memory to the OS")
+	fs.DurationVar(&o.statsInterval, "stats-interval", 0, "log a stats line (connections, Go heap, RSS, goroutines, GC cycles) this often; 0: never")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
 	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA file")
@@ -141,6 +143,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.acceptRate < 0 || o.acceptBurst < 0 {
 		return o, errors.New("-max-conns, -max-conns-per-ip, -accept-rate and -accept-burst must not be negative")
+	}
+	if o.statsInterval < 0 {
+		return o, errors.New("-stats-interval must not be negative")
 	}
 	if o.pingInterval == 0 {
 		o.pingInterval = -1 // engine: negative disables
@@ -229,7 +234,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	srv, err := engine.New(cfg, echoHandler{log: log})
+	h, stopStats := withStats(log, o.statsInterval, echoHandler{log: log})
+	defer stopStats()
+	srv, err := engine.New(cfg, h)
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,17 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "log-level"},
 		{name: "bad max message", args: []string{"-max-message", "0"}, wantErr: "max-message"},
+		{name: "stats off by default", check: func(t *testing.T, o options) {
+			if o.statsInterval != 0 {
+				t.Fatalf("-stats-interval defaults to %v, want 0 (off)", o.statsInterval)
+			}
+		}},
+		{name: "stats interval", args: []string{"-stats-interval", "30s"}, check: func(t *testing.T, o options) {
+			if o.statsInterval != 30*time.Second {
+				t.Fatalf("-stats-interval 30s gave %v", o.statsInterval)
+			}
+		}},
+		{name: "negative stats interval", args: []string{"-stats-interval", "-1s"}, wantErr: "stats-interval"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "two certificate pairs", args: []string{"-tls-cert", "a.crt", "-tls-key", "a.key", "-tls-cert", "b.crt", "-tls-key", "b.key"}, check: func(t *testing.T, o options) {
 			if !slices.Equal(o.tlsCerts, []string{"a.crt", "b.crt"}) || !slices.Equal(o.tlsKeys, []string{"a.key", "b.key"}) {
@@ -327,6 +338,51 @@ func TestBinaryEdge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStatsInterval: -stats-interval logs a stats line that counts the open
+// connections and carries the heap, RSS, goroutine and GC figures.
+func TestStatsInterval(t *testing.T) {
+	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
+		args := []string{"-stats-interval", "50ms"}
+		var opts wstest.DialOptions
+		if tr.TLS {
+			args = append(args, "-tls-dev", t.TempDir())
+			opts.TLS = &tls.Config{InsecureSkipVerify: true}
+		}
+		p := startWSSD(t, args...)
+		stats := func() map[string]any {
+			m := p.next("stats")
+			for _, k := range []string{"conns", "heap_inuse", "heap_released", "heap_live", "rss", "goroutines", "gc"} {
+				if _, ok := m[k].(float64); !ok {
+					t.Fatalf("stats line without a number %s: %v", k, m)
+				}
+			}
+			return m
+		}
+		if m := stats(); m["conns"] != float64(0) || m["heap_inuse"] == float64(0) || m["goroutines"] == float64(0) || m["rss"] == float64(0) {
+			t.Fatalf("before any connection: %v", m)
+		}
+		c, err := wstest.Dial(p.addr, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoOnce(t, c, "tom")
+		// A line logged soon after the echo counts the connection, and one
+		// soon after the close no longer does.
+		waitConns := func(want float64) {
+			t.Helper()
+			m := stats()
+			for end := time.Now().Add(5 * time.Second); m["conns"] != want && time.Now().Before(end); m = stats() {
+			}
+			if m["conns"] != want {
+				t.Fatalf("stats say %v connections, want %v: %v", m["conns"], want, m)
+			}
+		}
+		waitConns(1)
+		c.Close()
+		waitConns(0)
+	})
 }
 
 // writePair writes a new self-signed certificate for the loopback names

@@ -1,0 +1,7 @@
+package soak
+
+var (
+	ParseStatsLine = parseStatsLine
+	ParseVmRSS     = parseVmRSS
+	AppendPayload  = appendPayload
+)
