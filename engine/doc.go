@@ -27,4 +27,26 @@
 // HTTP status, add response headers, choose a subprotocol and attach a
 // per-connection value. Before it, a server with [Config.AllowedOrigins]
 // refuses browsers' requests from other origins with 403.
+//
+// # Lifecycle
+//
+// [Handler.OnOpen] is called for a connection that is alive once its 101
+// response is written, and exactly one [Handler.OnClose] follows it, after
+// which no callback is made for that connection and Send fails. A client
+// that leaves before the response could be written gets neither. When the
+// peer begins the closing handshake, what Send had accepted is still
+// written, the close echo last, before the server closes TCP (bounded by
+// [Config.CloseTimeout]). What is queued for a connection, pongs included,
+// is bounded by [Config.MaxQueuedBytes]; what a connection buffers of a
+// message still arriving follows the bytes that arrived, up to
+// [Config.MaxMessageSize].
+//
+// # Admission and refusals
+//
+// The server accepts connections itself and checks [Config.MaxConns],
+// [Config.MaxConnsPerIP] and [Config.AcceptRate] before a connection reaches
+// an event loop; running out of file descriptors or kernel memory refuses or
+// delays connections but never stops the server. Refusals (limits, rejected
+// upgrades, failed TLS handshakes, bad PROXY headers) are logged at most once
+// a second per kind, with a count.
 package engine
