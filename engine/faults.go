@@ -52,10 +52,3 @@ func (f *faults) fail(op faultOp) error {
 	}
 	return nil
 }
-
-// done returns how many operations of kind op have been counted.
-func (f *faults) done(op faultOp) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.count[op]
-}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wssd/wssd/internal/procstat"
 )
 
 func machine(gogc string) Machine {
@@ -60,19 +62,11 @@ func meminfo(field string) int64 {
 	return 0
 }
 
-// procRSS returns a process's resident set in bytes.
+// procRSS returns a process's resident set in bytes, or 0 if it cannot be
+// read.
 func procRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
-			return n << 10
-		}
-	}
-	return 0
+	n, _ := procstat.RSS(pid)
+	return n
 }
 
 // procCPU returns a process's user and system CPU time.

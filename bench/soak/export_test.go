@@ -2,6 +2,5 @@ package soak
 
 var (
 	ParseStatsLine = parseStatsLine
-	ParseVmRSS     = parseVmRSS
 	AppendPayload  = appendPayload
 )

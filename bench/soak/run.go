@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/bench/load"
+	"github.com/wssd/wssd/internal/procstat"
 )
 
 // Config is one soak run. Zero fields take the defaults of a ten-minute
@@ -217,7 +218,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	sample := func(at time.Time, hostileInFlight int64) (Sample, error) {
 		s := Sample{At: at.Sub(t0), Honest: honest.counts(), Hostile: hostileInFlight}
 		var err error
-		if s.RSS, err = procRSS(srv.cmd.Process.Pid); err != nil {
+		if s.RSS, err = procstat.RSS(srv.cmd.Process.Pid); err != nil {
 			return s, err
 		}
 		if s.FDs, err = procFDs(srv.cmd.Process.Pid); err != nil {

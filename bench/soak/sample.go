@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 )
 
@@ -51,36 +50,6 @@ func parseStatsLine(line []byte) (st ServerStats, ok bool, err error) {
 		}
 	}
 	return st, true, nil
-}
-
-// parseVmRSS returns the VmRSS of a /proc/PID/status file in bytes.
-func parseVmRSS(status []byte) (int64, error) {
-	for line := range bytes.SplitSeq(status, []byte("\n")) {
-		v, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
-		if !ok {
-			continue
-		}
-		v = bytes.TrimSpace(v)
-		num, unit, _ := bytes.Cut(v, []byte(" "))
-		if string(bytes.TrimSpace(unit)) != "kB" {
-			return 0, fmt.Errorf("soak: VmRSS in %q, not kB", unit)
-		}
-		kb, err := strconv.ParseInt(string(num), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("soak: VmRSS: %w", err)
-		}
-		return kb << 10, nil
-	}
-	return 0, fmt.Errorf("soak: no VmRSS line")
-}
-
-// procRSS returns process pid's resident memory (what top shows).
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(b)
 }
 
 // procFDs returns the number of process pid's open file descriptors.

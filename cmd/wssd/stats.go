@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"os"
 	"runtime/metrics"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/procstat"
 )
 
 // countingHandler counts the open connections of the handler it wraps, for
@@ -88,15 +86,6 @@ func withStats(log *slog.Logger, interval time.Duration, h engine.Handler) (_ en
 // selfRSS returns the process's resident set in bytes, as top shows it
 // (VmRSS), or 0 if /proc cannot be read.
 func selfRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			kb, _ := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(v), []byte("kB")))), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	n, _ := procstat.RSS(0)
+	return n
 }
