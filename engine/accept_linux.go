@@ -80,12 +80,12 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 	}
 }
 
-// accept is ln.AcceptTCP, unless Config.acceptFault fails this accept: then
+// accept is ln.AcceptTCP, unless an injected fault fails this accept: then
 // it waits for a connection to be pending, as a real failure would leave
 // it, and returns the fault.
 func (s *Server) accept(ln *net.TCPListener, rc syscall.RawConn) (*net.TCPConn, error) {
-	if s.cfg.acceptFault != nil {
-		if errno := s.cfg.acceptFault(int(s.accepts.Add(1))); errno != 0 {
+	if f := s.faults.Load(); f != nil {
+		if errno := f.fail(opAccept); errno != nil {
 			for !pending(rc, 10*time.Millisecond) && s.closing.Err() == nil {
 			}
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: ln.Addr(), Err: os.NewSyscallError("accept4", errno)}

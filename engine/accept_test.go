@@ -93,12 +93,7 @@ func TestAcceptErrorsKeepServing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			forEachTransport(t, func(t *testing.T, tr transport) {
-				cfg := engine.WithAcceptFault(engine.Config{}, func(n int) syscall.Errno {
-					if n >= 2 && n < 2+failing {
-						return tc.errno
-					}
-					return 0
-				})
+				cfg := engine.WithFault(engine.Config{}, engine.FaultAccept, 2, 1+failing, tc.errno)
 				srv := startServer(t, tr, cfg, echo{})
 				old := srv.dial(t, wstest.DialOptions{})
 				if tc.refused {
@@ -125,7 +120,7 @@ func TestAcceptErrorsKeepServing(t *testing.T) {
 // nil, so that wssd exits non-zero and a supervisor restarts it.
 func TestAcceptListenerFailureStopsServer(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		cfg := engine.WithAcceptFault(engine.Config{}, func(int) syscall.Errno { return syscall.EBADF })
+		cfg := engine.WithFault(engine.Config{}, engine.FaultAccept, 1, 0, syscall.EBADF)
 		srv := startServer(t, tr, cfg, echo{})
 		if c, err := srv.tryDial(t, wstest.DialOptions{}); err == nil {
 			c.Close()

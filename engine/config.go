@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/wssd/wssd/wsproto"
@@ -161,11 +160,9 @@ type Config struct {
 	// Default: AcceptRate's connections of one second, at least 1.
 	AcceptBurst int
 
-	// acceptFault, set by the tests only, makes the n-th call of accept
-	// (counted from 1 over every listener) fail with the errno it returns,
-	// if not 0, once a connection is pending: the connection stays in the
-	// kernel's queue, as after a real failure.
-	acceptFault func(n int) syscall.Errno
+	// faults, set by the tests only, fails chosen socket operations from
+	// the start (see faults).
+	faults *faults
 }
 
 // Defaults used for zero Config fields.

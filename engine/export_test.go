@@ -61,6 +61,7 @@ const (
 	FaultWrite   = opWrite
 	FaultRead    = opRead
 	FaultExecute = opExecute
+	FaultAccept  = opAccept
 )
 
 // InjectFault makes the n-th operation of kind op on the server, counted
@@ -73,7 +74,7 @@ func (s *Server) InjectFault(op faultOp, n int, errno syscall.Errno) {
 			f = s.faults.Load()
 		}
 	}
-	f.inject(op, n, errno)
+	f.inject(op, n, n, errno)
 }
 
 // OnLoop runs f on c's event loop and waits for it.
@@ -106,10 +107,14 @@ func InputCap(c *Conn) int {
 	return cap(c.in.B)
 }
 
-// WithAcceptFault returns cfg with a fault injected into the acceptor: the
-// n-th accept, counted from 1, fails with fault(n) when that is not 0.
-func WithAcceptFault(cfg Config, fault func(n int) syscall.Errno) Config {
-	cfg.acceptFault = fault
+// WithFault returns cfg with a fault injected from the start: operations
+// of kind op numbered from to to (to 0: every one from on), counted from 1,
+// fail with errno. Accepts need it: the first one waits before Start returns.
+func WithFault(cfg Config, op faultOp, from, to int, errno syscall.Errno) Config {
+	if cfg.faults == nil {
+		cfg.faults = &faults{}
+	}
+	cfg.faults.inject(op, from, to, errno)
 	return cfg
 }
 

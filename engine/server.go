@@ -59,7 +59,6 @@ type Server struct {
 	stopAccept  context.CancelFunc
 	spare       int // descriptor refuseOne gives up; -1 if none
 	spareMu     sync.Mutex
-	accepts     atomic.Int64  // accepts counted for Config.acceptFault
 	done        chan struct{} // closed when the event loops have stopped
 	err         error         // why they stopped; read after done
 	stopOnce    sync.Once
@@ -113,6 +112,9 @@ func New(cfg Config, h Handler) (*Server, error) {
 		spare:      -1,
 	}
 	s.closing, s.stopAccept = context.WithCancel(context.Background())
+	if cfg.faults != nil {
+		s.faults.Store(cfg.faults)
+	}
 	return s, nil
 }
 
