@@ -180,6 +180,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		}
 		p("\n")
 	}
+	writeDeflate(p, res)
 	if s := res.Scale; s != nil {
 		p("## scale — as many wss connections as the machine holds\n\n")
 		p("%d wssd processes sharing one port (SO_REUSEPORT), %d loadgen processes from their own source addresses; the open-file limit is 20,000 per process. Opening stops at the target, at a deadline (%s), or when less than %d MiB of memory is available.",
