@@ -34,8 +34,8 @@ type Result struct {
 	Deflated int `json:"deflated,omitempty"`
 	// Compressed counts the data messages received compressed (RSV1)
 	// during the command (echo, collect, subscribe).
-	Compressed int64 `json:"compressed,omitempty"`
-	LastError  string  `json:"last_error,omitempty"`
+	Compressed int64  `json:"compressed,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // rusage returns the process's CPU time so far.

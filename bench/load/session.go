@@ -44,10 +44,10 @@ type conn struct {
 
 // task is what a connection does with the data messages it receives.
 type task struct {
-	kind     int // taskIdle, taskEcho, taskBroadcast, taskRate, taskSubscribe
+	kind     int      // taskIdle, taskEcho, taskBroadcast, taskRate, taskSubscribe
 	msgs     messages // echo: what each connection sends
-	deadline int64 // echo: no message is sent after this (ns)
-	rounds   int64 // broadcast: messages each connection expects
+	deadline int64    // echo: no message is sent after this (ns)
+	rounds   int64    // broadcast: messages each connection expects
 	wg       *sync.WaitGroup
 }
 
@@ -80,9 +80,9 @@ type Session struct {
 	conns []*conn
 	task  atomic.Pointer[task]
 
-	alive   atomic.Int64
-	errs    atomic.Int64
-	msgs    atomic.Int64
+	alive atomic.Int64
+	errs  atomic.Int64
+	msgs  atomic.Int64
 	// compressed counts the data messages received compressed since the
 	// command began.
 	compressed atomic.Int64
@@ -91,10 +91,10 @@ type Session struct {
 	// allowed the client.
 	deflated   int
 	clientBits int
-	pending atomic.Int64 // rate: messages sent and not yet back
-	lat     *shards
-	started time.Time
-	armCPU  time.Duration
+	pending    atomic.Int64 // rate: messages sent and not yet back
+	lat        *shards
+	started    time.Time
+	armCPU     time.Duration
 
 	// broadcast bookkeeping, per round
 	roundMax   []atomic.Int64 // latest arrival, ns after the send
@@ -168,9 +168,9 @@ func Open(ctx context.Context, t *Target, n, concurrency, retries int) (*Session
 		Cmd:      "open",
 		Conns:    len(s.conns),
 		Deflated: s.deflated,
-		Failed:  failed.Load(),
-		Seconds: time.Since(start).Seconds(),
-		Lat:     EncodeHist(s.lat.merged()),
+		Failed:   failed.Load(),
+		Seconds:  time.Since(start).Seconds(),
+		Lat:      EncodeHist(s.lat.merged()),
 	}
 	r.addCPU(ru0)
 	if e, ok := lastEr.Load().(string); ok {
