@@ -104,9 +104,16 @@ func (r *run) echoChat(ctx context.Context, info servers.Info, tr string, d defl
 	}
 	defer done()
 	size := r.cfg.DeflateSize
+	var prof func()
+	if d == deflateOn {
+		prof = r.profileEcho(info, s, fmt.Sprintf("profiles/wssd-%s-echo-deflate-%d.pprof", tr, size))
+	}
 	m := meterCPU(s.pids()...)
 	res, err := broadcastCommand(clients, fmt.Sprintf("echo %d %s chat", size, r.cfg.EchoDuration))
 	serverCPU := m.cores()
+	if prof != nil {
+		prof()
+	}
 	if err != nil {
 		return err
 	}

@@ -387,24 +387,11 @@ func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
 	defer done()
 	var problems []error
 	for _, size := range r.cfg.EchoSizes {
-		var prof sync.WaitGroup
-		if r.cfg.Profile && info.Name == "wssd" && r.round == 0 {
-			file := fmt.Sprintf("profiles/wssd-%s-echo-%d.pprof", tr, size)
-			prof.Go(func() {
-				if err := os.MkdirAll(filepath.Join(r.out, "profiles"), 0o755); err != nil {
-					return
-				}
-				if err := s.profile(r.cfg.EchoDuration, filepath.Join(r.out, file)); err != nil {
-					r.problem("profile %s: %v", file, err)
-					return
-				}
-				r.res.Profiles = append(r.res.Profiles, file)
-			})
-		}
+		prof := r.profileEcho(info, s, fmt.Sprintf("profiles/wssd-%s-echo-%d.pprof", tr, size))
 		m := meterCPU(s.pids()...)
 		res, err := broadcastCommand(clients, fmt.Sprintf("echo %d %s", size, r.cfg.EchoDuration))
 		serverCPU := m.cores()
-		prof.Wait()
+		prof()
 		if err != nil {
 			return err
 		}
@@ -418,6 +405,28 @@ func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
 		return fmt.Errorf("%v", problems)
 	}
 	return nil
+}
+
+// profileEcho starts a CPU profile of wssd into file for an echo of the
+// first round, when the run takes profiles; the returned function waits
+// for it.
+func (r *run) profileEcho(info servers.Info, s *server, file string) (wait func()) {
+	var prof sync.WaitGroup
+	if r.cfg.Profile && info.Name == "wssd" && r.round == 0 {
+		prof.Go(func() {
+			if err := os.MkdirAll(filepath.Join(r.out, "profiles"), 0o755); err != nil {
+				return
+			}
+			if err := s.profile(r.cfg.EchoDuration, filepath.Join(r.out, file)); err != nil {
+				r.problem("profile %s: %v", file, err)
+				return
+			}
+			r.mu.Lock()
+			r.res.Profiles = append(r.res.Profiles, file)
+			r.mu.Unlock()
+		})
+	}
+	return prof.Wait
 }
 
 // echoRow is the row of an echo command's results res, and logs it.
