@@ -385,6 +385,15 @@ func writeTargets(p func(string, ...any), res *runner.Results) {
 		}
 		add(fmt.Sprintf("%s idle ≤ %s/conn", r.Transport, kb(limit)), r.RSSPerConn <= limit, "%s", measured)
 	}
+	for _, on := range res.DeflateIdle {
+		if on.Server != "wssd" || !on.Deflate.Offered {
+			continue
+		}
+		off := findDeflate(res.DeflateIdle, on.Server, on.Transport, false)
+		more := on.RSSPerConn - off.RSSPerConn
+		add(fmt.Sprintf("%s idle with compression ≤ plain + %s/conn", on.Transport, kb(deflateGoal)), more <= deflateGoal,
+			"%s/conn more (growth %s vs %s, %d conns)", kb(more), kb(on.RSSPerConn), kb(off.RSSPerConn), on.Alive)
+	}
 	trs := []string{"ws", "wss"}
 	for _, tr := range trs {
 		for _, sz := range res.Config.EchoSizes {
