@@ -88,9 +88,15 @@ func (r *run) checkDeflate(scenario string, k Key, s *DeflateStats, conns int) {
 // a server that compresses, its clients first not offering
 // permessage-deflate, then offering it.
 func (r *run) echoDeflate(ctx context.Context, info servers.Info, tr string) error {
+	return plainThenCompressed(func(d deflate) error { return r.echoChat(ctx, info, tr, d) })
+}
+
+// plainThenCompressed runs f with deflateDeclined, then deflateOn, and joins
+// their errors.
+func plainThenCompressed(f func(deflate) error) error {
 	var errs []error
 	for _, d := range []deflate{deflateDeclined, deflateOn} {
-		if err := r.echoChat(ctx, info, tr, d); err != nil {
+		if err := f(d); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.suffix(), err))
 		}
 	}
@@ -133,13 +139,7 @@ func (r *run) echoChat(ctx context.Context, info servers.Info, tr string, d defl
 // having subscribed with one small message: first without offering
 // permessage-deflate, then offering it.
 func (r *run) idleDeflate(ctx context.Context, info servers.Info, tr string) error {
-	var errs []error
-	for _, d := range []deflate{deflateDeclined, deflateOn} {
-		if err := r.idleWith(ctx, info, tr, d); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", d.suffix(), err))
-		}
-	}
-	return errors.Join(errs...)
+	return plainThenCompressed(func(d deflate) error { return r.idleWith(ctx, info, tr, d) })
 }
 
 // subscribe has every connection of clients send its subscription and
@@ -162,16 +162,12 @@ func subscribe(clients []*client, d deflate, open load.Result) (*DeflateStats, e
 // Server.Broadcast), its clients first not offering permessage-deflate,
 // then offering it.
 func (r *run) broadcastDeflate(ctx context.Context, info servers.Info, tr string) error {
-	var errs []error
-	for _, d := range []deflate{deflateDeclined, deflateOn} {
+	return plainThenCompressed(func(d deflate) error {
 		row, err := r.broadcastWith(ctx, info, tr, d, r.cfg.DeflateSize)
 		if row != nil {
 			r.res.DeflateBroadcast = append(r.res.DeflateBroadcast, *row)
 			r.checkDeflate("broadcast-deflate", row.Key, row.Deflate, row.Conns)
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", d.suffix(), err))
-		}
-	}
-	return errors.Join(errs...)
+		return err
+	})
 }
