@@ -150,3 +150,31 @@ func TestCompressedFrame(t *testing.T) {
 		t.Fatalf("op %d, %d bytes, rsv1 %v, fin %v, whole unmasked %v: %v", op, n, fr.rsv1, fr.fin, bytes.Equal(fr.whole, z), err)
 	}
 }
+
+// FuzzParseDeflateAnswer: whatever the upgrade response says, the parser
+// does not panic, accepts only windows of 8 to 15 bits, and what it accepts
+// reads back the same once written as a server would write it.
+func FuzzParseDeflateAnswer(f *testing.F) {
+	for _, s := range []string{
+		"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_max_window_bits=15\r\n",
+		"sec-websocket-extensions: permessage-deflate; server_max_window_bits=\"10\"; client_no_context_takeover\r\n",
+		"Sec-WebSocket-Extensions: permessage-deflate, x-webkit-deflate-frame\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		p, err := parseDeflateAnswer(answer)
+		if err != nil || p == nil {
+			return
+		}
+		if p.serverBits < 8 || p.serverBits > 15 || p.clientBits < 8 || p.clientBits > 15 {
+			t.Fatalf("%q: windows %d and %d bits", answer, p.serverBits, p.clientBits)
+		}
+		again, err := parseDeflateAnswer([]byte("Sec-WebSocket-Extensions: " + wsproto.DeflateParams{
+			ServerNoContextTakeover: p.serverNoContext, ServerMaxWindowBits: p.serverBits, ClientMaxWindowBits: p.clientBits,
+		}.String() + "\r\n"))
+		if err != nil || again == nil || *again != *p {
+			t.Fatalf("%q: %+v, written and read again %+v (%v)", answer, p, again, err)
+		}
+	})
+}
