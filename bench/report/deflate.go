@@ -69,10 +69,10 @@ func writeDeflate(p func(string, ...any), res *runner.Results) {
 			base := findDeflate(res.DeflateEcho, "wssd", on.Transport, true)
 			p("| %s | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %s |\n", name(on.Server), on.Transport,
 				off.PerSecond, on.PerSecond, ratio(on.PerSecond, off.PerSecond), ratio(on.PerSecond, base.PerSecond),
-				usPerMsg(off.PerServerCPUSecond), usPerMsg(on.PerServerCPUSecond), ratio(base.PerServerCPUSecond, on.PerServerCPUSecond),
+				usPerMsg(off.PerServerCPUSecond), usPerMsg(on.PerServerCPUSecond), ratio(on.PerServerCPUSecond, base.PerServerCPUSecond),
 				us(on.Latency.P99), on.ServerCPU, on.ClientCPU, negotiated(on.Deflate, on.Conns))
 		}
-		p("\n\"× wssd\" of the CPU per message is wssd's time ÷ this server's (above 1: this server spends less).\n\n")
+		p("\nThe second \"× wssd\" is wssd's CPU per compressed message ÷ this server's (above 1: this server spends less).\n\n")
 	}
 	if len(res.DeflateIdle) > 0 {
 		p("### idle with compression negotiated\n\n")
