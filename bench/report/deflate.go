@@ -79,8 +79,9 @@ func writeDeflate(p func(string, ...any), res *runner.Results) {
 		p("N connections, each sending one ~150-byte subscription (a Pusher `pusher:subscribe` with its signature; compressed when negotiated) and getting its echo, then held with pings every %s. "+
 			"RSS per connection as in the idle table (VmRSS ÷ connections at +%s and +%s; growth: less the RSS before any connection). The goal: compression adds at most %s per connection.\n\n",
 			cfg.PingInterval, secs(cfg.IdleSettle), secs(cfg.IdleHold), kb(deflateGoal))
-		p("| server | transport | conns | RSS/conn plain | RSS/conn compressed | growth/conn plain | growth/conn compressed | compressed − plain | heap+stack/conn plain | compressed | subscriptions answered compressed |\n" +
-			"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		p("\"live heap/conn\": the Go heap a collection forced at the end found live, less the same before any connection: what the connections hold, without the garbage of their subscriptions that RSS and heap in use still count until the next collection.\n\n")
+		p("| server | transport | conns | RSS/conn plain | RSS/conn compressed | growth/conn plain | growth/conn compressed | compressed − plain | heap+stack/conn plain | compressed | live heap/conn plain | compressed | compressed − plain | subscriptions answered compressed |\n" +
+			"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, on := range res.DeflateIdle {
 			if !on.Deflate.Offered {
 				continue
@@ -88,9 +89,10 @@ func writeDeflate(p func(string, ...any), res *runner.Results) {
 			off := findDeflate(res.DeflateIdle, on.Server, on.Transport, false)
 			heldOn, _ := on.HeldPerConn()
 			heldOff, _ := off.HeldPerConn()
-			p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", name(on.Server), on.Transport, on.Alive,
+			p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name(on.Server), on.Transport, on.Alive,
 				kb(heldOff), kb(heldOn), kb(off.RSSPerConn), kb(on.RSSPerConn), kb(on.RSSPerConn-off.RSSPerConn),
-				kb(off.HeapPerConn), kb(on.HeapPerConn), negotiated(on.Deflate, on.Conns))
+				kb(off.HeapPerConn), kb(on.HeapPerConn), kb(off.LiveHeapPerConn), kb(on.LiveHeapPerConn),
+				kb(on.LiveHeapPerConn-off.LiveHeapPerConn), negotiated(on.Deflate, on.Conns))
 		}
 		p("\n")
 	}

@@ -21,7 +21,7 @@ func TestDeflate(t *testing.T) {
 			Deflate: stats(offered, 10, 100)}
 	}
 	idle := func(tr string, offered bool, growth float64) runner.IdleRow {
-		return runner.IdleRow{Key: key("wssd", tr), Conns: 10, Alive: 10, RSSPerConn: growth, HeapPerConn: 100,
+		return runner.IdleRow{Key: key("wssd", tr), Conns: 10, Alive: 10, RSSPerConn: growth, HeapPerConn: 100, LiveHeapPerConn: growth / 2,
 			RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: growth + 900}, {AfterSeconds: 60, PerConn: growth + 600}},
 			Deflate:    stats(offered, 10, 10)}
 	}
@@ -58,10 +58,11 @@ func TestDeflate(t *testing.T) {
 		{"a peer's echo", "| gws | ws | 900 | 400 | 0.44× | 0.80× | 11.1 µs | 20.0 µs | 1.25× |"},
 		{"echo compressed everywhere", "| 10/10 conns, 100/100 msgs |"},
 		{"idle, growth and difference", "| **wssd** | ws | 10 | 1.70 KB | 2.00 KB | 1.10 KB | 1.40 KB | 0.30 KB |"},
+		{"idle, live heap and difference", "| 0.10 KB | 0.10 KB | 0.55 KB | 0.70 KB | 0.15 KB |"},
 		{"broadcast, compressed against plain and the ceiling", "| **wssd** | ws | Prepare+Broadcast, 512 B compressed | 10 | 300 µs | 1.50× | 3.00× |"},
 		{"broadcast scenario's row beside", "| **wssd** | ws | broadcast scenario: Conn.Send each, 64 B | 10 | 150 µs | 0.75× | 1.50× |"},
-		{"ws idle goal met", "| ws idle with compression ≤ plain + 0.50 KB/conn | 0.30 KB/conn more (growth 1.40 KB vs 1.10 KB, 10 conns) | yes |"},
-		{"wss idle goal missed", "| wss idle with compression ≤ plain + 0.50 KB/conn | 0.70 KB/conn more (growth 6.70 KB vs 6.00 KB, 10 conns) | no |"},
+		{"ws idle goal met", "| ws idle with compression ≤ plain + 0.50 KB/conn | 0.30 KB/conn more (growth 1.40 KB vs 1.10 KB, 10 conns); live heap 0.15 KB/conn more | yes |"},
+		{"wss idle goal missed", "| wss idle with compression ≤ plain + 0.50 KB/conn | 0.70 KB/conn more (growth 6.70 KB vs 6.00 KB, 10 conns); live heap 0.35 KB/conn more | no |"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

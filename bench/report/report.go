@@ -392,7 +392,8 @@ func writeTargets(p func(string, ...any), res *runner.Results) {
 		off := findDeflate(res.DeflateIdle, on.Server, on.Transport, false)
 		more := on.RSSPerConn - off.RSSPerConn
 		add(fmt.Sprintf("%s idle with compression ≤ plain + %s/conn", on.Transport, kb(deflateGoal)), more <= deflateGoal,
-			"%s/conn more (growth %s vs %s, %d conns)", kb(more), kb(on.RSSPerConn), kb(off.RSSPerConn), on.Alive)
+			"%s/conn more (growth %s vs %s, %d conns); live heap %s/conn more", kb(more), kb(on.RSSPerConn), kb(off.RSSPerConn), on.Alive,
+			kb(on.LiveHeapPerConn-off.LiveHeapPerConn))
 	}
 	trs := []string{"ws", "wss"}
 	for _, tr := range trs {

@@ -152,10 +152,19 @@ func (r *run) startServer(ctx context.Context, name, transport, listen string, r
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
-func (s *server) stats() (serverStats, error) {
+func (s *server) stats() (serverStats, error) { return s.statsAfter("") }
+
+// liveHeap returns the server's Go heap found live by a collection it runs
+// now.
+func (s *server) liveHeap() (uint64, error) {
+	st, err := s.statsAfter("?gc=1")
+	return st.HeapAlloc, err
+}
+
+func (s *server) statsAfter(query string) (serverStats, error) {
 	var st serverStats
 	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + s.ready.Stats + "/stats")
+	resp, err := c.Get("http://" + s.ready.Stats + "/stats" + query)
 	if err != nil {
 		return st, err
 	}

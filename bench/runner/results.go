@@ -118,8 +118,12 @@ type IdleRow struct {
 	IdleCPU          float64 `json:"idle_cpu"` // cores busy while idle
 	ClientRSSPerConn float64 `json:"client_rss_per_conn_bytes"`
 	Alive            int     `json:"alive"` // connections still open at the end
-	// Deflate is set in the permessage-deflate scenarios.
-	Deflate *DeflateStats `json:"deflate,omitempty"`
+	// Deflate is set in the permessage-deflate scenarios, which also read
+	// LiveHeapPerConn: the Go heap a collection found live at the end,
+	// less the same before any connection, per connection (what the
+	// connections hold, without the garbage RSS and HeapPerConn count).
+	Deflate         *DeflateStats `json:"deflate,omitempty"`
+	LiveHeapPerConn float64       `json:"live_heap_per_conn_bytes,omitempty"`
 }
 
 // EchoRow is the echo scenario for one server, transport and payload size.

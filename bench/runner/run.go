@@ -270,6 +270,12 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 	if err != nil {
 		return fail(err)
 	}
+	var live0 uint64
+	if d != deflateNone {
+		if live0, err = s.liveHeap(); err != nil {
+			return fail(err)
+		}
+	}
 	clients, open, err := r.openClients(ctx, sp, r.cfg.IdleN)
 	if err != nil {
 		return fail(err)
@@ -292,7 +298,7 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 		defer release()
 		defer s.stop()
 		defer closeClients(clients)
-		if err := r.holdIdle(ctx, s, clients, opened, row, st0); err != nil {
+		if err := r.holdIdle(ctx, s, clients, opened, row, st0, live0); err != nil {
 			r.problem("idle %s %s%s: %v", info.Name, tr, d.suffix(), err)
 			if row.Alive == 0 {
 				return
@@ -306,8 +312,10 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 }
 
 // holdIdle reads s's RSS at Config.IdleSettle and Config.IdleHold after
-// opened, when the last connection opened, and fills in row.
-func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats) error {
+// opened, when the last connection opened, and fills in row; in the
+// permessage-deflate rows, also the live heap after a collection, less
+// live0, the same before any connection.
+func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats, live0 uint64) error {
 	sample := func() RSSSample {
 		return RSSSample{AfterSeconds: time.Since(opened).Seconds(), RSS: s.rss()}
 	}
@@ -323,6 +331,12 @@ func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened
 		return err
 	}
 	row.Goroutines = st.Goroutines
+	var live uint64
+	if row.Deflate != nil { // after every other reading: it collects
+		if live, err = s.liveHeap(); err != nil {
+			return err
+		}
+	}
 	stats, err := broadcastCommand(clients, "stats")
 	if err != nil {
 		return err
@@ -340,6 +354,9 @@ func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened
 		row.RSSPerConn = float64(row.RSS-row.RSSBase) / float64(row.Alive)
 		row.HeapPerConn = float64(int64(st.HeapInuse+st.StackInuse)-int64(st0.HeapInuse+st0.StackInuse)) / float64(row.Alive)
 		row.ClientRSSPerConn = float64(clientRSS) / float64(row.Alive)
+		if row.Deflate != nil {
+			row.LiveHeapPerConn = float64(int64(live)-int64(live0)) / float64(row.Alive)
+		}
 	}
 	r.logf("  idle %s %s%s: %d conns (%d alive), RSS per conn %s at +%.0fs, %s at +%.0fs; %d goroutines, %.3f cores idle",
 		row.Server, row.Transport, row.Deflate.suffix(), row.Conns, row.Alive, perConnKB(settled.RSS, row.Alive), settled.AfterSeconds,

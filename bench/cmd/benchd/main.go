@@ -4,7 +4,8 @@
 //
 // When it listens it prints one JSON line to standard output: the server's
 // address, the address of its stats endpoint and its process id. The stats
-// endpoint serves /stats (goroutines, Go heap, connections, as JSON) and
+// endpoint serves /stats (goroutines, Go heap, connections, as JSON; with
+// ?gc=1 after a garbage collection, so that the heap is what is live) and
 // /debug/pprof/. SIGINT or SIGTERM stops it.
 package main
 
@@ -89,6 +90,9 @@ func run() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		_ = json.NewEncoder(w).Encode(Stats{
