@@ -68,6 +68,7 @@ fuzz:
 		$(GO) test -run XXX -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
 	done
 	cd bench && $(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./load
+	cd bench && $(GO) test -run XXX -fuzz '^FuzzParseDeflateAnswer$$' -fuzztime $(FUZZTIME) ./load
 
 clean:
 	rm -rf bin

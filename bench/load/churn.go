@@ -18,7 +18,7 @@ import (
 func Churn(ctx context.Context, t *Target, n, concurrency int, d time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	req := upgradeRequest(t.Addr.String(), t.Path)
+	req := t.request()
 	lat := newShards()
 	var (
 		next, done, failed atomic.Int64
@@ -33,7 +33,7 @@ func Churn(ctx context.Context, t *Target, n, concurrency int, d time.Duration) 
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
 				t0 := time.Now()
 				dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
-				c, _, err := t.dial(dctx, req)
+				c, _, _, err := t.dial(dctx, req)
 				if err == nil && t.Proto == Raw {
 					_ = c.SetDeadline(time.Now().Add(15 * time.Second))
 					if _, err = c.Write(req); err == nil {

@@ -28,7 +28,7 @@ type Conn struct {
 // Dial opens a connection from the next source address and upgrades it to
 // t.Path, over TLS if t.TLS; ctx bounds the whole of it.
 func (t *Target) Dial(ctx context.Context) (*Conn, error) {
-	nc, fr, err := t.dial(ctx, upgradeRequest(t.Addr.String(), t.Path))
+	nc, fr, _, err := t.dial(ctx, upgradeRequest(t.Addr.String(), t.Path))
 	if err != nil {
 		return nil, err
 	}

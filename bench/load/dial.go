@@ -63,6 +63,10 @@ type Target struct {
 	ReadBuffer int
 	// Path is the upgrade request's path. Default "/".
 	Path string
+	// Deflate offers permessage-deflate (RFC 7692) as Chrome does. On the
+	// connections whose server accepts it, messages are sent compressed
+	// and compressed ones received are inflated.
+	Deflate bool
 
 	next atomic.Uint64
 }
@@ -108,11 +112,27 @@ func (t *Target) dialTCP(ctx context.Context) (*net.TCPConn, error) {
 // upgradeRequest is the request every connection sends; the key is fixed
 // (servers only hash it) and the client does not check the accept value.
 func upgradeRequest(host, path string) []byte {
+	return upgradeRequestExt(host, path, "")
+}
+
+// upgradeRequestExt is upgradeRequest offering the extensions ext, if any.
+func upgradeRequestExt(host, path, ext string) []byte {
 	if path == "" {
 		path = "/"
 	}
+	if ext != "" {
+		ext = "Sec-WebSocket-Extensions: " + ext + "\r\n"
+	}
 	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + ext + "\r\n")
+}
+
+// request is the upgrade request of t's connections.
+func (t *Target) request() []byte {
+	if t.Deflate {
+		return upgradeRequestExt(t.Addr.String(), t.Path, deflateOffer)
+	}
+	return upgradeRequest(t.Addr.String(), t.Path)
 }
 
 var errUpgrade = errors.New("load: upgrade refused")
@@ -120,21 +140,22 @@ var errUpgrade = errors.New("load: upgrade refused")
 // dial opens one connection and completes its handshakes: TLS if asked,
 // then the upgrade (WebSocket), or nothing more (Raw), or a wait for the
 // server's close (Handshake). The returned reader holds any bytes that came
-// after the upgrade response.
-func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, error) {
+// after the upgrade response, and collects whole payloads when the server
+// accepted permessage-deflate, whose parameters are then returned.
+func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, *deflateParams, error) {
 	tc, err := t.dialTCP(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	_ = tc.SetNoDelay(true)
 	var c net.Conn = tc
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
-	fail := func(err error) (net.Conn, *frameReader, error) {
+	fail := func(err error) (net.Conn, *frameReader, *deflateParams, error) {
 		_ = tc.SetLinger(0)
 		tc.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if t.TLS {
 		tlc := tls.Client(tc, clientTLS)
@@ -148,6 +169,7 @@ func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, 
 		bufSize = 2048
 	}
 	fr := &frameReader{r: c, buf: make([]byte, bufSize)}
+	var deflate *deflateParams
 	switch t.Proto {
 	case Handshake:
 		for fr.fill() == nil { // until the server closes
@@ -165,11 +187,17 @@ func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, 
 				if !bytes.HasPrefix(fr.buf, []byte("HTTP/1.1 101 ")) {
 					return fail(errUpgrade)
 				}
+				if t.Deflate {
+					if deflate, err = parseDeflateAnswer(fr.buf[:end]); err != nil {
+						return fail(err)
+					}
+					fr.collect = deflate != nil
+				}
 				fr.i = end + 4
 				break
 			}
 		}
 	}
 	_ = c.SetDeadline(time.Time{})
-	return c, fr, nil
+	return c, fr, deflate, nil
 }

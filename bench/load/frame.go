@@ -24,7 +24,16 @@ var maskKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}
 
 // appendFrame appends a masked client frame, FIN set.
 func appendFrame(dst []byte, op byte, payload []byte) []byte {
-	dst = append(dst, 0x80|op)
+	return appendFrameRsv(dst, op, 0, payload)
+}
+
+// rsv1 is the first byte's RSV1 bit: a compressed message's first frame.
+const rsv1 = 0x40
+
+// appendFrameRsv appends a masked client frame, FIN set, with the RSV bits
+// in rsv (rsv1 for a compressed message).
+func appendFrameRsv(dst []byte, op, rsv byte, payload []byte) []byte {
+	dst = append(dst, 0x80|rsv|op)
 	switch n := len(payload); {
 	case n < 126:
 		dst = append(dst, 0x80|byte(n))
@@ -59,6 +68,13 @@ type frameReader struct {
 	i, n int // unread bytes are buf[i:n]
 
 	prefix [prefixLen]byte
+
+	// fin and rsv1 are the last frame's bits.
+	fin, rsv1 bool
+	// whole, when collect is set, is the last frame's whole payload
+	// (unmasked), for compressed messages, which are inflated whole.
+	collect bool
+	whole   []byte
 }
 
 // fill reads more bytes, compacting first if the buffer's end is reached.
@@ -98,6 +114,7 @@ func (f *frameReader) next() (op byte, length int, prefix []byte, err error) {
 	}
 	b0, b1 := f.buf[f.i], f.buf[f.i+1]
 	op = b0 & 0x0f
+	f.fin, f.rsv1 = b0&0x80 != 0, b0&rsv1 != 0
 	masked := b1&0x80 != 0
 	hl := 2
 	n := int64(b1 & 0x7f)
@@ -130,6 +147,7 @@ func (f *frameReader) next() (op byte, length int, prefix []byte, err error) {
 	f.i += hl
 	length = int(n)
 	kept := 0
+	f.whole = f.whole[:0]
 	for rest := length; rest > 0; {
 		if f.i == f.n {
 			if err := f.fill(); err != nil {
@@ -145,6 +163,15 @@ func (f *frameReader) next() (op byte, length int, prefix []byte, err error) {
 				}
 			}
 			kept += c
+		}
+		if f.collect {
+			start := len(f.whole)
+			f.whole = append(f.whole, f.buf[f.i:f.i+take]...)
+			if masked {
+				for j := start; j < len(f.whole); j++ {
+					f.whole[j] ^= key[j&3]
+				}
+			}
 		}
 		f.i += take
 		rest -= take

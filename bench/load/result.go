@@ -29,7 +29,13 @@ type Result struct {
 	// arrival after the send and the number of arrivals.
 	RoundMaxNs []int64 `json:"round_max_ns,omitempty"`
 	RoundCount []int64 `json:"round_count,omitempty"`
-	LastError  string  `json:"last_error,omitempty"`
+	// Deflated counts the connections on which the server accepted
+	// permessage-deflate (open).
+	Deflated int `json:"deflated,omitempty"`
+	// Compressed counts the data messages received compressed (RSV1)
+	// during the command (echo, collect, subscribe).
+	Compressed int64  `json:"compressed,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // rusage returns the process's CPU time so far.

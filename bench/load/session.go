@@ -2,6 +2,8 @@ package load
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/wssd/wssd/internal/chatmsg"
 )
 
 // conn is one kept connection. Its goroutine reads frames and acts on them
@@ -20,6 +24,12 @@ type conn struct {
 	nc  net.Conn
 	fr  *frameReader
 	wmu sync.Mutex // pongs, echoes and broadcasts come from two goroutines
+
+	// inf is set when the server accepted permessage-deflate: msg gathers
+	// a compressed message's frames, plain is what it inflates to.
+	inf        *inflater
+	msg, plain []byte
+	inMsg      bool // msg is a compressed message waiting for its last frame
 
 	dead     atomic.Bool
 	sentAt   atomic.Int64 // echo: when the message in flight was sent (ns)
@@ -34,10 +44,10 @@ type conn struct {
 
 // task is what a connection does with the data messages it receives.
 type task struct {
-	kind     int // taskIdle, taskEcho, taskBroadcast
-	frame    []byte
-	deadline int64 // echo: no message is sent after this (ns)
-	rounds   int64 // broadcast: messages each connection expects
+	kind     int      // taskIdle, taskEcho, taskBroadcast, taskRate, taskSubscribe
+	msgs     messages // echo: what each connection sends
+	deadline int64    // echo: no message is sent after this (ns)
+	rounds   int64    // broadcast: messages each connection expects
 	wg       *sync.WaitGroup
 }
 
@@ -46,7 +56,23 @@ const (
 	taskEcho
 	taskBroadcast
 	taskRate
+	taskSubscribe
 )
+
+// messages are the frames connections send, the i-th connection the
+// i-th frame modulo their number: plain, and compressed for connections
+// on which permessage-deflate was negotiated.
+type messages struct {
+	plain, deflated [][]byte
+}
+
+func (m *messages) frame(c *conn) []byte {
+	i := c.id % len(m.plain)
+	if c.inf != nil && m.deflated != nil {
+		return m.deflated[i]
+	}
+	return m.plain[i]
+}
 
 // Session is a set of kept connections to one target.
 type Session struct {
@@ -54,13 +80,21 @@ type Session struct {
 	conns []*conn
 	task  atomic.Pointer[task]
 
-	alive   atomic.Int64
-	errs    atomic.Int64
-	msgs    atomic.Int64
-	pending atomic.Int64 // rate: messages sent and not yet back
-	lat     *shards
-	started time.Time
-	armCPU  time.Duration
+	alive atomic.Int64
+	errs  atomic.Int64
+	msgs  atomic.Int64
+	// compressed counts the data messages received compressed since the
+	// command began.
+	compressed atomic.Int64
+	// deflated counts the connections on which permessage-deflate was
+	// negotiated; clientBits is the narrowest window their servers
+	// allowed the client.
+	deflated   int
+	clientBits int
+	pending    atomic.Int64 // rate: messages sent and not yet back
+	lat        *shards
+	started    time.Time
+	armCPU     time.Duration
 
 	// broadcast bookkeeping, per round
 	roundMax   []atomic.Int64 // latest arrival, ns after the send
@@ -71,9 +105,9 @@ type Session struct {
 // retries times, and reports how it went. Connections that fail after their
 // retries are left out; Open fails only if none connect.
 func Open(ctx context.Context, t *Target, n, concurrency, retries int) (*Session, Result, error) {
-	s := &Session{t: t, lat: newShards()}
+	s := &Session{t: t, lat: newShards(), clientBits: 15}
 	s.task.Store(&task{kind: taskIdle})
-	req := upgradeRequest(t.Addr.String(), t.Path)
+	req := t.request()
 	ru0 := rusage()
 	start := time.Now()
 	var (
@@ -96,7 +130,8 @@ func Open(ctx context.Context, t *Target, n, concurrency, retries int) (*Session
 					dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 					var nc net.Conn
 					var fr *frameReader
-					nc, fr, err = t.dial(dctx, req)
+					var deflate *deflateParams
+					nc, fr, deflate, err = t.dial(dctx, req)
 					cancel()
 					if err == nil {
 						s.lat.record(i, time.Since(t0))
@@ -104,6 +139,11 @@ func Open(ctx context.Context, t *Target, n, concurrency, retries int) (*Session
 						mu.Lock()
 						c.id = len(s.conns)
 						s.conns = append(s.conns, c)
+						if deflate != nil {
+							c.inf = newInflater(deflate)
+							s.deflated++
+							s.clientBits = min(s.clientBits, deflate.clientBits)
+						}
 						mu.Unlock()
 						s.alive.Add(1)
 						go c.run()
@@ -125,11 +165,12 @@ func Open(ctx context.Context, t *Target, n, concurrency, retries int) (*Session
 	}
 	wg.Wait()
 	r := Result{
-		Cmd:     "open",
-		Conns:   len(s.conns),
-		Failed:  failed.Load(),
-		Seconds: time.Since(start).Seconds(),
-		Lat:     EncodeHist(s.lat.merged()),
+		Cmd:      "open",
+		Conns:    len(s.conns),
+		Deflated: s.deflated,
+		Failed:   failed.Load(),
+		Seconds:  time.Since(start).Seconds(),
+		Lat:      EncodeHist(s.lat.merged()),
 	}
 	r.addCPU(ru0)
 	if e, ok := lastEr.Load().(string); ok {
@@ -177,9 +218,36 @@ func (c *conn) run() {
 			_ = c.write(appendFrame(nil, opClose, nil))
 			return
 		default:
-			c.data(n, prefix)
+			if c.inf == nil || !c.compressedFrame(op) {
+				c.data(n, prefix)
+				continue
+			}
+			if c.inMsg {
+				continue // more frames to come
+			}
+			if c.plain, err = c.inf.inflate(c.plain[:0], c.msg); err != nil {
+				c.s.errs.Add(1)
+				return
+			}
+			c.s.compressed.Add(1)
+			c.data(len(c.plain), c.plain[:min(len(c.plain), prefixLen)])
 		}
 	}
+}
+
+// compressedFrame gathers the frame just read into c.msg if it belongs to a
+// compressed message, and reports whether it did.
+func (c *conn) compressedFrame(op byte) bool {
+	switch {
+	case op != opCont && c.fr.rsv1: // a compressed message's first frame
+		c.msg = append(c.msg[:0], c.fr.whole...)
+	case op == opCont && c.inMsg:
+		c.msg = append(c.msg, c.fr.whole...)
+	default:
+		return false
+	}
+	c.inMsg = !c.fr.fin
+	return true
 }
 
 // finishEcho ends the connection's part in an echo run, once.
@@ -202,7 +270,7 @@ func (c *conn) abandon() {
 	switch t.kind {
 	case taskEcho:
 		c.finishEcho(t)
-	case taskBroadcast:
+	case taskBroadcast, taskSubscribe:
 		c.finishBroadcast(t)
 	}
 }
@@ -223,7 +291,7 @@ func (c *conn) data(n int, prefix []byte) {
 			return
 		}
 		c.sentAt.Store(now)
-		if c.write(t.frame) != nil {
+		if c.write(t.msgs.frame(c)) != nil {
 			c.finishEcho(t)
 		}
 	case taskRate:
@@ -234,6 +302,11 @@ func (c *conn) data(n int, prefix []byte) {
 		c.s.lat.record(c.id, time.Duration(now-due))
 		c.s.msgs.Add(1)
 		c.s.pending.Add(-1)
+	case taskSubscribe:
+		if c.received.Swap(1) == 0 {
+			c.s.msgs.Add(1)
+			t.wg.Done()
+		}
 	case taskBroadcast:
 		round, sent, ok := parseStamp(prefix)
 		if !ok || round >= int64(len(c.s.roundMax)) {
@@ -260,13 +333,34 @@ func binaryFrame(size int) []byte {
 	return appendFrame(nil, opBinary, payload)
 }
 
+// chatFrames returns k text messages of size bytes, JSON chat messages
+// (package chatmsg), and, when connections negotiated permessage-deflate,
+// the same compressed.
+func (s *Session) chatFrames(size, k int) messages {
+	var m messages
+	for i := range k {
+		p := chatmsg.Append(nil, i, size)
+		m.plain = append(m.plain, appendFrame(nil, opText, p))
+		if s.deflated > 0 {
+			m.deflated = append(m.deflated, appendFrameRsv(nil, opText, rsv1, compressMessage(p, s.clientBits)))
+		}
+	}
+	return m
+}
+
 // Echo has every connection send a size-byte binary message, wait for it to
-// come back and send the next, for d.
-func (s *Session) Echo(size int, d time.Duration) Result {
+// come back and send the next, for d. With chat, the messages are JSON
+// text (package chatmsg; 16 different ones over the connections),
+// compressed on connections that negotiated permessage-deflate.
+func (s *Session) Echo(size int, d time.Duration, chat bool) Result {
 	var wg sync.WaitGroup
-	t := &task{kind: taskEcho, frame: binaryFrame(size), wg: &wg}
+	t := &task{kind: taskEcho, msgs: messages{plain: [][]byte{binaryFrame(size)}}, wg: &wg}
+	if chat {
+		t.msgs = s.chatFrames(size, 16)
+	}
 	s.lat.reset()
 	s.msgs.Store(0)
+	s.compressed.Store(0)
 	ru0 := rusage()
 	start := time.Now()
 	t.deadline = start.Add(d).UnixNano()
@@ -274,7 +368,7 @@ func (s *Session) Echo(size int, d time.Duration) Result {
 	wg.Add(len(s.conns))
 	for _, c := range s.conns {
 		c.sentAt.Store(time.Now().UnixNano())
-		if c.dead.Load() || c.write(t.frame) != nil {
+		if c.dead.Load() || c.write(t.msgs.frame(c)) != nil {
 			c.finishEcho(t)
 		}
 	}
@@ -282,7 +376,7 @@ func (s *Session) Echo(size int, d time.Duration) Result {
 	el := time.Since(start)
 	s.task.Store(&task{kind: taskIdle})
 	r := Result{Cmd: "echo", Size: size, Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Seconds: el.Seconds(),
-		Lat: EncodeHist(s.lat.merged()), Errors: s.errs.Load()}
+		Lat: EncodeHist(s.lat.merged()), Errors: s.errs.Load(), Compressed: s.compressed.Load()}
 	r.addCPU(ru0)
 	return r
 }
@@ -368,6 +462,7 @@ func (s *Session) Arm(rounds int) {
 	s.roundCount = make([]atomic.Int64, rounds)
 	s.lat.reset()
 	s.msgs.Store(0)
+	s.compressed.Store(0)
 	var wg sync.WaitGroup
 	for _, c := range s.conns {
 		c.received.Store(0)
@@ -385,18 +480,28 @@ func (s *Session) Arm(rounds int) {
 }
 
 // Send asks the server, through the first connection, to broadcast rounds
-// messages of size bytes, one every interval.
-func (s *Session) Send(rounds, size int, interval time.Duration) Result {
+// messages of size bytes, one every interval. With chat, the message is
+// its stamp followed by a JSON chat message (package chatmsg) rather than
+// x's, and it is sent compressed if the connection negotiated
+// permessage-deflate.
+func (s *Session) Send(rounds, size int, interval time.Duration, chat bool) Result {
 	var buf, payload []byte
 	c := s.conns[0]
 	t0 := time.Now()
 	for round := range rounds {
 		payload = append(payload[:0], "broadcast:"...)
 		payload = appendStamp(payload, int64(round), time.Now().UnixNano())
+		if pad := len("broadcast:") + size - len(payload); chat && pad > 0 {
+			payload = chatmsg.Append(payload, round, pad)
+		}
 		for len(payload) < len("broadcast:")+size {
 			payload = append(payload, 'x')
 		}
-		buf = appendFrame(buf[:0], opText, payload)
+		if chat && c.inf != nil {
+			buf = appendFrameRsv(buf[:0], opText, rsv1, compressMessage(payload, s.clientBits))
+		} else {
+			buf = appendFrame(buf[:0], opText, payload)
+		}
 		if err := c.write(buf); err != nil {
 			return Result{Cmd: "send", LastError: err.Error()}
 		}
@@ -413,12 +518,60 @@ func (s *Session) Collect(timeout time.Duration) Result {
 	}
 	s.task.Store(&task{kind: taskIdle})
 	r := Result{Cmd: "collect", Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Lat: EncodeHist(s.lat.merged()),
-		Errors: s.errs.Load(), Seconds: time.Since(s.started).Seconds()}
+		Errors: s.errs.Load(), Seconds: time.Since(s.started).Seconds(), Compressed: s.compressed.Load()}
 	r.addCPU(s.armCPU)
 	for i := range s.roundMax {
 		r.RoundMaxNs = append(r.RoundMaxNs, s.roundMax[i].Load())
 		r.RoundCount = append(r.RoundCount, s.roundCount[i].Load())
 	}
+	return r
+}
+
+// subscribeMessage appends the i-th connection's subscription: a Pusher
+// client's pusher:subscribe to a private channel, with its signature, about
+// 150 bytes of JSON.
+func subscribeMessage(dst []byte, i int) []byte {
+	sig := sha256.Sum256(fmt.Appendf(nil, "%d:private-chat-%d", i, i))
+	dst = append(dst, `{"event":"pusher:subscribe","data":{"auth":"278d425bdf160c739803:`...)
+	dst = hex.AppendEncode(dst, sig[:])
+	return fmt.Appendf(dst, `","channel":"private-chat-%d"}}`, i)
+}
+
+// Subscribe has every connection send one small text message after
+// connecting, as a Pusher client subscribes to its channel (compressed where
+// permessage-deflate was negotiated), and waits up to timeout for each to
+// get an answer (echo servers send it back): what a connection holds after
+// it is then what a real client's holds. Result.Msgs counts the connections
+// answered.
+func (s *Session) Subscribe(timeout time.Duration) Result {
+	var wg sync.WaitGroup
+	t := &task{kind: taskSubscribe, rounds: 1, wg: &wg}
+	s.msgs.Store(0)
+	s.compressed.Store(0)
+	for _, c := range s.conns {
+		c.received.Store(0)
+	}
+	wg.Add(len(s.conns))
+	s.task.Store(t)
+	ru0 := rusage()
+	start := time.Now()
+	var p, frame []byte
+	for _, c := range s.conns {
+		p = subscribeMessage(p[:0], c.id)
+		if c.inf != nil {
+			frame = appendFrameRsv(frame[:0], opText, rsv1, compressMessage(p, s.clientBits))
+		} else {
+			frame = appendFrame(frame[:0], opText, p)
+		}
+		if c.dead.Load() || c.write(frame) != nil {
+			c.finishBroadcast(t)
+		}
+	}
+	waitTimeout(&wg, timeout)
+	s.task.Store(&task{kind: taskIdle})
+	r := Result{Cmd: "subscribe", Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Compressed: s.compressed.Load(),
+		Errors: s.errs.Load(), Seconds: time.Since(start).Seconds()}
+	r.addCPU(ru0)
 	return r
 }
 

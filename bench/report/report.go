@@ -180,6 +180,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		}
 		p("\n")
 	}
+	writeDeflate(p, res)
 	if s := res.Scale; s != nil {
 		p("## scale — as many wss connections as the machine holds\n\n")
 		p("%d wssd processes sharing one port (SO_REUSEPORT), %d loadgen processes from their own source addresses; the open-file limit is 20,000 per process. Opening stops at the target, at a deadline (%s), or when less than %d MiB of memory is available.",
@@ -383,6 +384,16 @@ func writeTargets(p func(string, ...any), res *runner.Results) {
 			measured = fmt.Sprintf("%s/conn growth (%d conns); the process holds %s/conn%s", kb(r.RSSPerConn), r.Alive, kb(held), at(after))
 		}
 		add(fmt.Sprintf("%s idle ≤ %s/conn", r.Transport, kb(limit)), r.RSSPerConn <= limit, "%s", measured)
+	}
+	for _, on := range res.DeflateIdle {
+		if on.Server != "wssd" || !on.Deflate.Offered {
+			continue
+		}
+		off := findDeflate(res.DeflateIdle, on.Server, on.Transport, false)
+		more := on.RSSPerConn - off.RSSPerConn
+		add(fmt.Sprintf("%s idle with compression ≤ plain + %s/conn", on.Transport, kb(deflateGoal)), more <= deflateGoal,
+			"%s/conn more (growth %s vs %s, %d conns); live heap %s/conn more", kb(more), kb(on.RSSPerConn), kb(off.RSSPerConn), on.Alive,
+			kb(on.LiveHeapPerConn-off.LiveHeapPerConn))
 	}
 	trs := []string{"ws", "wss"}
 	for _, tr := range trs {

@@ -1,6 +1,9 @@
 package runner
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Config sizes a run. Quick, Full and Smoke return the three used ones.
 type Config struct {
@@ -8,7 +11,9 @@ type Config struct {
 	// part only where they apply.
 	Servers    []string `json:"servers"`
 	Transports []string `json:"transports"` // ws, wss
-	Scenarios  []string `json:"scenarios"`  // connect, idle, echo, latency, broadcast, scale
+	// Scenarios: connect, idle, echo, latency, broadcast, echo-deflate,
+	// idle-deflate, broadcast-deflate, scale.
+	Scenarios []string `json:"scenarios"`
 
 	ConnectN           int           `json:"connect_n"` // ws; wss opens a quarter
 	ConnectDuration    time.Duration `json:"connect_duration"`
@@ -45,6 +50,12 @@ type Config struct {
 	BroadcastInterval time.Duration `json:"broadcast_interval"`
 	BroadcastSize     int           `json:"broadcast_size"`
 
+	// DeflateSize is the size of the JSON chat messages the
+	// permessage-deflate scenarios echo and broadcast (package chatmsg);
+	// they take their connections and durations from the echo, idle and
+	// broadcast scenarios'.
+	DeflateSize int `json:"deflate_size,omitempty"`
+
 	ScaleTarget  int           `json:"scale_target"`
 	ScaleTimeout time.Duration `json:"scale_timeout"`
 	// ScaleMinFree stops the scale scenario's opening when the machine's
@@ -68,7 +79,7 @@ type Config struct {
 
 var (
 	allServers   = []string{"wssd", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
-	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "scale"}
+	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "echo-deflate", "idle-deflate", "broadcast-deflate", "scale"}
 )
 
 // Full is `make bench`: about 25 minutes on 2 cores, 9 of them scale.
@@ -80,6 +91,7 @@ func Full() Config {
 		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 1500 * time.Millisecond, EchoRepeat: 3,
 		LatencyConns: 1000, LatencyRate: 20000, LatencySize: 512, LatencyDuration: 3 * time.Second,
 		BroadcastN: 10000, BroadcastRounds: 15, BroadcastInterval: 200 * time.Millisecond, BroadcastSize: 64,
+		DeflateSize: 512,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
 	}
@@ -88,7 +100,7 @@ func Full() Config {
 // Quick is `make bench-quick`: small N, about 3 minutes, no scale.
 func Quick() Config {
 	c := Full()
-	c.Scenarios = []string{"connect", "idle", "echo", "latency", "broadcast"}
+	c.Scenarios = slices.DeleteFunc(slices.Clone(allScenarios), func(s string) bool { return s == "scale" })
 	c.ConnectN, c.ConnectDuration = 2000, 1500*time.Millisecond
 	c.IdleN, c.IdleSettle, c.IdleHold, c.PingInterval = 2000, time.Second, 3*time.Second, time.Second
 	c.EchoConns, c.EchoDuration, c.EchoRepeat = 200, 800*time.Millisecond, 1

@@ -63,16 +63,16 @@ type server struct {
 // target starts the server info names for transport tr, on a free port with
 // the run's ping interval, and says how clients reach it. "nginx" is wssd's
 // ws with nginx terminating TLS in front of it.
-func (r *run) target(ctx context.Context, info servers.Info, tr string) (*server, clientSpec, error) {
+func (r *run) target(ctx context.Context, info servers.Info, tr string, d deflate) (*server, clientSpec, error) {
 	name, backTr := info.Name, tr
 	if info.Front {
 		name, backTr = "wssd", "ws"
 	}
-	s, err := r.startServer(ctx, name, backTr, "127.0.0.1:0", false, r.cfg.PingInterval)
+	s, err := r.startServer(ctx, name, backTr, "127.0.0.1:0", false, r.cfg.PingInterval, d != deflateNone)
 	if err != nil {
 		return nil, clientSpec{}, err
 	}
-	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency}
+	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency, deflate: d == deflateOn}
 	if info.Front {
 		if s.front, err = r.startNginx(ctx, s.ready.Addr); err != nil {
 			s.stop()
@@ -101,9 +101,13 @@ func (s *server) rss() int64 {
 	return n
 }
 
-// startServer starts benchd; env is added to its environment.
-func (r *run) startServer(ctx context.Context, name, transport, listen string, reusePort bool, ping time.Duration, env ...string) (*server, error) {
+// startServer starts benchd, accepting permessage-deflate if compress;
+// env is added to its environment.
+func (r *run) startServer(ctx context.Context, name, transport, listen string, reusePort bool, ping time.Duration, compress bool, env ...string) (*server, error) {
 	args := []string{"-server", name, "-listen", listen, "-ping-interval", ping.String()}
+	if compress {
+		args = append(args, "-compression")
+	}
 	if transport == "wss" {
 		args = append(args, "-tls-cert", r.certFile, "-tls-key", r.keyFile)
 	}
@@ -148,10 +152,19 @@ func (r *run) startServer(ctx context.Context, name, transport, listen string, r
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
-func (s *server) stats() (serverStats, error) {
+func (s *server) stats() (serverStats, error) { return s.statsAfter("") }
+
+// liveHeap returns the server's Go heap found live by a collection it runs
+// now.
+func (s *server) liveHeap() (uint64, error) {
+	st, err := s.statsAfter("?gc=1")
+	return st.HeapAlloc, err
+}
+
+func (s *server) statsAfter(query string) (serverStats, error) {
 	var st serverStats
 	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + s.ready.Stats + "/stats")
+	resp, err := c.Get("http://" + s.ready.Stats + "/stats" + query)
 	if err != nil {
 		return st, err
 	}
@@ -221,6 +234,8 @@ type clientSpec struct {
 	rbuf  int
 	conc  int
 	env   []string // added to each loadgen's environment
+	// deflate offers permessage-deflate.
+	deflate bool
 }
 
 func (sp clientSpec) args() []string {
@@ -230,6 +245,9 @@ func (sp clientSpec) args() []string {
 	}
 	if sp.tls {
 		a = append(a, "-tls")
+	}
+	if sp.deflate {
+		a = append(a, "-deflate")
 	}
 	return a
 }
@@ -450,6 +468,8 @@ func addResult(total *load.Result, hist *hdrhistogram.Histogram, res load.Result
 	total.Sent += res.Sent
 	total.Seconds = max(total.Seconds, res.Seconds)
 	total.CPUSeconds += res.CPUSeconds
+	total.Deflated += res.Deflated
+	total.Compressed += res.Compressed
 	if res.LastError != "" {
 		total.LastError = res.LastError
 	}

@@ -16,6 +16,13 @@ type Results struct {
 	Latency   []LatencyRow   `json:"latency"`
 	Broadcast []BroadcastRow `json:"broadcast"`
 	Scale     *ScaleRow      `json:"scale,omitempty"`
+	// The permessage-deflate scenarios (echo-deflate, idle-deflate,
+	// broadcast-deflate): every server they measure runs with compression
+	// on, once with clients that do not offer it (the uncompressed row)
+	// and once with clients that do; each row's Deflate says which.
+	DeflateEcho      []EchoRow      `json:"deflate_echo,omitempty"`
+	DeflateIdle      []IdleRow      `json:"deflate_idle,omitempty"`
+	DeflateBroadcast []BroadcastRow `json:"deflate_broadcast,omitempty"`
 	// Profiles are CPU profiles taken during echo, relative to the output
 	// directory.
 	Profiles []string `json:"profiles,omitempty"`
@@ -42,6 +49,21 @@ type Latency struct {
 	P99  int64 `json:"p99_us"`
 	P999 int64 `json:"p999_us"`
 	Max  int64 `json:"max_us"`
+}
+
+// DeflateStats is how a row of the permessage-deflate scenarios used the
+// extension.
+type DeflateStats struct {
+	// Offered: the clients offered permessage-deflate; false in the
+	// uncompressed row beside.
+	Offered bool `json:"offered"`
+	// Negotiated counts the connections on which the server accepted it.
+	Negotiated int `json:"negotiated"`
+	// Received counts the data messages the clients received while
+	// measured (echoes, broadcasts, answers to the idle subscription),
+	// Compressed those of them that came compressed (RSV1).
+	Received   int64 `json:"received"`
+	Compressed int64 `json:"compressed"`
 }
 
 // Key names a server over a transport.
@@ -96,6 +118,12 @@ type IdleRow struct {
 	IdleCPU          float64 `json:"idle_cpu"` // cores busy while idle
 	ClientRSSPerConn float64 `json:"client_rss_per_conn_bytes"`
 	Alive            int     `json:"alive"` // connections still open at the end
+	// Deflate is set in the permessage-deflate scenarios, which also read
+	// LiveHeapPerConn: the Go heap a collection found live at the end,
+	// less the same before any connection, per connection (what the
+	// connections hold, without the garbage RSS and HeapPerConn count).
+	Deflate         *DeflateStats `json:"deflate,omitempty"`
+	LiveHeapPerConn float64       `json:"live_heap_per_conn_bytes,omitempty"`
 }
 
 // EchoRow is the echo scenario for one server, transport and payload size.
@@ -119,6 +147,8 @@ type EchoRow struct {
 	// rounds.
 	Runs                   []float64 `json:"runs_per_second,omitempty"`
 	PerServerCPUSecondRuns []float64 `json:"runs_per_server_cpu_second,omitempty"`
+	// Deflate is set in the permessage-deflate scenarios.
+	Deflate *DeflateStats `json:"deflate,omitempty"`
 }
 
 // LatencyRow is the latency scenario (a fixed rate) for one server and
@@ -153,6 +183,8 @@ type BroadcastRow struct {
 	Latency   Latency `json:"latency"`
 	ServerCPU float64 `json:"server_cpu"`
 	ClientCPU float64 `json:"client_cpu"`
+	// Deflate is set in the permessage-deflate scenarios.
+	Deflate *DeflateStats `json:"deflate,omitempty"`
 }
 
 // ScaleRow is the scale scenario.
@@ -175,6 +207,18 @@ type ScaleRow struct {
 	StoppedBy    string      `json:"stopped_by"`
 	MemAvailable int64       `json:"mem_available_bytes"`
 }
+
+// DeflateStats returns how the row used permessage-deflate: nil outside the
+// permessage-deflate scenarios.
+func (r EchoRow) DeflateStats() *DeflateStats { return r.Deflate }
+
+// DeflateStats returns how the row used permessage-deflate: nil outside the
+// permessage-deflate scenarios.
+func (r IdleRow) DeflateStats() *DeflateStats { return r.Deflate }
+
+// DeflateStats returns how the row used permessage-deflate: nil outside the
+// permessage-deflate scenarios.
+func (r BroadcastRow) DeflateStats() *DeflateStats { return r.Deflate }
 
 // HeldPerConn is what the server held per connection at the last RSS
 // sample, and how long after the last connection opened; results recorded

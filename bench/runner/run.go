@@ -3,6 +3,7 @@ package runner
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,10 @@ type run struct {
 	holdSlots chan struct{}
 	mu        sync.Mutex // guards res.Problems and idleRows while holds run
 	idleRows  []*IdleRow // in the order the rows started; nil until done or failed
+
+	// notCompressed lists what broke ErrNotCompressed, which Run returns
+	// after the whole run.
+	notCompressed []error
 }
 
 // Run measures every server in cfg through every scenario, with benchd
@@ -69,6 +74,9 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 		{"echo", r.echo, max(1, cfg.EchoRepeat)},
 		{"latency", r.latency, 1},
 		{"broadcast", r.broadcast, 1},
+		{"echo-deflate", r.echoDeflate, max(1, cfg.EchoRepeat)},
+		{"idle-deflate", r.idleDeflate, 1},
+		{"broadcast-deflate", r.broadcastDeflate, 1},
 	}
 	for _, name := range cfg.Servers {
 		if _, ok := servers.Lookup(name); !ok {
@@ -100,16 +108,22 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 				}
 			}
 		}
-		if st.name == "idle" {
+		if st.name == "idle" || st.name == "idle-deflate" {
 			r.holds.Wait()
+			dst := &r.res.Idle
+			if st.name == "idle-deflate" {
+				dst = &r.res.DeflateIdle
+			}
 			for _, row := range r.idleRows {
 				if row != nil {
-					r.res.Idle = append(r.res.Idle, *row)
+					*dst = append(*dst, *row)
 				}
 			}
+			r.idleRows = nil
 		}
 	}
 	r.res.Echo = medianEcho(r.res.Echo)
+	r.res.DeflateEcho = medianEcho(r.res.DeflateEcho)
 	if cfg.has("scale") && slices.Contains(cfg.Servers, "wssd") {
 		r.logf("scale wssd wss, target %d", cfg.ScaleTarget)
 		if err := r.scale(ctx); err != nil {
@@ -117,6 +131,9 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 		}
 	}
 	r.res.Finished = time.Now().UTC()
+	if len(r.notCompressed) > 0 {
+		return r.res, errors.Join(r.notCompressed...)
+	}
 	return r.res, nil
 }
 
@@ -124,6 +141,12 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 func applies(scenario string, s servers.Info, transport string) bool {
 	if transport == "wss" && !s.TLS || transport == "ws" && s.Front {
 		return false
+	}
+	switch scenario {
+	case "echo-deflate": // wssd and the peers the issue names, each compressing
+		return s.Compression
+	case "idle-deflate", "broadcast-deflate":
+		return s.Name == "wssd"
 	}
 	switch s.Name {
 	case "gnet-echo": // raw TCP: the ws ceiling for connect, echo, broadcast and idle memory
@@ -187,7 +210,7 @@ func (m *cpuMeter) cores() float64 {
 }
 
 func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
-	s, sp, err := r.target(ctx, info, tr)
+	s, sp, err := r.target(ctx, info, tr, deflateNone)
 	if err != nil {
 		return err
 	}
@@ -219,13 +242,19 @@ func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {
 	return nil
 }
 
-// idle opens the connections and reads the server's RSS right after, then
-// leaves the server standing idle, to read it again at Config.IdleHold, on
-// a goroutine of r.holds.
 func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
+	return r.idleWith(ctx, info, tr, deflateNone)
+}
+
+// idleWith opens the connections and reads the server's RSS right after,
+// then leaves the server standing idle, to read it again at
+// Config.IdleHold, on a goroutine of r.holds. Unless d is deflateNone,
+// each connection first subscribes (loadgen's subscribe: one small
+// message, compressed under deflateOn, and its echo).
+func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d deflate) error {
 	r.holdSlots <- struct{}{}
 	release := func() { <-r.holdSlots }
-	s, sp, err := r.target(ctx, info, tr)
+	s, sp, err := r.target(ctx, info, tr, d)
 	if err != nil {
 		release()
 		return err
@@ -241,22 +270,36 @@ func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
 	if err != nil {
 		return fail(err)
 	}
+	var live0 uint64
+	if d != deflateNone {
+		if live0, err = s.liveHeap(); err != nil {
+			return fail(err)
+		}
+	}
 	clients, open, err := r.openClients(ctx, sp, r.cfg.IdleN)
 	if err != nil {
 		return fail(err)
+	}
+	var stats *DeflateStats
+	if d != deflateNone {
+		if stats, err = subscribe(clients, d, open); err != nil {
+			closeClients(clients)
+			return fail(err)
+		}
+		r.checkDeflate("idle-deflate", Key{info.Name, tr}, stats, open.Conns)
 	}
 	opened := time.Now()
 	r.mu.Lock()
 	slot := len(r.idleRows)
 	r.idleRows = append(r.idleRows, nil)
 	r.mu.Unlock()
-	row := &IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds, RSSBase: base}
+	row := &IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds, RSSBase: base, Deflate: stats}
 	r.holds.Go(func() {
 		defer release()
 		defer s.stop()
 		defer closeClients(clients)
-		if err := r.holdIdle(ctx, s, clients, opened, row, st0); err != nil {
-			r.problem("idle %s %s: %v", info.Name, tr, err)
+		if err := r.holdIdle(ctx, s, clients, opened, row, st0, live0); err != nil {
+			r.problem("idle %s %s%s: %v", info.Name, tr, d.suffix(), err)
 			if row.Alive == 0 {
 				return
 			}
@@ -269,8 +312,10 @@ func (r *run) idle(ctx context.Context, info servers.Info, tr string) error {
 }
 
 // holdIdle reads s's RSS at Config.IdleSettle and Config.IdleHold after
-// opened, when the last connection opened, and fills in row.
-func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats) error {
+// opened, when the last connection opened, and fills in row; in the
+// permessage-deflate rows, also the live heap after a collection, less
+// live0, the same before any connection.
+func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats, live0 uint64) error {
 	sample := func() RSSSample {
 		return RSSSample{AfterSeconds: time.Since(opened).Seconds(), RSS: s.rss()}
 	}
@@ -286,6 +331,12 @@ func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened
 		return err
 	}
 	row.Goroutines = st.Goroutines
+	var live uint64
+	if row.Deflate != nil { // after every other reading: it collects
+		if live, err = s.liveHeap(); err != nil {
+			return err
+		}
+	}
 	stats, err := broadcastCommand(clients, "stats")
 	if err != nil {
 		return err
@@ -303,9 +354,12 @@ func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened
 		row.RSSPerConn = float64(row.RSS-row.RSSBase) / float64(row.Alive)
 		row.HeapPerConn = float64(int64(st.HeapInuse+st.StackInuse)-int64(st0.HeapInuse+st0.StackInuse)) / float64(row.Alive)
 		row.ClientRSSPerConn = float64(clientRSS) / float64(row.Alive)
+		if row.Deflate != nil {
+			row.LiveHeapPerConn = float64(int64(live)-int64(live0)) / float64(row.Alive)
+		}
 	}
-	r.logf("  idle %s %s: %d conns (%d alive), RSS per conn %s at +%.0fs, %s at +%.0fs; %d goroutines, %.3f cores idle",
-		row.Server, row.Transport, row.Conns, row.Alive, perConnKB(settled.RSS, row.Alive), settled.AfterSeconds,
+	r.logf("  idle %s %s%s: %d conns (%d alive), RSS per conn %s at +%.0fs, %s at +%.0fs; %d goroutines, %.3f cores idle",
+		row.Server, row.Transport, row.Deflate.suffix(), row.Conns, row.Alive, perConnKB(settled.RSS, row.Alive), settled.AfterSeconds,
 		perConnKB(end.RSS, row.Alive), end.AfterSeconds, row.Goroutines, row.IdleCPU)
 	if row.Alive < row.Conns {
 		return fmt.Errorf("%d of %d connections dropped while idle", row.Conns-row.Alive, row.Conns)
@@ -318,10 +372,11 @@ func perConnKB(rss int64, n int) string {
 }
 
 // hold starts the server and n connections to it, each with a read buffer
-// of rbuf bytes (0: loadgen's default), and lets the servers' handshake
-// goroutines finish. done closes the connections and stops the server.
-func (r *run) hold(ctx context.Context, info servers.Info, tr string, n, rbuf int) (s *server, clients []*client, open load.Result, done func(), err error) {
-	s, sp, err := r.target(ctx, info, tr)
+// of rbuf bytes (0: loadgen's default), using permessage-deflate as d says,
+// and lets the servers' handshake goroutines finish. done closes the
+// connections and stops the server.
+func (r *run) hold(ctx context.Context, info servers.Info, tr string, n, rbuf int, d deflate) (s *server, clients []*client, open load.Result, done func(), err error) {
+	s, sp, err := r.target(ctx, info, tr, d)
 	if err != nil {
 		return nil, nil, open, nil, err
 	}
@@ -342,47 +397,23 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
-	s, clients, _, done, err := r.hold(ctx, info, tr, r.cfg.EchoConns, 16<<10)
+	s, clients, _, done, err := r.hold(ctx, info, tr, r.cfg.EchoConns, 16<<10, deflateNone)
 	if err != nil {
 		return err
 	}
 	defer done()
 	var problems []error
 	for _, size := range r.cfg.EchoSizes {
-		var prof sync.WaitGroup
-		if r.cfg.Profile && info.Name == "wssd" && r.round == 0 {
-			file := fmt.Sprintf("profiles/wssd-%s-echo-%d.pprof", tr, size)
-			prof.Go(func() {
-				if err := os.MkdirAll(filepath.Join(r.out, "profiles"), 0o755); err != nil {
-					return
-				}
-				if err := s.profile(r.cfg.EchoDuration, filepath.Join(r.out, file)); err != nil {
-					r.problem("profile %s: %v", file, err)
-					return
-				}
-				r.res.Profiles = append(r.res.Profiles, file)
-			})
-		}
+		prof := r.profileEcho(info, s, fmt.Sprintf("profiles/wssd-%s-echo-%d.pprof", tr, size))
 		m := meterCPU(s.pids()...)
 		res, err := broadcastCommand(clients, fmt.Sprintf("echo %d %s", size, r.cfg.EchoDuration))
 		serverCPU := m.cores()
-		prof.Wait()
+		prof()
 		if err != nil {
 			return err
 		}
-		total, h := merge(res)
-		row := EchoRow{Key: Key{info.Name, tr}, Size: size, ServerCPU: serverCPU, Conns: total.Conns, Msgs: total.Msgs,
-			Errors: total.Errors, Latency: latency(h)}
-		if total.Seconds > 0 {
-			row.PerSecond = float64(row.Msgs) / total.Seconds
-			row.ClientCPU = total.CPUSeconds / total.Seconds
-		}
-		if serverCPU > 0 {
-			row.PerServerCPUSecond = row.PerSecond / serverCPU
-		}
+		row := r.echoRow(info, tr, size, serverCPU, res)
 		r.res.Echo = append(r.res.Echo, row)
-		r.logf("  %6d B: %.0f msg/s p50 %dµs p99 %dµs p999 %dµs, server %.2f cores, client %.2f", size, row.PerSecond,
-			row.Latency.P50, row.Latency.P99, row.Latency.P999, row.ServerCPU, row.ClientCPU)
 		if row.Msgs == 0 {
 			problems = append(problems, fmt.Errorf("%d B: no message came back", size))
 		}
@@ -393,11 +424,50 @@ func (r *run) echo(ctx context.Context, info servers.Info, tr string) error {
 	return nil
 }
 
+// profileEcho starts a CPU profile of wssd into file for an echo of the
+// first round, when the run takes profiles; the returned function waits
+// for it.
+func (r *run) profileEcho(info servers.Info, s *server, file string) (wait func()) {
+	var prof sync.WaitGroup
+	if r.cfg.Profile && info.Name == "wssd" && r.round == 0 {
+		prof.Go(func() {
+			if err := os.MkdirAll(filepath.Join(r.out, "profiles"), 0o755); err != nil {
+				return
+			}
+			if err := s.profile(r.cfg.EchoDuration, filepath.Join(r.out, file)); err != nil {
+				r.problem("profile %s: %v", file, err)
+				return
+			}
+			r.mu.Lock()
+			r.res.Profiles = append(r.res.Profiles, file)
+			r.mu.Unlock()
+		})
+	}
+	return prof.Wait
+}
+
+// echoRow is the row of an echo command's results res, and logs it.
+func (r *run) echoRow(info servers.Info, tr string, size int, serverCPU float64, res []load.Result) EchoRow {
+	total, h := merge(res)
+	row := EchoRow{Key: Key{info.Name, tr}, Size: size, ServerCPU: serverCPU, Conns: total.Conns, Msgs: total.Msgs,
+		Errors: total.Errors, Latency: latency(h)}
+	if total.Seconds > 0 {
+		row.PerSecond = float64(row.Msgs) / total.Seconds
+		row.ClientCPU = total.CPUSeconds / total.Seconds
+	}
+	if serverCPU > 0 {
+		row.PerServerCPUSecond = row.PerSecond / serverCPU
+	}
+	r.logf("  %6d B: %.0f msg/s p50 %dµs p99 %dµs p999 %dµs, server %.2f cores, client %.2f", size, row.PerSecond,
+		row.Latency.P50, row.Latency.P99, row.Latency.P999, row.ServerCPU, row.ClientCPU)
+	return row
+}
+
 // latency offers every server the same fixed rate, well below what any of
 // them can do, and reads the latency percentiles: what a user sees from a
 // server that is not saturated.
 func (r *run) latency(ctx context.Context, info servers.Info, tr string) error {
-	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.LatencyConns, 0)
+	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.LatencyConns, 0, deflateNone)
 	if err != nil {
 		return err
 	}
@@ -431,12 +501,13 @@ func (r *run) latency(ctx context.Context, info servers.Info, tr string) error {
 func medianEcho(rows []EchoRow) []EchoRow {
 	type key struct {
 		Key
-		size int
+		size    int
+		offered bool // permessage-deflate
 	}
 	var order []key
 	groups := map[key][]EchoRow{}
 	for _, r := range rows {
-		k := key{r.Key, r.Size}
+		k := key{r.Key, r.Size, r.Deflate != nil && r.Deflate.Offered}
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -465,23 +536,38 @@ func medianEcho(rows []EchoRow) []EchoRow {
 }
 
 func (r *run) broadcast(ctx context.Context, info servers.Info, tr string) error {
-	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.BroadcastN, 0)
+	row, err := r.broadcastWith(ctx, info, tr, deflateNone, r.cfg.BroadcastSize)
+	if row != nil {
+		r.res.Broadcast = append(r.res.Broadcast, *row)
+	}
+	return err
+}
+
+// broadcastWith measures broadcasts of size bytes, using permessage-deflate
+// as d says; unless d is deflateNone, the messages are JSON chat, and the
+// row says how compression went. The row is nil when nothing was measured.
+func (r *run) broadcastWith(ctx context.Context, info servers.Info, tr string, d deflate, size int) (*BroadcastRow, error) {
+	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.BroadcastN, 0, d)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer done()
 	rounds := r.cfg.BroadcastRounds
 	if _, err := broadcastCommand(clients, fmt.Sprintf("arm %d", rounds)); err != nil {
-		return err
+		return nil, err
 	}
 	m := meterCPU(s.pids()...)
-	if _, err := clients[0].command(fmt.Sprintf("send %d %d %s", rounds, r.cfg.BroadcastSize, r.cfg.BroadcastInterval)); err != nil {
-		return err
+	send := fmt.Sprintf("send %d %d %s", rounds, size, r.cfg.BroadcastInterval)
+	if d != deflateNone {
+		send += " chat"
+	}
+	if _, err := clients[0].command(send); err != nil {
+		return nil, err
 	}
 	res, err := broadcastCommand(clients, "collect 30s")
 	serverCPU := m.cores()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	row := BroadcastRow{Key: Key{info.Name, tr}, Conns: open.Conns, Rounds: rounds, ServerCPU: serverCPU,
 		Expected: int64(open.Conns) * int64(rounds)}
@@ -501,13 +587,15 @@ func (r *run) broadcast(ctx context.Context, info servers.Info, tr string) error
 	sort.Slice(perRound, func(i, j int) bool { return perRound[i] < perRound[j] })
 	row.TimeToLastMedianUs = perRound[len(perRound)/2] / 1000
 	row.TimeToLastMaxUs = perRound[len(perRound)-1] / 1000
-	r.res.Broadcast = append(r.res.Broadcast, row)
-	r.logf("  %d conns: time to last median %dµs max %dµs, arrivals p50 %dµs p99 %dµs, %d/%d delivered", row.Conns,
+	if d != deflateNone {
+		row.Deflate = &DeflateStats{Offered: d == deflateOn, Negotiated: open.Deflated, Received: total.Msgs, Compressed: total.Compressed}
+	}
+	r.logf("  %d conns%s: time to last median %dµs max %dµs, arrivals p50 %dµs p99 %dµs, %d/%d delivered", row.Conns, d.suffix(),
 		row.TimeToLastMedianUs, row.TimeToLastMaxUs, row.Latency.P50, row.Latency.P99, row.Delivered, row.Expected)
 	if row.Delivered < row.Expected {
-		return fmt.Errorf("%d of %d messages not delivered", row.Expected-row.Delivered, row.Expected)
+		return &row, fmt.Errorf("%d of %d messages not delivered", row.Expected-row.Delivered, row.Expected)
 	}
-	return nil
+	return &row, nil
 }
 
 // lockedWriter serializes writes from the children's log copiers.

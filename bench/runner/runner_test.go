@@ -64,6 +64,11 @@ func TestSmoke(t *testing.T) {
 		{"echo rows", len(res.Echo), (5 + front) * len(cfg.EchoSizes)},
 		{"latency rows", len(res.Latency), 4 + front},
 		{"broadcast rows", len(res.Broadcast), 5 + front}, // and the raw ceiling
+		// wssd and gorilla (which compress) × ws, wss × plain, compressed
+		{"echo-deflate rows", len(res.DeflateEcho), 8},
+		// wssd × ws, wss × plain, compressed
+		{"idle-deflate rows", len(res.DeflateIdle), 4},
+		{"broadcast-deflate rows", len(res.DeflateBroadcast), 4},
 	}
 	for _, c := range cases {
 		if c.n != c.want {
@@ -120,6 +125,36 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("broadcast %s %s: %d/%d delivered, time to last %dµs", r.Server, r.Transport, r.Delivered, r.Expected, r.TimeToLastMedianUs)
 		}
 	}
+	var deflateRows []deflateRow
+	for _, r := range res.DeflateEcho {
+		deflateRows = append(deflateRows, deflateRow{"echo-deflate", r.Key, r.Deflate, r.Conns, r.Msgs})
+	}
+	for _, r := range res.DeflateIdle {
+		deflateRows = append(deflateRows, deflateRow{"idle-deflate", r.Key, r.Deflate, r.Alive, r.Deflate.Received})
+	}
+	for _, r := range res.DeflateBroadcast {
+		deflateRows = append(deflateRows, deflateRow{"broadcast-deflate", r.Key, r.Deflate, r.Conns, r.Delivered})
+	}
+	offered := 0
+	for _, r := range deflateRows {
+		d := r.stats
+		switch {
+		case d == nil || r.msgs == 0:
+			t.Errorf("%s %v: deflate %+v, %d messages", r.scenario, r.key, d, r.msgs)
+		case d.Offered && d.Negotiated != r.conns:
+			t.Errorf("%s %v compressed: negotiated on %d of %d connections", r.scenario, r.key, d.Negotiated, r.conns)
+		case d.Offered && r.scenario != "idle-deflate" && d.Compressed != d.Received:
+			t.Errorf("%s %v compressed: %d of %d messages came compressed", r.scenario, r.key, d.Compressed, d.Received)
+		case !d.Offered && (d.Negotiated != 0 || d.Compressed != 0):
+			t.Errorf("%s %v plain: negotiated on %d connections, %d messages compressed", r.scenario, r.key, d.Negotiated, d.Compressed)
+		}
+		if d != nil && d.Offered {
+			offered++
+		}
+	}
+	if offered*2 != len(deflateRows) {
+		t.Errorf("%d of %d deflate rows compressed, want half", offered, len(deflateRows))
+	}
 	if err := report.Write(out, res); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +162,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantMD := []string{"## connect", "## idle", "## echo", "## latency", "## broadcast", "**wssd**", "gorilla", "![", "× wssd"}
+	wantMD := []string{"## connect", "## idle", "## echo", "## latency", "## broadcast", "**wssd**", "gorilla", "![", "× wssd",
+		"## permessage-deflate", "### echo, 512 B JSON", "### idle with compression negotiated", "### broadcast of a prepared message"}
 	if nginx {
 		wantMD = append(wantMD, "nginx→wssd", "## wssd's own TLS vs nginx")
 	}
@@ -141,6 +177,16 @@ func TestSmoke(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// deflateRow is a row of a permessage-deflate scenario: how compression
+// went on its conns connections, and the msgs they got.
+type deflateRow struct {
+	scenario string
+	key      runner.Key
+	stats    *runner.DeflateStats
+	conns    int
+	msgs     int64
 }
 
 // logWriter sends the run's progress to the test log.

@@ -20,7 +20,7 @@ func (r *run) scale(ctx context.Context) error {
 	if r.cfg.ScaleGOMAXPROCS != "" {
 		env = []string{"GOMAXPROCS=" + r.cfg.ScaleGOMAXPROCS}
 	}
-	first, err := r.startServer(ctx, "wssd", tr, "127.0.0.1:0", true, 25*time.Second, env...)
+	first, err := r.startServer(ctx, "wssd", tr, "127.0.0.1:0", true, 25*time.Second, false, env...)
 	if err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func (r *run) scale(ctx context.Context) error {
 		wg.Wait()
 	}()
 	for range nServers - 1 {
-		s, err := r.startServer(ctx, "wssd", tr, first.ready.Addr, true, 25*time.Second, env...)
+		s, err := r.startServer(ctx, "wssd", tr, first.ready.Addr, true, 25*time.Second, false, env...)
 		if err != nil {
 			return err
 		}

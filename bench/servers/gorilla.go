@@ -30,7 +30,9 @@ func startGorilla(o Options) (Server, error) {
 		return nil, err
 	}
 	s := &gorillaServer{ln: ln, conns: newRegistry[*gorillaConn](), stop: make(chan struct{})}
-	var up websocket.Upgrader // the http.Server's 4 KiB buffers, origin checked
+	// the http.Server's 4 KiB buffers, origin checked; compression without
+	// context takeover at level 1, gorilla's only mode and its default
+	up := websocket.Upgrader{EnableCompression: o.Compression}
 	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {

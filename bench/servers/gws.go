@@ -50,7 +50,10 @@ func startGWS(o Options) (Server, error) {
 	}
 	h := &gwsHandler{conns: newRegistry[*gws.Conn]()}
 	s := &gwsServer{ln: ln, conns: h.conns, stop: make(chan struct{})}
-	srv := gws.NewServer(h, &gws.ServerOption{Logger: gwsQuiet{}, ReadMaxPayloadSize: 1 << 20})
+	// Compression as gws configures it by default: no context takeover,
+	// level 1, messages under 512 bytes sent uncompressed.
+	srv := gws.NewServer(h, &gws.ServerOption{Logger: gwsQuiet{}, ReadMaxPayloadSize: 1 << 20,
+		PermessageDeflate: gws.PermessageDeflate{Enabled: o.Compression}})
 	l, err := o.wrapTLS(ln)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,10 @@ type Options struct {
 	PingInterval time.Duration
 	// Logger receives warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// Compression accepts permessage-deflate (RFC 7692) from clients that
+	// offer it, as the server's library configures it by default (only
+	// servers whose Info.Compression is set).
+	Compression bool
 }
 
 // TLS reports whether the options ask for wss.
@@ -95,16 +99,18 @@ type Info struct {
 	// Front: not a server of its own but a proxy terminating TLS in front
 	// of wssd's ws, which the runner starts (benchd cannot): wss only.
 	Front bool
+	// Compression: the server can accept permessage-deflate.
+	Compression bool
 	// Model says how the server serves a connection, for the report.
 	Model string
 	start func(Options) (Server, error)
 }
 
 var all = []Info{
-	{Name: "wssd", TLS: true, WebSocket: true, Model: "gnet event loops, crypto/tls off-loop handshakes", start: startWSSD},
-	{Name: "gorilla", TLS: true, WebSocket: true, Model: "net/http, goroutine per connection", start: startGorilla},
+	{Name: "wssd", TLS: true, WebSocket: true, Compression: true, Model: "gnet event loops, crypto/tls off-loop handshakes", start: startWSSD},
+	{Name: "gorilla", TLS: true, WebSocket: true, Compression: true, Model: "net/http, goroutine per connection", start: startGorilla},
 	{Name: "gobwas", TLS: true, WebSocket: true, Model: "goroutine per connection", start: startGobwas},
-	{Name: "gws", TLS: true, WebSocket: true, Model: "goroutine per connection", start: startGWS},
+	{Name: "gws", TLS: true, WebSocket: true, Compression: true, Model: "goroutine per connection", start: startGWS},
 	{Name: "nbio", TLS: true, WebSocket: true, Model: "nbio event loops, forked crypto/tls (llib)", start: startNbio},
 	{Name: "coder", TLS: true, WebSocket: true, Model: "net/http, goroutine per connection (+1 pinging)", start: startCoder},
 	{Name: "nginx", TLS: true, WebSocket: true, Front: true, Model: "nginx terminating TLS (2 workers, deploy/nginx/wssd.conf) in front of wssd's ws", start: startFront},
@@ -137,6 +143,9 @@ func Start(name string, o Options) (Server, error) {
 	}
 	if o.TLS() && !info.TLS {
 		return nil, fmt.Errorf("servers: %s does not speak TLS", name)
+	}
+	if o.Compression && !info.Compression {
+		return nil, fmt.Errorf("servers: %s does not compress", name)
 	}
 	return info.start(o)
 }

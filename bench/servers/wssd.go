@@ -10,16 +10,24 @@ import (
 )
 
 // wssdHandler echoes on the event loop and broadcasts with Conn.Send, which
-// is safe from any goroutine.
+// is safe from any goroutine; a server that compresses broadcasts a prepared
+// message instead (Server.Prepare, compressed once, and Server.Broadcast).
 type wssdHandler struct {
 	engine.NopHandler
 	conns *registry[*engine.Conn]
+	srv   *engine.Server // when it compresses; set before it starts
 }
 
-func (h wssdHandler) OnOpen(c *engine.Conn)           { h.conns.add(c) }
-func (h wssdHandler) OnClose(c *engine.Conn, _ error) { h.conns.remove(c) }
-func (h wssdHandler) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) {
+func (h *wssdHandler) OnOpen(c *engine.Conn)           { h.conns.add(c) }
+func (h *wssdHandler) OnClose(c *engine.Conn, _ error) { h.conns.remove(c) }
+func (h *wssdHandler) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) {
 	if p, ok := broadcastPayload(typ == engine.Text, data); ok {
+		if h.srv != nil {
+			if pm, err := h.srv.Prepare(engine.Text, p); err == nil {
+				_ = h.srv.Broadcast(pm, h.conns.snapshot())
+			}
+			return
+		}
 		for _, peer := range h.conns.snapshot() {
 			_ = peer.Send(engine.Text, p)
 		}
@@ -44,6 +52,9 @@ func startWSSD(o Options) (Server, error) {
 		PingInterval:   o.PingInterval,
 		MaxMessageSize: 1 << 20,
 	}
+	if o.Compression {
+		cfg.Compression = &engine.Compression{} // the default policy
+	}
 	if o.PingInterval <= 0 {
 		cfg.PingInterval = -1
 	}
@@ -54,10 +65,13 @@ func startWSSD(o Options) (Server, error) {
 		}
 		cfg.TLS = tc
 	}
-	h := wssdHandler{conns: newRegistry[*engine.Conn]()}
+	h := &wssdHandler{conns: newRegistry[*engine.Conn]()}
 	srv, err := engine.New(cfg, h)
 	if err != nil {
 		return nil, err
+	}
+	if o.Compression {
+		h.srv = srv
 	}
 	if err := srv.Start(o.Addr); err != nil {
 		return nil, err

@@ -1,10 +1,11 @@
 // Command benchd runs one of the benchmark servers of package servers.
 //
-//	benchd -server NAME -listen ADDR [-tls-cert F -tls-key F] [-reuseport] [-ping-interval D]
+//	benchd -server NAME -listen ADDR [-tls-cert F -tls-key F] [-reuseport] [-ping-interval D] [-compression]
 //
 // When it listens it prints one JSON line to standard output: the server's
 // address, the address of its stats endpoint and its process id. The stats
-// endpoint serves /stats (goroutines, Go heap, connections, as JSON) and
+// endpoint serves /stats (goroutines, Go heap, connections, as JSON; with
+// ?gc=1 after a garbage collection, so that the heap is what is live) and
 // /debug/pprof/. SIGINT or SIGTERM stops it.
 package main
 
@@ -57,6 +58,7 @@ func run() error {
 	keyFile := flag.String("tls-key", "", "PEM key file for -tls-cert")
 	reusePort := flag.Bool("reuseport", false, "SO_REUSEPORT, to share the port with other benchd processes")
 	ping := flag.Duration("ping-interval", 25*time.Second, "ping every connection this often (0: off)")
+	compression := flag.Bool("compression", false, "accept permessage-deflate (wssd, gorilla, gws)")
 	statsAddr := flag.String("stats", "127.0.0.1:0", "address of the stats and pprof endpoint")
 	flag.Parse()
 
@@ -64,6 +66,7 @@ func run() error {
 		Addr:         *listen,
 		ReusePort:    *reusePort,
 		PingInterval: *ping,
+		Compression:  *compression,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if *certFile != "" {
@@ -87,6 +90,9 @@ func run() error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		_ = json.NewEncoder(w).Encode(Stats{

@@ -6,15 +6,23 @@
 // -conns connections, prints the "open" result, and then reads commands,
 // one a line, answering each with one JSON line (see load.Result):
 //
-//	echo SIZE DURATION          every connection echoes SIZE-byte messages for DURATION
+//	echo SIZE DURATION [chat]   every connection echoes SIZE-byte messages for DURATION; with
+//	                            chat, JSON chat messages (text), compressed under -deflate
 //	rate PERSEC SIZE DURATION DRAIN
 //	                            PERSEC SIZE-byte messages a second over all connections, on a
 //	                            fixed schedule, for DURATION; then up to DRAIN for the replies
 //	arm ROUNDS                  expect ROUNDS broadcast messages on every connection
-//	send ROUNDS SIZE INTERVAL   ask the server to broadcast, through the first connection
+//	send ROUNDS SIZE INTERVAL [chat]
+//	                            ask the server to broadcast, through the first connection
+//	subscribe TIMEOUT           every connection sends one small message (a pusher:subscribe)
+//	                            and waits for its echo
 //	collect TIMEOUT             wait for the armed broadcasts, report them
 //	stats                       live connections and CPU time so far
 //	quit                        close everything and exit (so does end of input)
+//
+// With -deflate the connections offer permessage-deflate as Chrome does; where
+// the server accepts it, they send compressed messages and inflate what they
+// receive compressed, and the results count both.
 //
 // SIGUSR1 stops the opening of connections early; those already open are kept.
 package main
@@ -55,13 +63,14 @@ func run() error {
 	conns := flag.Int("conns", 100, "connections to open and keep")
 	concurrency := flag.Int("concurrency", 64, "connections being opened at once")
 	retries := flag.Int("retries", 2, "retries for a connection that fails to open")
+	deflate := flag.Bool("deflate", false, "offer permessage-deflate (RFC 7692), as Chrome does")
 	flag.Parse()
 
 	if *rbuf < 256 {
 		// A frame header is up to 14 bytes and a kept prefix 125.
 		return fmt.Errorf("-rbuf %d: want at least 256 bytes", *rbuf)
 	}
-	t := &load.Target{TLS: *useTLS, ReadBuffer: *rbuf, Path: *path}
+	t := &load.Target{TLS: *useTLS, ReadBuffer: *rbuf, Path: *path, Deflate: *deflate}
 	var err error
 	if t.Addr, err = netip.ParseAddrPort(*addr); err != nil {
 		return err
@@ -103,16 +112,18 @@ func run() error {
 		}
 		var res load.Result
 		switch {
-		case f[0] == "echo" && len(f) == 3:
-			res = s.Echo(atoi(f[1]), parseDuration(f[2]))
+		case f[0] == "echo" && (len(f) == 3 || len(f) == 4 && f[3] == "chat"):
+			res = s.Echo(atoi(f[1]), parseDuration(f[2]), len(f) == 4)
 		case f[0] == "rate" && len(f) == 5:
 			perSec, _ := strconv.ParseFloat(f[1], 64)
 			res = s.Rate(perSec, atoi(f[2]), parseDuration(f[3]), parseDuration(f[4]))
 		case f[0] == "arm" && len(f) == 2:
 			s.Arm(atoi(f[1]))
 			res = load.Result{Cmd: "arm"}
-		case f[0] == "send" && len(f) == 4:
-			res = s.Send(atoi(f[1]), atoi(f[2]), parseDuration(f[3]))
+		case f[0] == "send" && (len(f) == 4 || len(f) == 5 && f[4] == "chat"):
+			res = s.Send(atoi(f[1]), atoi(f[2]), parseDuration(f[3]), len(f) == 5)
+		case f[0] == "subscribe" && len(f) == 2:
+			res = s.Subscribe(parseDuration(f[1]))
 		case f[0] == "collect" && len(f) == 2:
 			res = s.Collect(parseDuration(f[1]))
 		case f[0] == "stats":
