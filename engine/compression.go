@@ -50,10 +50,12 @@ type Compression struct {
 	// A message that compression would not shrink is sent uncompressed
 	// whatever its size.
 	Threshold int
-	// Level is the DEFLATE level, 0 to 9. The default, 0, is klauspost's
-	// stateless encoder: the fastest, and nothing to pool; 1 to 9 use
-	// pooled encoders of klauspost/compress/flate at that level, which
-	// compress large messages better for more CPU.
+	// Level is the DEFLATE level, 0 to 9. The default, 0, picks the
+	// fastest encoder that shrinks each message: klauspost's stateless
+	// encoder from 256 bytes, the standard library's BestSpeed below that
+	// and where the stateless one could not (see wsproto.MinDeflateLevel);
+	// 1 to 9 use pooled encoders of klauspost/compress/flate at that level,
+	// which compress large messages better for more CPU.
 	Level int
 }
 

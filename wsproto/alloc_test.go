@@ -110,6 +110,7 @@ func TestDeflateAllocations(t *testing.T) {
 		run  func()
 	}{
 		{"compress 512 B stateless", func() { _, _ = shared.AppendCompressed(scratch[:0], msg) }},
+		{"compress 160 B", func() { _, _ = shared.AppendCompressed(scratch[:0], msg[:160]) }},
 		{"compress 512 B level 1", func() { _, _ = level.AppendCompressed(scratch[:0], msg) }},
 		{"inflate 512 B", func() { out.B = out.B[:0]; _ = reset.Inflate(out, z, 1<<20) }},
 		{"inflate 512 B into a window", func() { out.B = out.B[:0]; _ = keep.Inflate(out, z, 1<<20) }},

@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"bytes"
+	stdflate "compress/flate"
 	"errors"
 	"io"
 	"sync"
@@ -54,24 +55,25 @@ func (f *Inflater) Held() int { return cap(f.window) }
 func (f *Inflater) Inflate(dst *bufpool.Buffer, src []byte, limit int64) error {
 	d := getDecoder()
 	defer putDecoder(d)
-	d.src.reset(src)
+	d.feed(src)
 	if err := d.fr.(flate.Resetter).Reset(&d.src, f.window); err != nil {
 		return ErrInflate
 	}
 	start := len(dst.B)
 	for {
-		if len(dst.B) == cap(dst.B) {
-			if int64(len(dst.B)-start) > limit {
-				return ErrMessageTooBig
+		var n int
+		var err error
+		if len(dst.B) < cap(dst.B) {
+			n, err = d.fr.Read(dst.B[len(dst.B):cap(dst.B)])
+			dst.B = dst.B[:len(dst.B)+n]
+		} else {
+			// Full: grow only if there is more, which the common case of
+			// a buffer that was just large enough does not have.
+			if n, err = d.fr.Read(d.one[:]); n > 0 {
+				dst.B = growFor(dst, start, limit)
+				dst.B = append(dst.B, d.one[0])
 			}
-			grow := min(max(2*cap(dst.B), 512), start+int(min(limit, int64(maxInt-start-1)))+1)
-			next := bufpool.GetCap(grow)
-			next.B = append(next.B, dst.B...)
-			dst.B, next.B = next.B, dst.B
-			bufpool.Put(next)
 		}
-		n, err := d.fr.Read(dst.B[len(dst.B):cap(dst.B)])
-		dst.B = dst.B[:len(dst.B)+n]
 		if int64(len(dst.B)-start) > limit {
 			return ErrMessageTooBig
 		}
@@ -79,7 +81,7 @@ func (f *Inflater) Inflate(dst *bufpool.Buffer, src []byte, limit int64) error {
 		case err == nil:
 			continue
 		case err == io.EOF: // a final block: what follows it is not read
-		case errors.Is(err, io.ErrUnexpectedEOF) && d.src.done():
+		case errors.Is(err, io.ErrUnexpectedEOF) && d.src.Len() == 0:
 			// The decoder wants the next block of a stream that goes on
 			// in the next message.
 		default:
@@ -94,6 +96,18 @@ func (f *Inflater) Inflate(dst *bufpool.Buffer, src []byte, limit int64) error {
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// growFor moves dst's bytes into a pooled buffer twice as large, or as
+// large as the limit allows (one byte more, to see it passed), and returns
+// its slice; the old buffer goes back to the pool.
+func growFor(dst *bufpool.Buffer, start int, limit int64) []byte {
+	size := min(max(2*cap(dst.B), 512), start+int(min(limit, int64(maxInt-start-1)))+1)
+	next := bufpool.GetCap(size)
+	next.B = append(next.B, dst.B...)
+	dst.B, next.B = next.B, dst.B
+	bufpool.Put(next)
+	return dst.B
+}
 
 // appendWindow appends p to the window w of at most size bytes, dropping its
 // oldest bytes. Its capacity follows what it holds, up to size.
@@ -112,11 +126,18 @@ func appendWindow(w, p []byte, size int) []byte {
 	return append(w, p...)
 }
 
-// decoder is a pooled DEFLATE decoder with its input.
+// decoder is a pooled DEFLATE decoder with its input: the message and the
+// sync-flush tail copied together behind a *bytes.Reader, which klauspost's
+// decoder reads through its fastest path.
 type decoder struct {
 	fr  io.ReadCloser
-	src tailReader
+	src bytes.Reader
+	in  []byte
+	one [1]byte // probes a full output buffer for more
 }
+
+// maxPooledInput bounds the input buffer a pooled decoder keeps.
+const maxPooledInput = 64 << 10
 
 var decoders sync.Pool
 
@@ -129,53 +150,17 @@ func getDecoder() *decoder {
 	return d
 }
 
+func (d *decoder) feed(src []byte) {
+	d.in = append(append(d.in[:0], src...), deflateTail...)
+	d.src.Reset(d.in)
+}
+
 func putDecoder(d *decoder) {
-	d.src.reset(nil)
+	d.src.Reset(nil)
+	if cap(d.in) > maxPooledInput {
+		d.in = nil
+	}
 	decoders.Put(d)
-}
-
-// tailReader reads a message and then the sync-flush tail the sender
-// removed. It is an io.ByteReader, so the decoder reads no further ahead
-// than it needs.
-type tailReader struct {
-	p    []byte
-	i    int // read position in p, then in deflateTail past len(p)
-	tail bool
-}
-
-func (r *tailReader) reset(p []byte) { *r = tailReader{p: p} }
-
-func (r *tailReader) done() bool { return r.tail && r.i == len(deflateTail) }
-
-func (r *tailReader) Read(b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		c, err := r.ReadByte()
-		if err != nil {
-			if n > 0 {
-				return n, nil
-			}
-			return 0, err
-		}
-		b[n] = c
-		n++
-	}
-	return n, nil
-}
-
-func (r *tailReader) ReadByte() (byte, error) {
-	if !r.tail {
-		if r.i < len(r.p) {
-			r.i++
-			return r.p[r.i-1], nil
-		}
-		r.tail, r.i = true, 0
-	}
-	if r.i < len(deflateTail) {
-		r.i++
-		return deflateTail[r.i-1], nil
-	}
-	return 0, io.EOF
 }
 
 // Deflater compresses the messages a connection sends: on its own each
@@ -191,8 +176,12 @@ type Deflater struct {
 	window []byte // the last compressed bytes, uncompressed, at most size
 }
 
-// DeflateLevels bound the compression levels a [Deflater] takes: 0 picks
-// the stateless encoder (the fastest, with no state to pool), 1 to 9 pooled
+// DeflateLevels bound the compression levels a [Deflater] takes. 0 picks
+// the fastest encoder that compresses: klauspost's stateless encoder, which
+// has no state to pool, for messages of 256 bytes or more, and the standard
+// library's BestSpeed encoder for shorter ones and for those the stateless
+// one did not shrink (it stores short or text-heavy JSON as it is, where the
+// standard encoder falls back to fixed Huffman codes). 1 to 9 are pooled
 // encoders of klauspost/compress/flate at that level.
 const (
 	MinDeflateLevel = 0
@@ -261,13 +250,21 @@ func compress(dst, p []byte, level, bits int, dict []byte) ([]byte, bool) {
 	switch {
 	case bits != 0:
 		w := getWindowWriter(bits)
-		w.Reset(buf)
-		_, err = w.Write(p)
-		if err == nil {
-			err = w.Flush()
-		}
-		w.Reset(nil)
+		err = writeFlush(w, buf, p)
 		windowWriters[bits-8].Put(w)
+	case level == 0 && len(dict) == 0:
+		// The stateless encoder first, unless the message is short; the
+		// standard one when that did not shrink it.
+		if len(p) >= shortMessage {
+			err = flate.StatelessDeflate(buf, p, false, nil)
+			if out, ok := deflated(buf.B, p); err == nil && ok {
+				return append(dst, out...), true
+			}
+			buf.B, err = buf.B[:0], nil
+		}
+		w := getShortWriter()
+		err = writeFlush(w, buf, p)
+		shortWriters.Put(w)
 	case level == 0:
 		err = flate.StatelessDeflate(buf, p, false, dict)
 	default:
@@ -280,17 +277,56 @@ func compress(dst, p []byte, level, bits int, dict []byte) ([]byte, bool) {
 		w.ResetDict(nil, nil)
 		levelWriters[level-1].Put(w)
 	}
-	out := bytes.TrimSuffix(buf.B, deflateTail)
-	if err != nil || len(out) == len(buf.B) || len(out) >= len(p) {
+	out, ok := deflated(buf.B, p)
+	if err != nil || !ok {
 		return dst, false
 	}
 	return append(dst, out...), true
 }
 
+// deflated returns the compressed message in a sync-flushed DEFLATE stream
+// z, its tail removed, and whether it is shorter than the message p.
+func deflated(z, p []byte) ([]byte, bool) {
+	out := bytes.TrimSuffix(z, deflateTail)
+	return out, len(out) < len(z) && len(out) < len(p)
+}
+
+// flushWriter is a DEFLATE encoder of either package.
+type flushWriter interface {
+	Reset(io.Writer)
+	Write([]byte) (int, error)
+	Flush() error
+}
+
+// writeFlush compresses p into buf with w and a sync flush, then detaches w
+// from buf.
+func writeFlush(w flushWriter, buf *bufpool.Buffer, p []byte) error {
+	w.Reset(buf)
+	_, err := w.Write(p)
+	if err == nil {
+		err = w.Flush()
+	}
+	w.Reset(io.Discard)
+	return err
+}
+
+// shortMessage is the size under which level 0 compresses with the
+// standard library's encoder (see MinDeflateLevel).
+const shortMessage = 256
+
 var (
+	shortWriters  sync.Pool
 	levelWriters  [MaxDeflateLevel]sync.Pool
 	windowWriters [8]sync.Pool // server_max_window_bits 8 to 15
 )
+
+func getShortWriter() *stdflate.Writer {
+	if w, ok := shortWriters.Get().(*stdflate.Writer); ok {
+		return w
+	}
+	w, _ := stdflate.NewWriter(io.Discard, stdflate.BestSpeed) // the level is valid
+	return w
+}
 
 func getLevelWriter(level int) *flate.Writer {
 	if w, ok := levelWriters[level-1].Get().(*flate.Writer); ok {
