@@ -110,7 +110,8 @@ func growFor(dst *bufpool.Buffer, start int, limit int64) []byte {
 }
 
 // appendWindow appends p to the window w of at most size bytes, dropping its
-// oldest bytes. Its capacity follows what it holds, up to size.
+// oldest bytes. Its capacity follows what it holds, up to size: a client
+// that sent one short message costs that message, not a window.
 func appendWindow(w, p []byte, size int) []byte {
 	if len(p) >= size {
 		p = p[len(p)-size:]
@@ -119,7 +120,7 @@ func appendWindow(w, p []byte, size int) []byte {
 		w = w[:copy(w, w[len(w)-keep:])]
 	}
 	if len(w)+len(p) > cap(w) {
-		grown := make([]byte, len(w), min(size, max(2*cap(w), len(w)+len(p), 256)))
+		grown := make([]byte, len(w), min(size, max(2*cap(w), len(w)+len(p))))
 		copy(grown, w)
 		w = grown
 	}
