@@ -122,3 +122,6 @@ func WithFault(cfg Config, op faultOp, from, to int, errno syscall.Errno) Config
 func PerIPKey(trusted []netip.Prefix, peer netip.Addr) (netip.Addr, bool) {
 	return perIPKey(realIP{trusted: trusted}, peer)
 }
+
+// ReadHTTPHead exposes the plain HTTP request head reader (http.go).
+var ReadHTTPHead = readHTTPHead

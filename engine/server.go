@@ -29,6 +29,8 @@ type Server struct {
 	origins originPolicy
 	// refusals logs refused connections, rate-limited.
 	refusals *refusalLog
+	// http runs Config.HTTPHandler (http.go).
+	http httpServing
 	// handshaker bounds TLS handshakes; nil without TLS.
 	handshaker *tlsconn.Handshaker
 
@@ -112,6 +114,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		spare:      -1,
 	}
 	s.closing, s.stopAccept = context.WithCancel(context.Background())
+	s.http.init(&s.cfg)
 	if cfg.faults != nil {
 		s.faults.Store(cfg.faults)
 	}
@@ -223,6 +226,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.done:
 	}
 	s.stop(nil)
+	if herr := s.http.wait(ctx); err == nil {
+		err = herr // HTTP handlers still running, their contexts cancelled
+	}
 	if s.handshaker != nil && err == nil {
 		err = s.handshaker.Wait(ctx) // a goroutine blocked in a tls.Config callback ends when it returns
 	}
@@ -300,7 +306,9 @@ func (t *drainTask) Run(context.Context) error {
 			c.closeErr = ErrServerClosed
 			_ = c.queueClose(wsproto.CloseGoingAway, "server shutting down")
 		case stateUpgrading:
-			c.closeNow()
+			if !c.shutdownHTTP() { // a response in the making closes c once written
+				c.closeNow()
+			}
 		}
 		c.exit()
 	}
