@@ -121,6 +121,7 @@ type httpConn struct {
 	req        *http.Request // head read, body awaited
 	headLen    int
 	busy       bool // a response is being produced; input waits
+	stalled    bool // the peer has not read MaxQueuedBytes of responses; input waits
 	idle       bool // between requests: the next byte starts a head deadline
 	closeAfter bool // the server is shutting down: close after the response
 	seq        uint64
@@ -133,7 +134,10 @@ type httpConn struct {
 func (c *Conn) serveHTTP(buf []byte) (int, bool) {
 	cfg := &c.srv.cfg
 	st := c.http
-	if st != nil && st.busy {
+	if st != nil && st.stalled && c.gc.OutboundBuffered() < cfg.MaxQueuedBytes/2 {
+		st.stalled = false
+	}
+	if st != nil && (st.busy || st.stalled) {
 		if len(buf) > cfg.MaxHeaderBytes+int(cfg.MaxHTTPBodyBytes) {
 			c.closeErr = errHTTPBacklog
 			c.closeNow()
@@ -335,6 +339,8 @@ func (s *Server) runHTTP(done *httpDone, req *http.Request, cancel context.Cance
 	}
 	var closeAsked bool
 	done.head, done.body, closeAsked = w.finish(req)
+	s.log.Debug("http request", "method", req.Method, "uri", req.RequestURI, "status", w.status,
+		"bytes_out", len(done.body), "client_ip", req.RemoteAddr)
 	done.close = done.close || closeAsked
 	if err := done.c.loop.el.Execute(context.Background(), done); err != nil {
 		return // the server has stopped: the connection is gone
@@ -411,10 +417,30 @@ func (t *httpDone) Run(context.Context) error {
 	}
 	st.idle = true
 	c.deadline = c.loop.now + int64(c.srv.cfg.HTTPIdleTimeout)
-	if c.in != nil && len(c.in.B) > 0 {
-		c.receive(nil) // a pipelined request
+	if pending := c.gc.OutboundBuffered(); pending >= c.srv.cfg.MaxQueuedBytes {
+		// A peer that pipelines requests without reading the answers:
+		// the next waits until the sweep sees the output drained.
+		st.stalled = true
+		c.wire.Store(int64(pending))
+		return nil
 	}
+	c.resumeHTTP()
 	return nil
+}
+
+// resumeHTTP reads a pipelined request that waited for the response
+// before it, or for the peer to read. Called on the loop, c entered, from
+// httpDone and from the timer sweep.
+func (c *Conn) resumeHTTP() {
+	if st := c.http; st.stalled {
+		if c.gc.OutboundBuffered() >= c.srv.cfg.MaxQueuedBytes/2 {
+			return
+		}
+		st.stalled = false
+	}
+	if c.in != nil && len(c.in.B) > 0 && c.state == stateUpgrading {
+		c.receive(nil)
+	}
 }
 
 // shutdownHTTP is Shutdown's drain for a connection in stateUpgrading: it

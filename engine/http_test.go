@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ type apiHandler struct {
 	started   chan struct{} // one value per /block request that started
 	release   chan struct{}
 	cancelled chan error
+	served    atomic.Int64 // /mib requests
 }
 
 func newAPIHandler() *apiHandler {
@@ -51,6 +53,9 @@ func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/panic":
 		panic("handler bug")
+	case "/mib":
+		h.served.Add(1)
+		_, _ = w.Write(make([]byte, 1<<20))
 	case "/big":
 		_, err := w.Write(make([]byte, 2<<20))
 		if err == nil {
@@ -504,6 +509,53 @@ func TestHTTPManyClients(t *testing.T) {
 		close(errs)
 		for err := range errs {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestHTTPPipelineBackpressure: a client that pipelines requests without
+// reading the answers is served only until MaxQueuedBytes wait for it;
+// once it reads, the rest are answered.
+func TestHTTPPipelineBackpressure(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := newAPIHandler()
+		srv := startHTTPServer(t, tr, engine.Config{MaxQueuedBytes: 2 << 20}, h)
+		c := srv.httpDial(t)
+		const n = 40 // 40 MiB of answers, far more than socket buffers hold
+		c.send(t, strings.Repeat("GET /mib HTTP/1.1\r\nHost: x\r\n\r\n", n))
+		last := int64(-1)
+		for h.served.Load() != last { // until the server stops serving
+			last = h.served.Load()
+			time.Sleep(200 * time.Millisecond)
+		}
+		if last >= n {
+			t.Fatalf("served all %d requests to a client that read nothing", last)
+		}
+		for i := range n {
+			if resp, body := c.read(t, "GET"); resp.StatusCode != 200 || len(body) != 1<<20 {
+				t.Fatalf("response %d: %d, %d bytes", i, resp.StatusCode, len(body))
+			}
+		}
+	})
+}
+
+// TestHTTPPipelineBacklog: a client that sends more than a request's worth
+// while a handler runs is dropped.
+func TestHTTPPipelineBacklog(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := newAPIHandler()
+		srv := startHTTPServer(t, tr, engine.Config{MaxHeaderBytes: 1024, MaxHTTPBodyBytes: 1024}, h)
+		c := srv.httpDial(t)
+		c.send(t, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-h.started
+		c.send(t, strings.Repeat("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", 100))
+		if !c.waitEOF() {
+			t.Fatal("connection still open")
+		}
+		select {
+		case <-h.cancelled:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the blocked request was not cancelled")
 		}
 	})
 }

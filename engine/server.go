@@ -205,7 +205,11 @@ func (s *Server) Wait() error {
 
 // Shutdown stops accepting connections, sends a close frame with 1001
 // (going away) to every open connection, waits until they are closed or ctx
-// is done, then stops the event loops, dropping what is left.
+// is done, then stops the event loops, dropping what is left. Kept-alive
+// HTTP connections (Config.HTTPHandler) are closed at once, those with a
+// response in the making once it is written; handlers still running when
+// the wait ends have their request's context cancelled, and Shutdown waits
+// for them as long as ctx allows.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started.Load() {
 		return nil
