@@ -68,7 +68,9 @@ func (t *WebhookTarget) wants(n WebhookName) bool {
 
 // WebhookOptions configures a WebhookSender. The zero value works.
 type WebhookOptions struct {
-	// Client posts the webhooks. Default: an http.Client with a 10 s timeout.
+	// Client posts the webhooks. Default: an http.Client of the sender's
+	// own, with a 10 s timeout, that follows no redirect and whose idle
+	// connections Close closes.
 	Client *http.Client
 	// Logger receives a Warn line per batch given up and per failed attempt
 	// at Debug. Nil discards them.
@@ -101,7 +103,12 @@ const (
 
 func (o WebhookOptions) withDefaults() WebhookOptions {
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
+		o.Client = &http.Client{
+			Timeout:   10 * time.Second,
+			Transport: http.DefaultTransport.(*http.Transport).Clone(), // its idle connections end with Close
+			// A redirect is not followed: it counts as a failure, retried.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -147,7 +154,8 @@ var ErrWebhooksClosed = errors.New("push: webhook sender closed")
 // target's secret in X-Pusher-Signature. Its methods may be called
 // concurrently.
 type WebhookSender struct {
-	o WebhookOptions
+	o         WebhookOptions
+	ownClient bool
 
 	mu      sync.Mutex
 	queue   batchHeap               // by due time
@@ -187,13 +195,15 @@ type hookBatch struct {
 
 // NewWebhookSender starts a sender. Close stops it.
 func NewWebhookSender(o WebhookOptions) *WebhookSender {
+	own := o.Client == nil
 	o = o.withDefaults()
 	s := &WebhookSender{
-		o:       o,
-		delayed: make(map[delayKey]*hookBatch),
-		wake:    make(chan struct{}, 1),
-		workers: make(chan struct{}, o.Concurrency),
-		done:    make(chan struct{}),
+		o:         o,
+		ownClient: own,
+		delayed:   make(map[delayKey]*hookBatch),
+		wake:      make(chan struct{}, 1),
+		workers:   make(chan struct{}, o.Concurrency),
+		done:      make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.dispatch()
@@ -478,6 +488,9 @@ func (s *WebhookSender) Close(ctx context.Context) error {
 	}
 	s.cancel()
 	<-s.done
+	if s.ownClient {
+		s.o.Client.CloseIdleConnections()
+	}
 	return err
 }
 
