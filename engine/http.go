@@ -404,6 +404,9 @@ func (t *httpDone) Run(context.Context) error {
 		t.head = append(t.head, "Connection: close\r\n"...)
 	}
 	t.head = append(t.head, "\r\n"...)
+	if len(t.body) <= 16<<10 { // one write, one segment, for the usual small answer
+		t.head, t.body = append(t.head, t.body...), nil
+	}
 	c.write(t.head)
 	if len(t.body) > 0 && c.alive() {
 		c.write(t.body)

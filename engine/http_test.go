@@ -559,3 +559,31 @@ func TestHTTPPipelineBacklog(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkHTTPKeepAlive: POSTs of 64 bytes over one kept-alive
+// connection of net/http's client, answered by a handler on the pool.
+func BenchmarkHTTPKeepAlive(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr.Name, func(b *testing.B) {
+			srv := wstest.StartServer(b, tr, engine.Config{HTTPHandler: newAPIHandler(), EventLoops: 1}, echo{}, 5*time.Second)
+			transport := &http.Transport{TLSClientConfig: testpki.Get().ClientConfig()}
+			defer transport.CloseIdleConnections()
+			client := &http.Client{Transport: transport}
+			scheme := "http"
+			if tr.TLS {
+				scheme = "https"
+			}
+			u := scheme + "://" + srv.Addr().String() + "/echo"
+			body := strings.Repeat("x", 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Post(u, "text/plain", strings.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
