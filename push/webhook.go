@@ -223,10 +223,13 @@ func (s *WebhookSender) Stats() WebhookStats {
 // channel, or a member_added for the same channel and user, arriving
 // meanwhile cancels the waiting event and is not sent either. An event
 // whose kind t does not want is not sent (it still cancels). Enqueue
-// reports whether ev is queued: false when t does not want it, when it
-// cancelled a delayed event, or when it was dropped because the queue is
-// full or the sender closed (counted in Stats.Dropped).
+// reports whether ev is queued: false when t does not want it (or has no
+// URL), when it cancelled a delayed event, or when it was dropped because
+// the queue is full or the sender closed (counted in Stats.Dropped).
 func (s *WebhookSender) Enqueue(t *WebhookTarget, ev WebhookEvent) bool {
+	if t == nil || t.URL == nil {
+		return false
+	}
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
