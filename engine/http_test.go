@@ -167,7 +167,8 @@ func TestHTTPRequests(t *testing.T) {
 }
 
 // TestHTTPClient: net/http's own client, keep-alive over ws and https, a
-// HEAD, a body sent after "Expect: 100-continue", and the TLS state.
+// HEAD, a body sent after "Expect: 100-continue", and the TLS state; then
+// a WebSocket connection on the same port.
 func TestHTTPClient(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		srv := startHTTPServer(t, tr, engine.Config{}, newAPIHandler())
@@ -216,6 +217,16 @@ func TestHTTPClient(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || resp.ContentLength <= 0 {
 			t.Fatalf("HEAD: %d, Content-Length %d", resp.StatusCode, resp.ContentLength)
+		}
+
+		// The WebSocket endpoint on the same port, beside the kept-alive
+		// HTTP connection.
+		ws := srv.dial(t, wstest.DialOptions{})
+		if err := ws.Write(wstest.Message(wsproto.OpText, []byte("after http"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, p, err := ws.ReadMessage(5 * time.Second); err != nil || string(p) != "after http" {
+			t.Fatalf("echo: %q, %v", p, err)
 		}
 	})
 }
