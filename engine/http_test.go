@@ -172,9 +172,10 @@ func TestHTTPRequests(t *testing.T) {
 func TestHTTPClient(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		srv := startHTTPServer(t, tr, engine.Config{}, newAPIHandler())
-		transport := &http.Transport{ExpectContinueTimeout: 5 * time.Second, TLSClientConfig: testpki.Get().ClientConfig()}
+		// The body waits for "100 Continue" longer than the request may take.
+		transport := &http.Transport{ExpectContinueTimeout: time.Minute, TLSClientConfig: testpki.Get().ClientConfig()}
 		defer transport.CloseIdleConnections()
-		client := &http.Client{Transport: transport}
+		client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 		scheme := "http"
 		if tr.TLS {
 			scheme = "https"
