@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -598,4 +600,58 @@ func BenchmarkHTTPKeepAlive(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestHTTPProxyProtocol: behind a PROXY protocol balancer, the handler
+// sees the client the header names.
+func TestHTTPProxyProtocol(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := startHTTPServer(t, tr, engine.Config{
+			ProxyProtocol:  true,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			RealIPHeader:   engine.SourceProxyProtocol,
+		}, newAPIHandler())
+		raw, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if _, err := io.WriteString(raw, "PROXY TCP4 203.0.113.7 127.0.0.1 51234 443\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		conn := raw
+		if tr.TLS {
+			cfg := testpki.Get().ClientConfig()
+			cfg.ServerName = "127.0.0.1"
+			conn = tls.Client(raw, cfg)
+		}
+		c := &httpConn{Conn: conn, br: bufio.NewReader(conn)}
+		c.send(t, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, body := c.read(t, "GET"); !strings.Contains(body, `"" 203.0.113.7:0 proxy-protocol`) {
+			t.Fatalf("got %q", body)
+		}
+	})
+}
+
+// TestHTTPWriteFails: a response whose write fails closes the connection
+// cleanly: no lifecycle violation, nothing held.
+func TestHTTPWriteFails(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := startHTTPServer(t, tr, engine.Config{}, newAPIHandler())
+		srv.InjectFault(engine.FaultWrite, 1, syscall.EPIPE)
+		c := srv.httpDial(t)
+		c.send(t, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+		if !c.waitEOF() {
+			t.Fatal("connection still open")
+		}
+		waitConns(t, srv, 0)
+		if n := srv.Resurrections(); n != 0 {
+			t.Fatalf("%d lifecycle violations; the first at:\n%s", n, srv.FirstViolation())
+		}
+		c = srv.httpDial(t)
+		c.send(t, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, _ := c.read(t, "GET"); resp.StatusCode != 200 {
+			t.Fatalf("next connection: %d", resp.StatusCode)
+		}
+	})
 }
