@@ -177,7 +177,9 @@ type Config struct {
 	// one at a time in order. r.RemoteAddr is the client IP resolved as for
 	// upgrades (HTTPClientOf says more), r.TLS the connection's TLS state. A
 	// panic is recovered, logged and answered with 500 (http.ErrAbortHandler
-	// drops the connection). Flusher and Hijacker are not offered.
+	// drops the connection). Flusher and Hijacker are not offered. Path,
+	// AllowedOrigins and OnHandshake concern upgrades only: the handler
+	// routes, authenticates and answers CORS itself.
 	HTTPHandler http.Handler
 	// MaxHTTPBodyBytes bounds a request body; larger ones get 413. Default 1 MiB.
 	MaxHTTPBodyBytes int64
