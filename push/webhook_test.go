@@ -282,3 +282,22 @@ func TestWebhookCloseGivesUp(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestWebhookBackoff: the wait doubles from MinBackoff up to MaxBackoff,
+// each between half and all of its step.
+func TestWebhookBackoff(t *testing.T) {
+	o := push.WebhookOptions{MinBackoff: time.Second, MaxBackoff: 60 * time.Second}
+	cases := []struct {
+		retry int
+		step  time.Duration
+	}{
+		{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {6, 32 * time.Second}, {7, 60 * time.Second}, {40, 60 * time.Second},
+	}
+	for _, tc := range cases {
+		for range 100 {
+			if d := push.WebhookBackoff(o, tc.retry); d < tc.step/2 || d > tc.step {
+				t.Fatalf("retry %d waits %v, want %v to %v", tc.retry, d, tc.step/2, tc.step)
+			}
+		}
+	}
+}
