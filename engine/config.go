@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/tls"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"runtime"
 	"time"
@@ -167,6 +168,35 @@ type Config struct {
 	// Default: AcceptRate's connections of one second, at least 1.
 	AcceptBurst int
 
+	// HTTPHandler, when set, serves the requests on the server's port that
+	// are not WebSocket upgrades (no "Upgrade: websocket"), any method and
+	// path, over the same TLS: an HTTP API beside the WebSocket endpoint.
+	// Nil answers them as today (400 or 426). A request is read on the event
+	// loop: its head bounded by MaxHeaderBytes (431) and HandshakeTimeout,
+	// its body by MaxHTTPBodyBytes (413) and another HandshakeTimeout; a
+	// body needs Content-Length (chunked bodies get 411), "Expect:
+	// 100-continue" is answered. The handler then runs on its own goroutine,
+	// at most MaxHTTPConcurrency at once (beyond: 503), with a context
+	// cancelled when the client leaves or Shutdown gives up waiting; its
+	// response is buffered, up to MaxQueuedBytes of body (ErrResponseTooLarge,
+	// then 500), and written by the event loop. Connections are kept alive
+	// (HTTP/1.1; "Connection: close" honoured), pipelined requests answered
+	// one at a time in order. r.RemoteAddr is the client IP resolved as for
+	// upgrades (HTTPClientOf says more), r.TLS the connection's TLS state. A
+	// panic is recovered, logged and answered with 500 (http.ErrAbortHandler
+	// drops the connection). Flusher and Hijacker are not offered. Path,
+	// AllowedOrigins and OnHandshake concern upgrades only: the handler
+	// routes, authenticates and answers CORS itself.
+	HTTPHandler http.Handler
+	// MaxHTTPBodyBytes bounds a request body; larger ones get 413. Default 1 MiB.
+	MaxHTTPBodyBytes int64
+	// MaxHTTPConcurrency bounds the HTTPHandler calls running at once;
+	// requests beyond it get 503 with Retry-After. Default: 64 per CPU.
+	MaxHTTPConcurrency int
+	// HTTPIdleTimeout closes a kept-alive HTTP connection that has not begun
+	// its next request for that long. Default 30 s.
+	HTTPIdleTimeout time.Duration
+
 	// faults, set by the tests only, fails chosen socket operations from
 	// the start (see faults).
 	faults *faults
@@ -221,7 +251,7 @@ func (c Config) withDefaults() Config {
 	if c.AcceptRate > 0 && c.AcceptBurst <= 0 {
 		c.AcceptBurst = max(int(c.AcceptRate), 1)
 	}
-	return c
+	return c.withHTTPDefaults()
 }
 
 // tick returns how often the event loops check timers: a quarter of the

@@ -91,6 +91,8 @@ type Conn struct {
 	full        atomic.Bool  // Send is failing with ErrBufferFull
 	fullSeen    bool         // OnBufferFull was delivered for the current episode
 	wire        atomic.Int64 // bytes gnet holds for the socket, as of the loop's last look
+
+	http *httpConn // plain HTTP served before any upgrade (http.go); owned by the loop
 }
 
 // RemoteAddr returns the TCP peer's address (the proxy's, behind a proxy).

@@ -55,6 +55,16 @@
 // [Server.Prepare] frames, and compresses, a message once for many
 // connections, and [Server.Broadcast] writes it with one task per event loop.
 //
+// # Plain HTTP on the same port
+//
+// With [Config.HTTPHandler], requests that are not WebSocket upgrades are
+// served on the server's port, over its TLS, by an http.Handler: read on
+// the event loop with bounded head and body, run on a bounded pool of
+// goroutines (503 beyond it), their buffered responses written back by the
+// loop, with keep-alive and pipelining. [HTTPClientOf] gives a handler the
+// client IP resolved as for upgrades. An HTTP API beside the WebSocket
+// endpoint needs no second listener.
+//
 // # Admission and refusals
 //
 // The server accepts connections itself and checks [Config.MaxConns],

@@ -137,3 +137,6 @@ func CompressionHeld(c *Conn) int {
 	}
 	return n
 }
+
+// ReadHTTPHead exposes the plain HTTP request head reader (http.go).
+var ReadHTTPHead = readHTTPHead

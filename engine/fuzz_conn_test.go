@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ const (
 	fuzzWSS     = 1 << iota // over wss
 	fuzzUpgrade             // a valid upgrade request goes first
 	fuzzReset               // end with a reset (SO_LINGER 0), not FIN
+	fuzzHTTP                // the server has an HTTPHandler
 )
 
 // FuzzConn feeds an arbitrary byte stream, cut at arbitrary points, to one
@@ -52,6 +54,13 @@ func FuzzConn(f *testing.F) {
 	f.Add(byte(0), []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte{5})
 	f.Add(byte(fuzzWSS), []byte("GET / HTTP/1.1\r\n"), []byte{})
 	f.Add(byte(0), []byte("\x16\x03\x01\x00\x05hello"), []byte{1})
+	for _, flags := range []byte{fuzzHTTP, fuzzHTTP | fuzzWSS, fuzzHTTP | fuzzReset} {
+		pipelined := "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+		f.Add(flags, []byte(pipelined), []byte{7, 40})
+		f.Add(flags, append([]byte(pipelined), wstest.RequestHead("x", "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil)...), []byte{})
+		f.Add(flags, []byte("PUT /c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"), []byte{})
+		f.Add(flags, []byte("GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /e HTTP/1.1\r\n"), []byte{3})
+	}
 
 	h := newLifecycle()
 	cfg := engine.Config{
@@ -61,13 +70,18 @@ func FuzzConn(f *testing.F) {
 		CloseTimeout:     200 * time.Millisecond,
 		MaxMessageSize:   64 << 10,
 	}
-	servers := map[bool]*testServer{}
+	type kind struct{ tls, http bool }
+	servers := map[kind]*testServer{}
 	for _, tr := range transports {
-		servers[tr.TLS] = startServer(f, tr, cfg, h)
+		servers[kind{tls: tr.TLS}] = startServer(f, tr, cfg, h)
+		withHTTP := cfg
+		withHTTP.HTTPHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(w, r.Body) })
+		withHTTP.MaxHTTPBodyBytes = 1024
+		servers[kind{tls: tr.TLS, http: true}] = startServer(f, tr, withHTTP, h)
 	}
 
 	f.Fuzz(func(t *testing.T, flags byte, data, cuts []byte) {
-		srv := servers[flags&fuzzWSS != 0]
+		srv := servers[kind{tls: flags&fuzzWSS != 0, http: flags&fuzzHTTP != 0}]
 		if flags&fuzzUpgrade != 0 {
 			data = append(wstest.RequestHead(srv.addr, "/", "dGhlIHNhbXBsZSBub25jZQ==", nil, nil), data...)
 		}

@@ -40,7 +40,7 @@ import (
 type connState uint8
 
 const (
-	stateUpgrading connState = iota // PROXY header, TLS handshake, upgrade request
+	stateUpgrading connState = iota // PROXY header, TLS handshake, upgrade request; plain HTTP requests (http.go)
 	stateOpen                       // frames flow both ways
 	stateClosing                    // our close frame is queued; reading until the peer's
 	stateDraining                   // nothing more to read: write what is queued, then close
@@ -196,6 +196,7 @@ func (c *Conn) release() {
 	c.in = nil
 	c.parser.Reset()
 	c.parser.Inflater = nil // its window, if any
+	c.releaseHTTP()
 	if c.tls != nil {
 		_ = c.tls.Close()
 	}

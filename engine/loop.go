@@ -67,6 +67,14 @@ func (l *loop) check(c *Conn, now int64) {
 			return
 		}
 	}
+	if c.http != nil && c.http.stalled { // plain HTTP waiting for the peer to read (http.go)
+		c.enter()
+		c.resumeHTTP()
+		c.exit()
+		if !c.alive() {
+			return
+		}
+	}
 	switch c.state {
 	case stateUpgrading:
 		if now >= c.deadline {

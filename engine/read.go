@@ -130,6 +130,11 @@ func (c *Conn) consume(buf []byte) int {
 // upgrade looks for a complete request head in buf and answers it. It
 // returns the bytes used: the head, or nothing while it is incomplete.
 func (c *Conn) upgrade(buf []byte) int {
+	if c.srv.cfg.HTTPHandler != nil {
+		if n, served := c.serveHTTP(buf); served {
+			return n // plain HTTP (http.go)
+		}
+	}
 	if !bytes.HasPrefix(getPrefix, buf[:min(len(buf), len(getPrefix))]) {
 		c.reject(&wsproto.RejectError{Status: http.StatusBadRequest, Reason: "expected an HTTP GET WebSocket upgrade request"})
 		return 0

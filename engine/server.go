@@ -29,6 +29,8 @@ type Server struct {
 	origins originPolicy
 	// refusals logs refused connections, rate-limited.
 	refusals *refusalLog
+	// http runs Config.HTTPHandler (http.go).
+	http httpServing
 	// handshaker bounds TLS handshakes; nil without TLS.
 	handshaker *tlsconn.Handshaker
 
@@ -117,6 +119,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		spare:      -1,
 	}
 	s.closing, s.stopAccept = context.WithCancel(context.Background())
+	s.http.init(&s.cfg)
 	if cfg.faults != nil {
 		s.faults.Store(cfg.faults)
 	}
@@ -207,7 +210,11 @@ func (s *Server) Wait() error {
 
 // Shutdown stops accepting connections, sends a close frame with 1001
 // (going away) to every open connection, waits until they are closed or ctx
-// is done, then stops the event loops, dropping what is left.
+// is done, then stops the event loops, dropping what is left. Kept-alive
+// HTTP connections (Config.HTTPHandler) are closed at once, those with a
+// response in the making once it is written; handlers still running when
+// the wait ends have their request's context cancelled, and Shutdown waits
+// for them as long as ctx allows.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.started.Load() {
 		return nil
@@ -228,6 +235,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.done:
 	}
 	s.stop(nil)
+	if herr := s.http.wait(ctx); err == nil {
+		err = herr // HTTP handlers still running, their contexts cancelled
+	}
 	if s.handshaker != nil && err == nil {
 		err = s.handshaker.Wait(ctx) // a goroutine blocked in a tls.Config callback ends when it returns
 	}
@@ -305,7 +315,9 @@ func (t *drainTask) Run(context.Context) error {
 			c.closeErr = ErrServerClosed
 			_ = c.queueClose(wsproto.CloseGoingAway, "server shutting down")
 		case stateUpgrading:
-			c.closeNow()
+			if !c.shutdownHTTP() { // a response in the making closes c once written
+				c.closeNow()
+			}
 		}
 		c.exit()
 	}
