@@ -1,0 +1,134 @@
+package push
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// State holds everything that spans connections: channel subscriptions and
+// their counts, presence members, signed-in users and their sockets,
+// watchlists, the last event of cache channels, and so the transitions a
+// webhook reports (channel occupied and vacated, member added and removed).
+// The protocol code reads and changes that state through State alone, so
+// that a cluster implementation (NATS) can replace the single-process one,
+// [NewLocalState], without touching it.
+//
+// # Contract
+//
+// Methods are called concurrently, from event loops and from Go API
+// callers: they must be safe for that and must not block on the network
+// while holding a lock a caller of another method needs. Sockets passed in
+// are this node's own.
+//
+// Exactly once cluster-wide: Change.Occupied and Change.Vacated are true for
+// exactly one of the Subscribe and Unsubscribe calls that make a channel's
+// subscriber count leave and reach zero, across all nodes;
+// Change.MemberAdded and Change.MemberRemoved likewise for a presence
+// user's first and last socket in the channel (so a second tab adds no
+// member); SignIn's online and SignOut's offline likewise for a user's
+// first and last signed-in socket. The protocol code sends the
+// member_added/member_removed and watchlist events and reports the webhook
+// events only for those true results, which is what makes them happen once.
+//
+// Delivery: Publish and PublishAll deliver a Message to the subscribers of
+// a channel (every socket of an app) on every node, except the sockets
+// named, each at most once; a node delivers to its own sockets with
+// Message.deliver, which frames nothing again. Messages published from one
+// goroutine to one channel arrive in the order published.
+//
+// Ordering of a subscription: Subscribe calls joined before any message
+// published after it returns can reach the socket, and under the same
+// exclusion as other changes to the channel, so the members joined sees
+// and the member events the socket receives afterwards agree.
+type State interface {
+	// Connect registers a socket opened on this node; Disconnect forgets it.
+	// The protocol code unsubscribes and signs out a socket before
+	// Disconnect.
+	Connect(s *Socket)
+	Disconnect(s *Socket)
+	// Socket returns this node's socket with that id, or nil.
+	Socket(id string) *Socket
+	// Connections returns the number of an app's sockets, cluster-wide.
+	Connections(app string) int
+
+	// Subscribe adds s to the channel, as member m on a presence channel
+	// (nil otherwise). It fails with ErrPresenceFull when m would be one
+	// member too many (limits are s's app's). joined, if not nil, is called
+	// as described above with the change and, on presence channels, the
+	// members after it.
+	Subscribe(s *Socket, channel string, m *Member, joined func(Change, []Member)) (Change, error)
+	// Unsubscribe removes s from the channel; ok is false when s was not in it.
+	Unsubscribe(s *Socket, channel string) (c Change, ok bool)
+
+	// Publish delivers m to the channel's subscribers except those whose
+	// socket id is in except.
+	Publish(app, channel string, m *Message, except []string)
+	// PublishAll delivers m to every socket of the app except those in except.
+	PublishAll(app string, m *Message, except []string)
+
+	// Channel describes one channel, cluster-wide.
+	Channel(app, channel string) ChannelInfo
+	// Channels describes the occupied channels whose names start with
+	// prefix (all with ""), internal ones excepted, cluster-wide.
+	Channels(app, prefix string) map[string]ChannelInfo
+	// Members returns a presence channel's members, cluster-wide.
+	Members(app, channel string) []Member
+	// SubscriberUsers returns the distinct user ids signed in on the
+	// channel's subscribers, cluster-wide.
+	SubscriberUsers(app, channel string) []string
+
+	// SignIn records that s is signed in as user; online is true when it
+	// is the user's first socket. SignOut undoes it; offline is true when
+	// it was the user's last socket.
+	SignIn(s *Socket, user string) (online bool)
+	SignOut(s *Socket, user string) (offline bool)
+	// UserOnline says whether the user has a signed-in socket, cluster-wide.
+	UserOnline(app, user string) bool
+	// UserSockets returns the ids of the user's sockets, cluster-wide, and
+	// this node's sockets among them.
+	UserSockets(app, user string) (ids []string, local []*Socket)
+
+	// SetLast keeps m as the cache channel's last event, for ttl.
+	SetLast(app, channel string, m *Message)
+	// Last returns the cache channel's last event, if it has one that has
+	// not expired.
+	Last(app, channel string) (*Message, bool)
+}
+
+// ErrPresenceFull is returned by Subscribe when a presence channel has its
+// app's MaxPresenceMembers users and another one would join.
+var ErrPresenceFull = errors.New("push: presence channel is full")
+
+// Member is a user in a presence channel: the user_id and user_info of its
+// channel_data.
+type Member struct {
+	UserID string
+	// Info is the user_info JSON as the client sent it; nil when absent.
+	Info json.RawMessage
+}
+
+// ChannelInfo describes a channel.
+type ChannelInfo struct {
+	Occupied bool
+	// SubscriptionCount counts the connections subscribed.
+	SubscriptionCount int
+	// UserCount counts the distinct users of a presence channel (0 for
+	// other channels).
+	UserCount int
+}
+
+// Change is what a Subscribe or Unsubscribe did to a channel.
+type Change struct {
+	// Occupied: the channel had no subscriber before (Subscribe).
+	Occupied bool
+	// Vacated: the channel has no subscriber left (Unsubscribe).
+	Vacated bool
+	// MemberAdded: the presence member had no other socket in the channel.
+	MemberAdded bool
+	// MemberRemoved: that was the presence member's last socket in it.
+	MemberRemoved bool
+	// Member is the presence member added, removed or refreshed.
+	Member Member
+	// Count is the channel's subscription count after the change.
+	Count int
+}
