@@ -58,7 +58,7 @@ func (g *Gateway) BindUID(socketID, uid string) error {
 	if uid == "" || len(uid) > g.app.Limits.MaxUserID {
 		return fmt.Errorf("%w: bad uid", ErrLimit)
 	}
-	return g.s.signIn(sock, &user{id: uid}, nil)
+	return g.s.signIn(sock, &user{id: uid}, nil, false)
 }
 
 // JoinGroup subscribes the connection to the channel group, without

@@ -187,6 +187,8 @@ func (c *client) expectClose() wsproto.CloseCode {
 	if err != nil {
 		c.t.Fatalf("waiting for close: %v", err)
 	}
+	// Answer, so that the server closes now, not at its close timeout.
+	_ = c.c.Write(wstest.Message(wsproto.OpClose, []byte{byte(code >> 8), byte(code)}))
 	return code
 }
 
@@ -250,3 +252,16 @@ func jsonEq(a, b string) bool {
 }
 
 var socketIDPattern = regexp.MustCompile(`^\d+\.\d+$`)
+
+// waitFor polls cond until it holds, failing after 5 s: for state the
+// server changes after a client's TCP connection is gone.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -225,11 +225,9 @@ func (s *Server) onSignin(sock *Socket, data Data) {
 		sock.fail(err.Error())
 		return
 	}
-	if err := s.signIn(sock, &user{id: u.ID, data: d.UserData, info: u.UserInfo}, u.Watchlist); err != nil {
+	if err := s.signIn(sock, &user{id: u.ID, data: d.UserData, info: u.UserInfo}, u.Watchlist, true); err != nil {
 		sock.fail(err.Error())
-		return
 	}
-	sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: d.UserData})}.encode())
 }
 
 // errSignedIn is returned by signIn for a socket signed in as someone else.
@@ -237,8 +235,9 @@ var errSignedIn = errors.New("push: the connection is signed in as another user"
 
 // signIn makes sock the user's: it joins #server-to-user-{id}, watches its
 // watchlist (telling it who of them is online) and, if it is the user's
-// first socket, tells the user's watchers it is online.
-func (s *Server) signIn(sock *Socket, u *user, watchlist []string) error {
+// first socket, tells the user's watchers it is online. With notify, sock
+// is sent pusher:signin_success first.
+func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) error {
 	sock.mu.Lock()
 	switch {
 	case sock.closed:
@@ -249,10 +248,16 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string) error {
 		return errSignedIn
 	case sock.user != nil:
 		sock.mu.Unlock()
+		if notify {
+			sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
+		}
 		return nil
 	}
 	sock.user = u
 	sock.mu.Unlock()
+	if notify {
+		sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
+	}
 	app := sock.app
 	online := s.state.SignIn(sock, u.id)
 	_ = s.join(sock, prefixUser+u.id, nil, false)
