@@ -60,7 +60,7 @@ soak: build
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
 FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \
 	tlsconn:FuzzFeedSplit engine:FuzzProxyHeader engine:FuzzResolveClientIP \
-	engine:FuzzConn
+	engine:FuzzConn push:FuzzProtocol
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
