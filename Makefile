@@ -59,6 +59,7 @@ soak: build
 
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
 FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \
+	wsproto:FuzzInflate wsproto:FuzzNegotiateDeflate \
 	tlsconn:FuzzFeedSplit engine:FuzzProxyHeader engine:FuzzResolveClientIP \
 	engine:FuzzConn push:FuzzProtocol
 fuzz:

@@ -74,3 +74,47 @@ func TestEchoAllocations(t *testing.T) {
 		}
 	})
 }
+
+// TestCompressedEchoAllocations: a compressed 512-byte message, inflated,
+// echoed and compressed again, allocates nothing of wssd's own either.
+func TestCompressedEchoAllocations(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation budgets are checked without -race: sync.Pool drops items at random under it")
+	}
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := startServer(t, tr, engine.Config{EventLoops: 1, PingInterval: -1, Compression: &engine.Compression{}}, echo{})
+		c := srv.dial(t, wstest.DialOptions{Header: extensionHeader("permessage-deflate; client_max_window_bits")})
+		p := newDeflatePeer(true, false)
+		msg := jsonish(512, 3)
+		out := wstest.Frame{Fin: true, Rsv: 0b100, Op: wsproto.OpText, Payload: p.compress(msg)}.Bytes()
+		if _, err := c.Conn.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := c.ReadFrame(0)
+		if err != nil || h.Rsv == 0 {
+			t.Fatalf("first echo: %v, RSV %03b", err, h.Rsv)
+		}
+		in := make([]byte, wsproto.HeaderSize(int(h.Length), false)+int(h.Length))
+		roundTrip := func() {
+			if _, err := c.Conn.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c.Conn, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 100 {
+			roundTrip()
+		}
+		budget := 0.0
+		if tr.TLS {
+			budget = 3 // crypto/tls's, as in TestEchoAllocations
+		}
+		if n := testing.AllocsPerRun(500, roundTrip); n > budget {
+			t.Fatalf("%.2f allocations per compressed echo, want at most %v", n, budget)
+		}
+	})
+}

@@ -67,6 +67,13 @@ type Config struct {
 	// not fail.
 	MaxQueuedBytes int
 
+	// Compression, when set, accepts permessage-deflate (RFC 7692) from
+	// clients that offer it: messages they send compressed are inflated
+	// on the event loop, MaxMessageSize bounding the inflated size too, and
+	// messages sent to them are compressed (see Compression for the
+	// policy and what it costs per connection). Nil declines the extension.
+	Compression *Compression
+
 	// HandshakeTimeout bounds the time from accept to a complete upgrade
 	// request, TLS handshake included. Default 10 s.
 	HandshakeTimeout time.Duration

@@ -75,6 +75,11 @@ type Conn struct {
 	subprotocol string
 	value       atomic.Pointer[any]
 
+	// permessage-deflate, when negotiated: set at the upgrade, then read
+	// by senders; the deflater's window is guarded by mu.
+	deflater   *wsproto.Deflater
+	deflateMin int // Compression.Threshold
+
 	mu          sync.Mutex
 	out         *bufpool.Buffer // frames waiting for the event loop
 	pong        []byte          // the payload of the latest unanswered ping
@@ -161,32 +166,64 @@ func (c *Conn) Close(code wsproto.CloseCode, reason string) error {
 // (see flush); only the heartbeat's own empty ping, one per ping interval,
 // and the one close frame do not.
 func (c *Conn) queue(op wsproto.Opcode, p []byte, limited bool) error {
+	z := c.compressOutside(op, p)
 	c.mu.Lock()
-	if c.sendErr != nil {
-		err := c.sendErr
-		c.mu.Unlock()
+	if err := c.admitLocked(limited); err != nil {
+		c.refuseLocked()
+		bufpool.Put(z)
 		return err
 	}
-	if limited && c.pendingLocked() >= c.srv.cfg.MaxQueuedBytes {
-		c.full.Store(true)
-		notify := !c.fullSeen
-		trigger := notify && c.claimFlushLocked()
-		c.mu.Unlock()
-		if trigger {
-			_ = c.schedule()
+	if z == nil {
+		z = c.compressLocked(op, p)
+	}
+	if z != nil {
+		c.appendLocked(z.B)
+		bufpool.Put(z)
+	} else {
+		if c.out == nil {
+			c.out = bufpool.GetCap(wsproto.HeaderSize(len(p), false) + len(p))
 		}
-		return ErrBufferFull
+		c.out.B = wsproto.AppendFrame(c.out.B, op, true, p)
 	}
-	if c.out == nil {
-		c.out = bufpool.GetCap(wsproto.HeaderSize(len(p), false) + len(p))
-	}
-	c.out.B = wsproto.AppendFrame(c.out.B, op, true, p)
 	trigger := c.claimFlushLocked()
 	c.mu.Unlock()
 	if trigger {
 		return c.schedule()
 	}
 	return nil
+}
+
+// admitLocked returns the error a frame queued now gets: the connection's
+// sticky send error, or, with limited, ErrBufferFull when
+// Config.MaxQueuedBytes are waiting. Called under c.mu; after an error the
+// caller calls refuseLocked.
+func (c *Conn) admitLocked(limited bool) error {
+	if c.sendErr != nil {
+		return c.sendErr
+	}
+	if limited && c.pendingLocked() >= c.srv.cfg.MaxQueuedBytes {
+		c.full.Store(true)
+		return ErrBufferFull
+	}
+	return nil
+}
+
+// refuseLocked unlocks c.mu after admitLocked refused a frame, and makes
+// sure the loop delivers OnBufferFull for a full queue.
+func (c *Conn) refuseLocked() {
+	trigger := c.sendErr == nil && c.full.Load() && !c.fullSeen && c.claimFlushLocked()
+	c.mu.Unlock()
+	if trigger {
+		_ = c.schedule()
+	}
+}
+
+// appendLocked appends a whole frame to the send queue. Called under c.mu.
+func (c *Conn) appendLocked(frame []byte) {
+	if c.out == nil {
+		c.out = bufpool.GetCap(len(frame))
+	}
+	c.out.B = append(c.out.B, frame...)
 }
 
 // queueClose queues the close frame, after which nothing more is queued.

@@ -41,6 +41,20 @@
 // message still arriving follows the bytes that arrived, up to
 // [Config.MaxMessageSize].
 //
+// # Compression
+//
+// With [Config.Compression] set, the server accepts permessage-deflate
+// (RFC 7692) from clients that offer it. Compressed messages are inflated on
+// the event loop when their last frame arrives, the inflated size bounded by
+// [Config.MaxMessageSize] as it grows (a small message that would inflate to
+// gigabytes closes with 1009 having produced at most the limit), and text
+// validated as UTF-8 once inflated. Messages at least
+// [Compression.Threshold] long are compressed when sent, on the sender's
+// goroutine. Encoders and decoders are pooled per message; what a
+// connection keeps between messages is described in [Compression].
+// [Server.Prepare] frames, and compresses, a message once for many
+// connections, and [Server.Broadcast] writes it with one task per event loop.
+//
 // # Admission and refusals
 //
 // The server accepts connections itself and checks [Config.MaxConns],

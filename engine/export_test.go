@@ -122,3 +122,18 @@ func WithFault(cfg Config, op faultOp, from, to int, errno syscall.Errno) Config
 func PerIPKey(trusted []netip.Prefix, peer netip.Addr) (netip.Addr, bool) {
 	return perIPKey(realIP{trusted: trusted}, peer)
 }
+
+// CompressionHeld returns the bytes of compression state c holds between
+// messages: its inflater's and its deflater's windows. Call it on c's loop.
+func CompressionHeld(c *Conn) int {
+	n := 0
+	if c.parser.Inflater != nil {
+		n += c.parser.Inflater.Held()
+	}
+	if c.deflater != nil {
+		c.mu.Lock()
+		n += c.deflater.Held()
+		c.mu.Unlock()
+	}
+	return n
+}

@@ -195,6 +195,7 @@ func (c *Conn) release() {
 	bufpool.Put(c.in)
 	c.in = nil
 	c.parser.Reset()
+	c.parser.Inflater = nil // its window, if any
 	if c.tls != nil {
 		_ = c.tls.Close()
 	}

@@ -183,6 +183,7 @@ func (c *Conn) accept(r *wsproto.Request) error {
 		return err
 	}
 	c.subprotocol = r.Subprotocol
+	c.negotiate(r)
 	return nil
 }
 

@@ -82,6 +82,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 		(cfg.TLS.ClientAuth == tls.RequireAnyClientCert || cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert) {
 		return nil, fmt.Errorf("engine: TLSAutodetect with TLS.ClientAuth %v: a plain ws client would skip the required client certificate", cfg.TLS.ClientAuth)
 	}
+	if cfg.Compression != nil {
+		if err := cfg.Compression.check(); err != nil {
+			return nil, err
+		}
+	}
 	cfg = cfg.withDefaults()
 	trusted, err := newRealIP(cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/wssd/wssd/internal/bufpool"
 	"github.com/wssd/wssd/internal/race"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -88,4 +89,39 @@ func itoa(n int) string {
 		return strconv.Itoa(n/1024) + "KiB"
 	}
 	return strconv.Itoa(n) + "B"
+}
+
+// Compressing a message and inflating one, with and without a window,
+// allocate nothing once the pools are warm.
+func TestDeflateAllocations(t *testing.T) {
+	if race.Enabled {
+		t.Skip("allocation budgets are checked without -race: sync.Pool drops items at random under it")
+	}
+	msg := []byte(chat(512))
+	z, _ := wsproto.Compress(nil, msg, 0)
+	scratch := make([]byte, 0, 1024)
+	out := &bufpool.Buffer{B: make([]byte, 0, 1024)}
+	keep := wsproto.NewInflater(1<<15, false)
+	reset := wsproto.NewInflater(1<<15, true)
+	shared := wsproto.NewDeflater(wsproto.DeflateParams{ServerNoContextTakeover: true}, 0)
+	level := wsproto.NewDeflater(wsproto.DeflateParams{ServerNoContextTakeover: true}, 1)
+	cases := []struct {
+		name string
+		run  func()
+	}{
+		{"compress 512 B stateless", func() { _, _ = shared.AppendCompressed(scratch[:0], msg) }},
+		{"compress 512 B level 1", func() { _, _ = level.AppendCompressed(scratch[:0], msg) }},
+		{"inflate 512 B", func() { out.B = out.B[:0]; _ = reset.Inflate(out, z, 1<<20) }},
+		{"inflate 512 B into a window", func() { out.B = out.B[:0]; _ = keep.Inflate(out, z, 1<<20) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 50 { // warm the pools, fill the window
+				tc.run()
+			}
+			if n := testing.AllocsPerRun(200, tc.run); n != 0 {
+				t.Fatalf("%v allocations per run, want 0", n)
+			}
+		})
+	}
 }

@@ -9,6 +9,15 @@
 // frames. [AppendFrame] and [AppendClose] build server frames, header and
 // payload, into one caller-supplied buffer.
 //
+// # Compression
+//
+// [NegotiateDeflate] reads a client's permessage-deflate offers (RFC 7692)
+// and answers one under a [DeflatePolicy]. A Parser with an [Inflater]
+// accepts RSV1 on the first frame of a data message and delivers the
+// message inflated, within its size limit; a [Deflater] compresses what a
+// server sends, and [Compress] compresses a message once for many
+// connections. DEFLATE itself is klauspost/compress/flate.
+//
 // # Errors
 //
 // Every protocol violation is a sentinel error of this package; [CloseCodeOf]

@@ -53,6 +53,7 @@ var closeCodes = [...]struct {
 	{ErrCloseCode, CloseProtocolError},
 	{ErrClosePayload, CloseProtocolError},
 	{ErrInvalidUTF8, CloseInvalidPayload},
+	{ErrInflate, CloseInvalidPayload},
 	{ErrMessageTooBig, CloseMessageTooBig},
 }
 

@@ -35,6 +35,24 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("message %d differs when split: %v vs %v", i, got[i], want[i])
 			}
 		}
+		// With permessage-deflate negotiated the same input, RSV1 frames
+		// included, must parse the same however it is split.
+		for _, keep := range []bool{false, true} {
+			dWhole := wsproto.Parser{MaxMessageSize: int64(limit), Inflater: wsproto.NewInflater(1<<15, !keep)}
+			dw, dwerr := parseAll(&dWhole, bytes.Clone(input), max(len(input), 1))
+			dWhole.Reset()
+			dSplit := wsproto.Parser{MaxMessageSize: int64(limit), Inflater: wsproto.NewInflater(1<<15, !keep)}
+			ds, dserr := parseAll(&dSplit, bytes.Clone(input), int(chunk)+1)
+			dSplit.Reset()
+			if (dwerr == nil) != (dserr == nil) || len(dw) != len(ds) {
+				t.Fatalf("deflate: whole: %v %v; chunks of %d: %v %v", dw, dwerr, int(chunk)+1, ds, dserr)
+			}
+			for i := range dw {
+				if dw[i] != ds[i] {
+					t.Fatalf("deflate: message %d differs when split", i)
+				}
+			}
+		}
 		// Round trip: re-encode what was accepted and parse it again.
 		var again []byte
 		for _, m := range want {

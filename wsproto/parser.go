@@ -29,13 +29,19 @@ type Parser struct {
 	MaxMessageSize int64
 	// Client makes the parser read a server's frames: they must not be masked.
 	Client bool
+	// Inflater, when set, means permessage-deflate was negotiated: RSV1 on
+	// the first frame of a data message marks it compressed, and Parse
+	// delivers it inflated, MaxMessageSize applying to both its compressed
+	// and its inflated size. Nil makes RSV1 a protocol violation.
+	Inflater *Inflater
 
 	// The data message in progress, when it spans frames.
-	msgOp  Opcode // its opcode; 0 when no fragmented message is open
-	msgLen int64  // payload bytes announced so far
-	text   utf8State
-	asm    *bufpool.Buffer // reassembled payload of a fragmented message
-	handed bool            // asm was delivered by the previous Parse
+	msgOp    Opcode // its opcode; 0 when no fragmented message is open
+	msgLen   int64  // payload bytes announced so far
+	deflated bool   // the message in progress is compressed
+	text     utf8State
+	asm      *bufpool.Buffer // reassembled payload of a fragmented message
+	handed   bool            // asm was delivered by the previous Parse
 
 	// The frame in progress: its header is parsed, its payload incomplete.
 	cur     Header
@@ -78,7 +84,8 @@ func (p *Parser) Parse(b []byte) (m Message, n int, err error) {
 	}
 	h := p.cur
 	total := int64(p.curHdr) + h.Length
-	textFrame := h.Op == OpText || (h.Op == OpContinuation && p.msgOp == OpText)
+	// A compressed text message is validated once inflated.
+	textFrame := !p.deflated && (h.Op == OpText || (h.Op == OpContinuation && p.msgOp == OpText))
 	if int64(len(b)) < total {
 		// Fail fast: check as much of a text frame as has arrived.
 		if textFrame && int64(len(b)-p.curHdr) > p.curDone {
@@ -118,6 +125,10 @@ func (p *Parser) Parse(b []byte) (m Message, n int, err error) {
 		return Message{}, 0, ErrInvalidUTF8
 	}
 	if h.Fin && p.msgOp == 0 { // a whole message in one frame: no copy
+		if p.deflated {
+			m, err := p.inflate(h.Op, payload)
+			return m, n, err
+		}
 		p.endMessage()
 		return Message{Op: h.Op, Payload: payload}, n, nil
 	}
@@ -129,10 +140,38 @@ func (p *Parser) Parse(b []byte) (m Message, n int, err error) {
 	if !h.Fin {
 		return Message{}, n, nil
 	}
+	if p.deflated {
+		m, err := p.inflate(p.msgOp, p.asm.B)
+		return m, n, err
+	}
 	m = Message{Op: p.msgOp, Payload: p.asm.B}
 	p.endMessage()
 	p.handed = true
 	return m, n, nil
+}
+
+// inflate delivers the compressed message src, a frame's payload or the
+// assembled fragments, inflated into a pooled buffer of the Parser.
+func (p *Parser) inflate(op Opcode, src []byte) (Message, error) {
+	out := bufpool.GetCap(min(max(4*len(src), 512), int(p.limit())))
+	err := p.Inflater.Inflate(out, src, p.limit())
+	if err == nil && op == OpText {
+		p.text.reset()
+		if !p.text.valid(out.B) || !p.text.complete() {
+			err = ErrInvalidUTF8
+		}
+	}
+	if err != nil {
+		bufpool.Put(out)
+		return Message{}, err
+	}
+	if p.asm != nil {
+		bufpool.Put(p.asm) // the compressed fragments
+	}
+	p.asm = out
+	p.endMessage()
+	p.handed = true
+	return Message{Op: op, Payload: out.B}, nil
 }
 
 // Need returns the size, header included, of the frame whose header the
@@ -149,7 +188,7 @@ func (p *Parser) Need() int {
 // violation is reported before its payload arrives.
 func (p *Parser) check(h Header) error {
 	switch {
-	case h.Rsv != 0:
+	case h.Rsv != 0 && !p.compressedStart(h):
 		return ErrReservedBits
 	case h.Op.IsReserved():
 		return ErrReservedOpcode
@@ -174,21 +213,35 @@ func (p *Parser) check(h Header) error {
 	case h.Op != OpContinuation && p.msgOp != 0:
 		return ErrExpectedContinuation
 	}
-	limit := p.MaxMessageSize
-	if limit <= 0 {
-		limit = DefaultMaxMessageSize
-	}
-	limit = min(limit, math.MaxInt-MaxHeaderSize)
-	if h.Length > limit-p.msgLen {
+	if h.Length > p.limit()-p.msgLen {
 		return ErrMessageTooBig
+	}
+	if h.Op != OpContinuation {
+		p.deflated = h.Rsv == rsv1
 	}
 	p.msgLen += h.Length
 	return nil
 }
 
+// compressedStart reports whether h's reserved bits are RSV1 on the first
+// frame of a data message, which permessage-deflate allows (RFC 7692
+// section 6): never on control frames or continuations.
+func (p *Parser) compressedStart(h Header) bool {
+	return p.Inflater != nil && h.Rsv == rsv1 && (h.Op == OpText || h.Op == OpBinary)
+}
+
+// limit is the message size limit in force.
+func (p *Parser) limit() int64 {
+	limit := p.MaxMessageSize
+	if limit <= 0 {
+		limit = DefaultMaxMessageSize
+	}
+	return min(limit, math.MaxInt-MaxHeaderSize)
+}
+
 // endMessage forgets the message in progress (its buffer stays until handed back).
 func (p *Parser) endMessage() {
-	p.msgOp, p.msgLen = 0, 0
+	p.msgOp, p.msgLen, p.deflated = 0, 0, false
 	p.text.reset()
 }
 

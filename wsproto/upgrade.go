@@ -44,10 +44,17 @@ type Request struct {
 	Header http.Header
 	// Protocols lists the subprotocols the client offered, in its order.
 	Protocols []string
+	// Extensions holds the Sec-WebSocket-Extensions values the client
+	// sent, one per header line, unparsed ([NegotiateDeflate] reads them).
+	Extensions []string
 
 	// Subprotocol, when set by the accept function, must be one of
 	// Protocols; it is sent in Sec-WebSocket-Protocol.
 	Subprotocol string
+	// Extension, when set by the accept function, is sent in
+	// Sec-WebSocket-Extensions: the extensions accepted, with their
+	// parameters (see [DeflateParams.String]).
+	Extension string
 	// ResponseHeader holds extra header fields for the 101 response.
 	ResponseHeader http.Header
 }
@@ -127,6 +134,11 @@ func Handshake(dst, head []byte, accept func(r *Request) error) (resp []byte, r 
 	if r.Subprotocol != "" {
 		dst = append(dst, "Sec-WebSocket-Protocol: "...)
 		dst = append(dst, r.Subprotocol...)
+		dst = append(dst, "\r\n"...)
+	}
+	if r.Extension != "" && !strings.ContainsAny(r.Extension, "\r\n") {
+		dst = append(dst, "Sec-WebSocket-Extensions: "...)
+		dst = append(dst, r.Extension...)
 		dst = append(dst, "\r\n"...)
 	}
 	dst = appendHeader(dst, r.ResponseHeader)
@@ -227,7 +239,8 @@ func parseRequest(r *Request, head []byte) (key string, rej *RejectError) {
 					r.Protocols = append(r.Protocols, p)
 				}
 			}
-		case strings.EqualFold(name, "Sec-WebSocket-Extensions"): // none is negotiated
+		case strings.EqualFold(name, "Sec-WebSocket-Extensions"):
+			r.Extensions = append(r.Extensions, value)
 		default:
 			if r.Header == nil {
 				r.Header = make(http.Header, 8)
@@ -281,8 +294,7 @@ func validHeaderName(name string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+		if !isTokenChar(name[i]) {
 			return false
 		}
 	}

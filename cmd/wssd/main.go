@@ -64,6 +64,9 @@ type options struct {
 	// The edge: where the client IP comes from, which pages may connect.
 	realIPHeader   engine.IPSource
 	allowedOrigins []string
+
+	// permessage-deflate; nil: declined.
+	compression *engine.Compression
 }
 
 // stringList is a flag that may be given several times.
@@ -103,8 +106,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	// The edge.
 	fs.TextVar(&o.realIPHeader, "real-ip-header", engine.SourceXRealIP, "the one source of the client IP that the -trusted-proxies set: X-Real-IP, X-Forwarded-For, Forwarded or proxy-protocol")
 	origins := fs.String("allowed-origins", "", "comma-separated origins whose pages may connect (https://app.example.com, https://*.example.com); others get 403, requests without Origin pass; empty: no check")
+	// Compression.
+	compress := fs.Bool("compression", true, "accept permessage-deflate from clients that offer it (every browser does)")
+	var z engine.Compression
+	fs.IntVar(&z.Threshold, "compression-threshold", engine.DefaultCompressionThreshold, "send messages shorter than this many bytes uncompressed")
+	fs.IntVar(&z.Level, "compression-level", 0, "DEFLATE level 1-9, or 0 for the fastest (stateless) encoder")
+	fs.BoolVar(&z.ServerContextTakeover, "compression-context", false, "compress each message with the ones sent before as dictionary: smaller repeated messages, up to 8 KiB (32 KiB at levels 1-9) more per connection")
+	fs.IntVar(&z.ClientMaxWindowBits, "compression-client-window", 15, "window bits (8-15) asked of clients that offer client_max_window_bits: what a connection may keep of what its client sent (2^bits bytes)")
+	fs.BoolVar(&z.RequireClientNoContextTakeover, "compression-no-client-context", false, "decline clients that keep their compression context (browsers do: they then get no compression); no connection keeps a window")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *compress {
+		if z.Threshold == 0 {
+			z.Threshold = -1 // the flag's 0 means every message
+		}
+		if z.ClientMaxWindowBits < 8 || z.ClientMaxWindowBits > 15 {
+			return o, fmt.Errorf("-compression-client-window must be between 8 and 15, not %d", z.ClientMaxWindowBits)
+		}
+		if z.Level < 0 || z.Level > 9 {
+			return o, fmt.Errorf("-compression-level must be between 0 and 9, not %d", z.Level)
+		}
+		o.compression = &z
 	}
 	if o.realIPHeader == engine.SourceProxyProtocol && !o.proxyProtocol {
 		return o, errors.New("-real-ip-header proxy-protocol needs -proxy-protocol")
@@ -224,6 +247,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		TLSAutodetect:  o.tlsAutodetect,
 		RealIPHeader:   o.realIPHeader,
 		AllowedOrigins: o.allowedOrigins,
+		Compression:    o.compression,
 	}
 	scheme := "ws"
 	if store != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -73,6 +75,23 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("limits: %+v", o)
 			}
 		}},
+		{name: "compression on by default", check: func(t *testing.T, o options) {
+			if z := o.compression; z == nil || z.Threshold != engine.DefaultCompressionThreshold || z.ClientMaxWindowBits != 15 || z.ServerContextTakeover {
+				t.Fatalf("compression defaults: %+v", z)
+			}
+		}},
+		{name: "compression off", args: []string{"-compression=false"}, check: func(t *testing.T, o options) {
+			if o.compression != nil {
+				t.Fatalf("-compression=false left %+v", o.compression)
+			}
+		}},
+		{name: "compress every message", args: []string{"-compression-threshold", "0", "-compression-level", "6", "-compression-context"}, check: func(t *testing.T, o options) {
+			if z := o.compression; z.Threshold >= 0 || z.Level != 6 || !z.ServerContextTakeover {
+				t.Fatalf("compression: %+v", z)
+			}
+		}},
+		{name: "bad client window", args: []string{"-compression-client-window", "16"}, wantErr: "between 8 and 15"},
+		{name: "bad compression level", args: []string{"-compression-level", "10"}, wantErr: "between 0 and 9"},
 		{name: "negative limit", args: []string{"-max-conns-per-ip", "-1"}, wantErr: "must not be negative"},
 		{name: "bad proxy", args: []string{"-trusted-proxies", "10.0.0.0/33"}, wantErr: "trusted-proxies"},
 		{name: "bad mode", args: []string{"-mode", "chat"}, wantErr: "unknown -mode"},
@@ -300,6 +319,36 @@ func TestBinary(t *testing.T) {
 	next("stopped")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("wssd exited with %v after SIGTERM", err)
+	}
+}
+
+// TestBinaryCompression: the binary negotiates permessage-deflate with a
+// browser's offer and echoes a compressed message compressed.
+func TestBinaryCompression(t *testing.T) {
+	p := startWSSD(t)
+	c, err := wstest.Dial(p.addr, wstest.DialOptions{Header: http.Header{"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Response.Header.Get("Sec-WebSocket-Extensions"); got != "permessage-deflate; server_no_context_takeover; client_max_window_bits=15" {
+		t.Fatalf("answer %q", got)
+	}
+	msg := []byte(strings.Repeat(`{"event":"message","data":"hello"}`, 20))
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestSpeed)
+	_, _ = w.Write(msg)
+	_ = w.Flush()
+	if err := c.Write(wstest.Frame{Fin: true, Rsv: 0b100, Op: wsproto.OpText, Payload: bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff})}); err != nil {
+		t.Fatal(err)
+	}
+	h, payload, err := c.ReadFrame(0)
+	if err != nil || h.Rsv != 0b100 {
+		t.Fatalf("echo: RSV %03b, %v", h.Rsv, err)
+	}
+	got, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(payload), bytes.NewReader([]byte{0, 0, 0xff, 0xff}))))
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo inflates to %d bytes (%v), want the %d sent", len(got), err, len(msg))
 	}
 }
 
