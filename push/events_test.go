@@ -312,7 +312,7 @@ func TestSlowSubscriber(t *testing.T) {
 		srv, _ := push.New(push.Config{Apps: as})
 		// The close timeout leaves the slow reader time to read its backlog
 		// and see the close frame queued behind it.
-		es := wstest.StartServer(t, tr, engine.Config{MaxQueuedBytes: 1 << 20, CloseTimeout: 30 * time.Second}, srv, 5*time.Second)
+		es := startEngine(t, tr, engine.Config{MaxQueuedBytes: 1 << 20, CloseTimeout: 30 * time.Second}, srv)
 		e := &env{t: t, tr: tr, srv: srv, es: es}
 		slow, fast := e.dial(), e.dial()
 		slow.join(e.app(), "feed", "")

@@ -2,6 +2,7 @@ package push_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/url"
 	"regexp"
@@ -53,8 +54,7 @@ func start(t *testing.T, tr wstest.Transport, cfg push.Config, apps ...push.App)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es := wstest.StartServer(t, tr, engine.Config{}, srv, 5*time.Second)
-	return &env{t: t, tr: tr, srv: srv, es: es}
+	return &env{t: t, tr: tr, srv: srv, es: startEngine(t, tr, engine.Config{}, srv)}
 }
 
 // app returns the server's copy of the first app (defaults filled in).
@@ -264,4 +264,28 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// startEngine starts an engine for srv, bound to it before it starts.
+func startEngine(t *testing.T, tr wstest.Transport, cfg engine.Config, srv *push.Server) *engine.Server {
+	t.Helper()
+	if tr.TLS && cfg.TLS == nil {
+		cfg.TLS = testpki.Get().ServerConfig()
+	}
+	es, err := engine.New(cfg, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Bind(es)
+	if err := es.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := es.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return es
 }

@@ -42,7 +42,7 @@ type Server struct {
 	state    State
 	hook     Hook
 	log      *slog.Logger
-	out      sender
+	out      sender // set by New, then once by Bind, before connections
 	activity int
 	suffix   string // "." and the node's number
 	seq      atomic.Uint64
@@ -74,6 +74,13 @@ func New(cfg Config) (*Server, error) {
 	s.suffix = "." + strconv.FormatUint(uint64(cfg.Node), 10) + strconv.FormatUint(uint64(rand.Uint32()%1e9+1e9), 10)[1:]
 	return s, nil
 }
+
+// Bind makes fan-outs use es's prepared messages: each event is framed,
+// and compressed when es compresses, once, and handed to each event loop
+// once (engine.Server.Prepare and Broadcast). es is the engine.Server s
+// is the Handler of. Call it after engine.New and before es.Start; until
+// then every connection is sent its own copy with Conn.Send.
+func (s *Server) Bind(es *engine.Server) { s.out = broadcast{es: es} }
 
 // Apps returns the apps the server serves.
 func (s *Server) Apps() *Apps { return s.apps }

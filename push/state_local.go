@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wssd/wssd/engine"
 )
 
 // shards is the number of independently locked parts of each index, so
@@ -265,33 +267,31 @@ func (l *LocalState) Publish(app, name string, m *Message, except []string) {
 	if ch == nil {
 		return
 	}
-	conns := getConns()
 	ch.mu.RLock()
+	conns := make([]*engine.Conn, 0, len(ch.subs))
 	for s := range ch.subs {
 		if !slices.Contains(except, s.id) {
-			*conns = append(*conns, s.conn)
+			conns = append(conns, s.conn)
 		}
 	}
 	ch.mu.RUnlock()
-	m.deliver(*conns)
-	putConns(conns)
+	m.deliver(conns)
 }
 
 // PublishAll implements State.
 func (l *LocalState) PublishAll(app string, m *Message, except []string) {
 	a := l.app(app)
-	conns := getConns()
+	var conns []*engine.Conn
 	for i := range a.conns {
 		a.conns[i].mu.RLock()
 		for s := range a.conns[i].m {
 			if !slices.Contains(except, s.id) {
-				*conns = append(*conns, s.conn)
+				conns = append(conns, s.conn)
 			}
 		}
 		a.conns[i].mu.RUnlock()
 	}
-	m.deliver(*conns)
-	putConns(conns)
+	m.deliver(conns)
 }
 
 // Channel implements State.
