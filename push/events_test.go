@@ -318,9 +318,9 @@ func TestSlowSubscriber(t *testing.T) {
 		slow.join(e.app(), "feed", "")
 		fast.join(e.app(), "feed", "")
 		data := `"` + strings.Repeat("x", 8<<10) + `"`
-		// 32 MB in rounds the fast subscriber reads before the next: more
+		// 16 MB in rounds the fast subscriber reads before the next: more
 		// than the kernel's buffers and the slow one's queue hold.
-		for range 80 {
+		for range 40 {
 			for range 50 {
 				if err := srv.Trigger("1", []string{"feed"}, "tick", data, ""); err != nil {
 					t.Fatal(err)

@@ -142,6 +142,10 @@ func (c *client) sendRaw(b []byte) {
 func (c *client) next() frame {
 	c.t.Helper()
 	op, b, err := c.c.ReadMessage(5 * time.Second)
+	for err == nil && op == wsproto.OpPing { // the engine's heartbeat
+		_ = c.c.Write(wstest.Message(wsproto.OpPong, b))
+		op, b, err = c.c.ReadMessage(5 * time.Second)
+	}
 	if err != nil {
 		c.t.Fatalf("reading: %v", err)
 	}
