@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
-	"github.com/wssd/wssd/internal/testpki"
+	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 )
 
@@ -102,25 +102,7 @@ func startPushEngine(t *testing.T, tr transport, ps *push.Server) *engine.Server
 		EventLoops: 2,
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	if tr.TLS {
-		cfg.TLS = testpki.Get().ServerConfig()
-	}
-	es, err := engine.New(cfg, ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps.Bind(es)
-	if err := es.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := es.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return es
+	return wstest.StartServerWith(t, tr, "127.0.0.1:0", cfg, ps, 10*time.Second, ps.Bind)
 }
 
 // startControl serves the script's requests to trigger events through the

@@ -2,7 +2,6 @@ package push_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/url"
 	"regexp"
@@ -273,23 +272,5 @@ func waitFor(t *testing.T, cond func() bool) {
 // startEngine starts an engine for srv, bound to it before it starts.
 func startEngine(t *testing.T, tr wstest.Transport, cfg engine.Config, srv *push.Server) *engine.Server {
 	t.Helper()
-	if tr.TLS && cfg.TLS == nil {
-		cfg.TLS = testpki.Get().ServerConfig()
-	}
-	es, err := engine.New(cfg, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Bind(es)
-	if err := es.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := es.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return es
+	return wstest.StartServerWith(t, tr, "127.0.0.1:0", cfg, srv, 5*time.Second, srv.Bind)
 }
