@@ -98,17 +98,19 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 		sock.mu.Unlock()
 		return errTooManySubscriptions
 	}
+	app := sock.app
 	missed := false
-	var joined func(Change, []Member)
-	if notify {
-		joined = func(c Change, ms []Member) {
+	// Under the channel's exclusion: the answer, the member event and the
+	// hooks in the order of the channel's changes (see State).
+	c, err := s.state.Subscribe(sock, name, m, func(tr *Transition) {
+		if notify {
 			data := Data("{}")
 			if k == kindPresence {
-				data = presenceOf(ms)
+				data = presenceOf(tr.Members)
 			}
 			sock.send(Frame{Event: evSubscriptionSucceeded, Channel: name, Data: data}.encode())
 			if cache {
-				if last, ok := s.state.Last(sock.app.ID, name); ok {
+				if last, ok := s.state.Last(app.ID, name); ok {
 					sock.send(last.frame)
 				} else {
 					missed = true
@@ -116,31 +118,30 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 				}
 			}
 		}
-	}
-	c, err := s.state.Subscribe(sock, name, m, joined)
+		if k == kindInternal {
+			return
+		}
+		if tr.Occupied {
+			s.emit(HookEvent{Kind: HookChannelOccupied, App: app, Channel: name})
+		}
+		if tr.MemberAdded {
+			tr.Publish(s.message(app, Frame{Event: evMemberAdded, Channel: name,
+				Data: dataOf(memberData{UserID: tr.Member.UserID, UserInfo: tr.Member.Info})}), []string{sock.id})
+			s.emit(HookEvent{Kind: HookMemberAdded, App: app, Channel: name, UserID: tr.Member.UserID})
+		}
+	})
 	if err != nil {
 		sock.mu.Unlock()
 		return err
 	}
 	sock.channels[name] = m
 	sock.mu.Unlock()
-
-	app := sock.app
-	if k == kindInternal {
-		return nil
-	}
-	if c.Occupied {
-		s.emit(HookEvent{Kind: HookChannelOccupied, App: app, Channel: name})
-	}
-	if c.MemberAdded {
-		s.state.Publish(app.ID, name, s.message(app, Frame{Event: evMemberAdded, Channel: name,
-			Data: dataOf(memberData{UserID: c.Member.UserID, UserInfo: c.Member.Info})}), []string{sock.id})
-		s.emit(HookEvent{Kind: HookMemberAdded, App: app, Channel: name, UserID: c.Member.UserID})
-	}
 	if missed {
 		s.emit(HookEvent{Kind: HookCacheMiss, App: app, Channel: name})
 	}
-	s.countLater(app, name, k)
+	if c.Count > 0 {
+		s.countLater(app, name, k)
+	}
 	return nil
 }
 
@@ -173,21 +174,24 @@ func (s *Server) unsubscribe(sock *Socket, name string) {
 	if !ok {
 		return
 	}
-	c, ok := s.state.Unsubscribe(sock, name)
 	k, _ := channelKind(name)
-	if !ok || k == kindInternal {
-		return
-	}
 	app := sock.app
-	if c.MemberRemoved {
-		s.state.Publish(app.ID, name, s.message(app, Frame{Event: evMemberRemoved, Channel: name,
-			Data: dataOf(memberData{UserID: c.Member.UserID})}), nil)
-		s.emit(HookEvent{Kind: HookMemberRemoved, App: app, Channel: name, UserID: c.Member.UserID})
+	_, ok = s.state.Unsubscribe(sock, name, func(tr *Transition) {
+		if k == kindInternal {
+			return
+		}
+		if tr.MemberRemoved {
+			tr.Publish(s.message(app, Frame{Event: evMemberRemoved, Channel: name,
+				Data: dataOf(memberData{UserID: tr.Member.UserID})}), nil)
+			s.emit(HookEvent{Kind: HookMemberRemoved, App: app, Channel: name, UserID: tr.Member.UserID})
+		}
+		if tr.Vacated {
+			s.emit(HookEvent{Kind: HookChannelVacated, App: app, Channel: name})
+		}
+	})
+	if ok {
+		s.countLater(app, name, k)
 	}
-	if c.Vacated {
-		s.emit(HookEvent{Kind: HookChannelVacated, App: app, Channel: name})
-	}
-	s.countLater(app, name, k)
 }
 
 // countLater sends pusher_internal:subscription_count to the channel's

@@ -36,10 +36,17 @@ import (
 // Message.deliver, which frames nothing again. Messages published from one
 // goroutine to one channel arrive in the order published.
 //
-// Ordering of a subscription: Subscribe calls joined before any message
-// published after it returns can reach the socket, and under the same
-// exclusion as other changes to the channel, so the members joined sees
-// and the member events the socket receives afterwards agree.
+// Order of a channel's changes: Subscribe and Unsubscribe call their
+// callback with the Transition while no other change of the channel can
+// happen, so callbacks see a channel's changes one at a time, in order
+// (cluster-wide in a cluster). What the callback sends with
+// Transition.Publish reaches each subscriber in that order too: a watcher
+// never sees a member_removed overtake the member_added before it, and
+// webhooks are reported in the order the transitions happened. The
+// callback of a Subscribe also runs before any message published after
+// the Subscribe returns can reach the socket, so the members it is given
+// and the member events the socket receives afterwards agree. Callbacks
+// must not block, nor call State methods on the same channel.
 type State interface {
 	// Connect registers a socket opened on this node; Disconnect forgets it.
 	// The protocol code unsubscribes and signs out a socket before
@@ -53,12 +60,12 @@ type State interface {
 
 	// Subscribe adds s to the channel, as member m on a presence channel
 	// (nil otherwise). It fails with ErrPresenceFull when m would be one
-	// member too many (limits are s's app's). joined, if not nil, is called
-	// as described above with the change and, on presence channels, the
-	// members after it.
-	Subscribe(s *Socket, channel string, m *Member, joined func(Change, []Member)) (Change, error)
-	// Unsubscribe removes s from the channel; ok is false when s was not in it.
-	Unsubscribe(s *Socket, channel string) (c Change, ok bool)
+	// member too many (limits are s's app's). f, if not nil, is called with
+	// the transition as described above.
+	Subscribe(s *Socket, channel string, m *Member, f func(*Transition)) (Change, error)
+	// Unsubscribe removes s from the channel; ok is false when s was not in
+	// it, and then f is not called.
+	Unsubscribe(s *Socket, channel string, f func(*Transition)) (c Change, ok bool)
 
 	// Publish delivers m to the channel's subscribers except those whose
 	// socket id is in except.
@@ -131,4 +138,16 @@ type Change struct {
 	Member Member
 	// Count is the channel's subscription count after the change.
 	Count int
+}
+
+// Transition is a change of a channel as the callbacks of Subscribe and
+// Unsubscribe see it, while the channel cannot change further.
+type Transition struct {
+	Change
+	// Members are a presence channel's members after a Subscribe.
+	Members []Member
+	// Publish delivers m to the channel's subscribers as they are after
+	// the change, except those in except, ordered with the channel's
+	// changes (see State). Valid only during the callback.
+	Publish func(m *Message, except []string)
 }

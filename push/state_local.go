@@ -134,7 +134,7 @@ func (l *LocalState) Connections(app string) int {
 }
 
 // Subscribe implements State.
-func (l *LocalState) Subscribe(s *Socket, name string, m *Member, joined func(Change, []Member)) (Change, error) {
+func (l *LocalState) Subscribe(s *Socket, name string, m *Member, f func(*Transition)) (Change, error) {
 	sh := &l.app(s.app.ID).channels[shardOf(name)]
 	for {
 		sh.mu.Lock()
@@ -151,12 +151,12 @@ func (l *LocalState) Subscribe(s *Socket, name string, m *Member, joined func(Ch
 			continue
 		}
 		c, err := ch.add(s, m)
-		if err == nil && joined != nil {
-			var members []Member
+		if err == nil && f != nil {
+			tr := &Transition{Change: c, Publish: ch.publishLocked}
 			if m != nil {
-				members = ch.memberList()
+				tr.Members = ch.memberList()
 			}
-			joined(c, members)
+			f(tr)
 		}
 		empty := len(ch.subs) == 0
 		ch.mu.Unlock()
@@ -221,7 +221,7 @@ func (l *LocalState) dropIfEmpty(sh *struct {
 }
 
 // Unsubscribe implements State.
-func (l *LocalState) Unsubscribe(s *Socket, name string) (Change, bool) {
+func (l *LocalState) Unsubscribe(s *Socket, name string, f func(*Transition)) (Change, bool) {
 	sh := &l.app(s.app.ID).channels[shardOf(name)]
 	sh.mu.RLock()
 	ch := sh.m[name]
@@ -247,6 +247,9 @@ func (l *LocalState) Unsubscribe(s *Socket, name string) (Change, bool) {
 	}
 	c.Count = len(ch.subs)
 	c.Vacated = c.Count == 0
+	if f != nil {
+		f(&Transition{Change: c, Publish: ch.publishLocked})
+	}
 	ch.mu.Unlock()
 	if c.Vacated {
 		l.dropIfEmpty(sh, name, ch)
@@ -268,13 +271,18 @@ func (l *LocalState) Publish(app, name string, m *Message, except []string) {
 		return
 	}
 	ch.mu.RLock()
+	ch.publishLocked(m, except)
+	ch.mu.RUnlock()
+}
+
+// publishLocked delivers m to the subscribers. Called with mu held.
+func (ch *channel) publishLocked(m *Message, except []string) {
 	conns := make([]*engine.Conn, 0, len(ch.subs))
 	for s := range ch.subs {
 		if !slices.Contains(except, s.id) {
 			conns = append(conns, s.conn)
 		}
 	}
-	ch.mu.RUnlock()
 	m.deliver(conns)
 }
 
