@@ -1,8 +1,10 @@
 package push
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Errors of the Go API.
@@ -182,4 +184,31 @@ func (s *Server) TerminateUserConnections(appID, userID string) (int, error) {
 		refuse(sock.conn, CodeUnauthorized, "connection terminated by the server")
 	}
 	return len(local), nil
+}
+
+// CloseAll closes this node's connections with code, batch of them at a
+// time with pause between batches, so that clients do not all reconnect
+// in the same instant (pusher-js reconnects at once after 4200, with no
+// jitter): CodeReconnect for a restart, CodeOverCapacity to make clients
+// back off. It returns when every connection has been told to close, or
+// with ctx's error when ctx ends first. A batch below 1 closes all at once.
+func (s *Server) CloseAll(ctx context.Context, code Code, batch int, pause time.Duration) error {
+	socks := s.state.Sockets()
+	if batch < 1 {
+		batch = len(socks)
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for i, sock := range socks {
+		if i > 0 && i%batch == 0 {
+			t.Reset(pause)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		refuse(sock.conn, code, code.String())
+	}
+	return nil
 }

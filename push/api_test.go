@@ -1,14 +1,17 @@
 package push_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
+	"github.com/wssd/wssd/wsproto"
 )
 
 // TestTriggerLimits: Trigger and TriggerBatch check the app's limits
@@ -256,6 +259,35 @@ func TestGateway(t *testing.T) {
 		}
 		if _, err := e.srv.Gateway("9"); !errors.Is(err, push.ErrUnknownApp) {
 			t.Errorf("Gateway unknown app: %v", err)
+		}
+	})
+}
+
+// TestCloseAll: every connection is closed with the code, in batches.
+func TestCloseAll(t *testing.T) {
+	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
+		e := start(t, tr, push.Config{})
+		var cs []*client
+		for range 5 {
+			cs = append(cs, e.dial())
+		}
+		if err := e.srv.CloseAll(t.Context(), push.CodeReconnect, 2, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if code, _ := c.expectError(); code != int(push.CodeReconnect) {
+				t.Errorf("code %d", code)
+			}
+			if code := c.expectClose(); code != wsproto.CloseCode(push.CodeReconnect) {
+				t.Errorf("close %d", code)
+			}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		e.dial()
+		e.dial()
+		if err := e.srv.CloseAll(ctx, push.CodeReconnect, 1, time.Hour); !errors.Is(err, context.Canceled) {
+			t.Errorf("CloseAll with a done context: %v", err)
 		}
 	})
 }

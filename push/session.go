@@ -263,7 +263,9 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 		sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
 	}
 	app := sock.app
-	online := s.state.SignIn(sock, u.id)
+	s.state.SignIn(sock, u.id, func() { // the user's first socket
+		s.state.Publish(app.ID, prefixWatch+u.id, &Message{frame: watchlistFrame("online", []string{u.id}), out: s.out, app: app}, nil)
+	})
 	_ = s.join(sock, prefixUser+u.id, nil, false)
 	var on []string
 	for _, w := range watchlist {
@@ -275,9 +277,6 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 	if len(on) > 0 {
 		sock.send(watchlistFrame("online", on))
 	}
-	if online {
-		s.state.Publish(app.ID, prefixWatch+u.id, &Message{frame: watchlistFrame("online", []string{u.id}), out: s.out, app: app}, nil)
-	}
 	return nil
 }
 
@@ -288,10 +287,10 @@ func watchlistFrame(name string, ids []string) []byte {
 // signOut ends sock's sign-in at close: the user's watchers hear it went
 // offline when it was its last socket.
 func (s *Server) signOut(sock *Socket, uid string) {
-	if s.state.SignOut(sock, uid) {
-		app := sock.app
+	app := sock.app
+	s.state.SignOut(sock, uid, func() { // the user's last socket
 		s.state.Publish(app.ID, prefixWatch+uid, &Message{frame: watchlistFrame("offline", []string{uid}), out: s.out, app: app}, nil)
-	}
+	})
 }
 
 func (s *Server) onClientEvent(sock *Socket, f clientFrame) {

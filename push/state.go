@@ -55,6 +55,8 @@ type State interface {
 	Disconnect(s *Socket)
 	// Socket returns this node's socket with that id, or nil.
 	Socket(id string) *Socket
+	// Sockets returns this node's sockets.
+	Sockets() []*Socket
 	// Connections returns the number of an app's sockets, cluster-wide.
 	Connections(app string) int
 
@@ -85,10 +87,13 @@ type State interface {
 	SubscriberUsers(app, channel string) []string
 
 	// SignIn records that s is signed in as user; online is true when it
-	// is the user's first socket. SignOut undoes it; offline is true when
-	// it was the user's last socket.
-	SignIn(s *Socket, user string) (online bool)
-	SignOut(s *Socket, user string) (offline bool)
+	// is the user's first socket, and then f, if not nil, is called while
+	// the user's sockets cannot change, so that what it publishes is
+	// ordered with the user's other comings and goings. SignOut undoes it;
+	// offline is true, and f called likewise, when it was the user's last
+	// socket.
+	SignIn(s *Socket, user string, f func()) (online bool)
+	SignOut(s *Socket, user string, f func()) (offline bool)
 	// UserOnline says whether the user has a signed-in socket, cluster-wide.
 	UserOnline(app, user string) bool
 	// UserSockets returns the ids of the user's sockets, cluster-wide, and

@@ -121,6 +121,20 @@ func (l *LocalState) Socket(id string) *Socket {
 	return sh.m[id]
 }
 
+// Sockets implements State.
+func (l *LocalState) Sockets() []*Socket {
+	var all []*Socket
+	for i := range l.sockets {
+		sh := &l.sockets[i]
+		sh.mu.RLock()
+		for _, s := range sh.m {
+			all = append(all, s)
+		}
+		sh.mu.RUnlock()
+	}
+	return all
+}
+
 // Connections implements State.
 func (l *LocalState) Connections(app string) int {
 	a := l.app(app)
@@ -372,7 +386,7 @@ func (l *LocalState) SubscriberUsers(app, name string) []string {
 }
 
 // SignIn implements State.
-func (l *LocalState) SignIn(s *Socket, user string) bool {
+func (l *LocalState) SignIn(s *Socket, user string, f func()) bool {
 	sh := &l.app(s.app.ID).users[shardOf(user)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -381,11 +395,17 @@ func (l *LocalState) SignIn(s *Socket, user string) bool {
 		return false
 	}
 	sh.m[user] = append(socks, s)
-	return len(socks) == 0
+	if len(socks) > 0 {
+		return false
+	}
+	if f != nil {
+		f()
+	}
+	return true
 }
 
 // SignOut implements State.
-func (l *LocalState) SignOut(s *Socket, user string) bool {
+func (l *LocalState) SignOut(s *Socket, user string, f func()) bool {
 	sh := &l.app(s.app.ID).users[shardOf(user)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -397,6 +417,9 @@ func (l *LocalState) SignOut(s *Socket, user string) bool {
 	socks = slices.Delete(socks, i, i+1)
 	if len(socks) == 0 {
 		delete(sh.m, user)
+		if f != nil {
+			f()
+		}
 		return true
 	}
 	sh.m[user] = socks
