@@ -6,20 +6,16 @@ import "github.com/wssd/wssd/engine"
 // socket it is delivered to. It is immutable.
 type Message struct {
 	frame []byte
-	out   sender
 	app   *App // whose limits apply (cache TTL)
 }
 
+// NewMessage wraps an encoded frame of the app's, such as one a cluster
+// State received from another node, for delivery. frame must not be
+// modified afterwards.
+func NewMessage(app *App, frame []byte) *Message { return &Message{frame: frame, app: app} }
+
 // Frame returns the encoded frame. The slice must not be modified.
 func (m *Message) Frame() []byte { return m.frame }
-
-// deliver writes m to conns, which it takes over: the caller must not
-// modify them afterwards.
-func (m *Message) deliver(conns []*engine.Conn) {
-	if len(conns) > 0 {
-		m.out.send(m, conns)
-	}
-}
 
 // sender writes one message to many connections: the one place that
 // chooses how a fan-out reaches the event loops.
@@ -44,7 +40,7 @@ func (b broadcast) send(m *Message, conns []*engine.Conn) {
 	_ = b.es.Broadcast(pm, conns) // fails only once the server has stopped
 }
 
-// sendEach queues the frame on each connection with Conn.Send, before the
+// sendEach queues the frame on each connection with Conn.Send, until the
 // Server is bound to its engine.Server.
 type sendEach struct{}
 
@@ -53,3 +49,8 @@ func (sendEach) send(m *Message, conns []*engine.Conn) {
 		_ = c.Send(engine.Text, m.frame)
 	}
 }
+
+// senderSetter is implemented by States that deliver to this node's
+// sockets (LocalState, and types embedding it): New and Bind hand them
+// the sender.
+type senderSetter interface{ setSender(sender) }

@@ -42,7 +42,6 @@ type Server struct {
 	state    State
 	hook     Hook
 	log      *slog.Logger
-	out      sender // set by New, then once by Bind, before connections
 	activity int
 	suffix   string // "." and the node's number
 	seq      atomic.Uint64
@@ -57,7 +56,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Apps == nil {
 		return nil, errConfig
 	}
-	s := &Server{apps: cfg.Apps, state: cfg.State, hook: cfg.Hook, log: cfg.Logger, out: sendEach{}}
+	s := &Server{apps: cfg.Apps, state: cfg.State, hook: cfg.Hook, log: cfg.Logger}
 	if s.state == nil {
 		s.state = NewLocalState()
 	}
@@ -80,7 +79,11 @@ func New(cfg Config) (*Server, error) {
 // once (engine.Server.Prepare and Broadcast). es is the engine.Server s
 // is the Handler of. Call it after engine.New and before es.Start; until
 // then every connection is sent its own copy with Conn.Send.
-func (s *Server) Bind(es *engine.Server) { s.out = broadcast{es: es} }
+func (s *Server) Bind(es *engine.Server) {
+	if st, ok := s.state.(senderSetter); ok {
+		st.setSender(broadcast{es: es})
+	}
+}
 
 // Apps returns the apps the server serves.
 func (s *Server) Apps() *Apps { return s.apps }
@@ -92,7 +95,7 @@ func (s *Server) newSocketID() string { return strconv.FormatUint(s.seq.Add(1), 
 
 // message frames f once for delivery to many sockets.
 func (s *Server) message(app *App, f Frame) *Message {
-	return &Message{frame: f.encode(), out: s.out, app: app}
+	return NewMessage(app, f.encode())
 }
 
 // pending is a connection's value between its handshake and OnOpen.

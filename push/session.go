@@ -264,7 +264,7 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 	}
 	app := sock.app
 	s.state.SignIn(sock, u.id, func() { // the user's first socket
-		s.state.Publish(app.ID, prefixWatch+u.id, &Message{frame: watchlistFrame("online", []string{u.id}), out: s.out, app: app}, nil)
+		s.state.Publish(app.ID, prefixWatch+u.id, NewMessage(app, watchlistFrame("online", []string{u.id})), nil)
 	})
 	_ = s.join(sock, prefixUser+u.id, nil, false)
 	var on []string
@@ -289,7 +289,7 @@ func watchlistFrame(name string, ids []string) []byte {
 func (s *Server) signOut(sock *Socket, uid string) {
 	app := sock.app
 	s.state.SignOut(sock, uid, func() { // the user's last socket
-		s.state.Publish(app.ID, prefixWatch+uid, &Message{frame: watchlistFrame("offline", []string{uid}), out: s.out, app: app}, nil)
+		s.state.Publish(app.ID, prefixWatch+uid, NewMessage(app, watchlistFrame("offline", []string{uid})), nil)
 	})
 }
 

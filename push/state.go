@@ -32,9 +32,12 @@ import (
 //
 // Delivery: Publish and PublishAll deliver a Message to the subscribers of
 // a channel (every socket of an app) on every node, except the sockets
-// named, each at most once; a node delivers to its own sockets with
-// Message.deliver, which frames nothing again. Messages published from one
-// goroutine to one channel arrive in the order published.
+// named, each at most once, and framed only once. A cluster implementation
+// embeds a LocalState for this node's own sockets, which the Server binds
+// to its engine (Server.Bind), sends Message.Frame to the other nodes, and
+// turns the frames they send into Messages with NewMessage. Messages
+// published from one goroutine to one channel arrive in the order
+// published.
 //
 // Order of a channel's changes: Subscribe and Unsubscribe call their
 // callback with the Transition while no other change of the channel can

@@ -21,6 +21,7 @@ func shardOf(key string) int { return int(maphash.String(seed, key) % shards) }
 // LocalState is the State of a single process: sharded maps in memory.
 // Publishing to a channel takes that channel's read lock only.
 type LocalState struct {
+	out     sender // set before connections arrive (Server.Bind)
 	sockets [shards]struct {
 		mu sync.RWMutex
 		m  map[string]*Socket
@@ -30,7 +31,7 @@ type LocalState struct {
 
 // NewLocalState returns an empty single-process State.
 func NewLocalState() *LocalState {
-	l := &LocalState{}
+	l := &LocalState{out: sendEach{}}
 	for i := range l.sockets {
 		l.sockets[i].m = make(map[string]*Socket)
 	}
@@ -38,6 +39,15 @@ func NewLocalState() *LocalState {
 }
 
 var _ State = (*LocalState)(nil)
+
+func (l *LocalState) setSender(out sender) { l.out = out }
+
+// deliver writes m to conns, which the sender owns from then on.
+func (l *LocalState) deliver(m *Message, conns []*engine.Conn) {
+	if len(conns) > 0 {
+		l.out.send(m, conns)
+	}
+}
 
 type appState struct {
 	channels [shards]struct {
@@ -166,7 +176,7 @@ func (l *LocalState) Subscribe(s *Socket, name string, m *Member, f func(*Transi
 		}
 		c, err := ch.add(s, m)
 		if err == nil && f != nil {
-			tr := &Transition{Change: c, Publish: ch.publishLocked}
+			tr := &Transition{Change: c, Publish: l.publisher(ch)}
 			if m != nil {
 				tr.Members = ch.memberList()
 			}
@@ -262,7 +272,7 @@ func (l *LocalState) Unsubscribe(s *Socket, name string, f func(*Transition)) (C
 	c.Count = len(ch.subs)
 	c.Vacated = c.Count == 0
 	if f != nil {
-		f(&Transition{Change: c, Publish: ch.publishLocked})
+		f(&Transition{Change: c, Publish: l.publisher(ch)})
 	}
 	ch.mu.Unlock()
 	if c.Vacated {
@@ -285,19 +295,25 @@ func (l *LocalState) Publish(app, name string, m *Message, except []string) {
 		return
 	}
 	ch.mu.RLock()
-	ch.publishLocked(m, except)
+	l.publishLocked(ch, m, except)
 	ch.mu.RUnlock()
 }
 
-// publishLocked delivers m to the subscribers. Called with mu held.
-func (ch *channel) publishLocked(m *Message, except []string) {
+// publishLocked delivers m to the channel's subscribers. Called with
+// ch.mu held.
+func (l *LocalState) publishLocked(ch *channel, m *Message, except []string) {
 	conns := make([]*engine.Conn, 0, len(ch.subs))
 	for s := range ch.subs {
 		if !slices.Contains(except, s.id) {
 			conns = append(conns, s.conn)
 		}
 	}
-	m.deliver(conns)
+	l.deliver(m, conns)
+}
+
+// publisher is Transition.Publish for a channel locked by its caller.
+func (l *LocalState) publisher(ch *channel) func(*Message, []string) {
+	return func(m *Message, except []string) { l.publishLocked(ch, m, except) }
 }
 
 // PublishAll implements State.
@@ -313,7 +329,7 @@ func (l *LocalState) PublishAll(app string, m *Message, except []string) {
 		}
 		a.conns[i].mu.RUnlock()
 	}
-	m.deliver(conns)
+	l.deliver(m, conns)
 }
 
 // Channel implements State.
