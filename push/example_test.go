@@ -2,8 +2,11 @@ package push_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wssd/wssd/engine"
@@ -70,4 +73,39 @@ func ExampleGateway() {
 	// Output:
 	// push: unknown socket "1.1"
 	// false 0
+}
+
+// An app's authorization endpoints, as pusher-js calls them
+// (channelAuthorization and userAuthentication): check who the user is
+// (here a header stands for the session), then sign.
+func ExampleApp_AuthorizeChannel() {
+	apps, _ := push.NewApps(push.App{ID: "1", Key: "app-key", Secret: "app-secret"})
+	app, _ := apps.ByID("1")
+	masterKey := []byte("32 bytes of encryption master k.")
+	mux := http.NewServeMux() // served by your web app
+	mux.HandleFunc("POST /pusher/auth", func(w http.ResponseWriter, r *http.Request) {
+		user := r.Header.Get("X-User") // your session here
+		socketID, channel := r.FormValue("socket_id"), r.FormValue("channel_name")
+		resp := map[string]string{}
+		switch {
+		case strings.HasPrefix(channel, "presence-"):
+			cd, _ := json.Marshal(map[string]any{"user_id": user, "user_info": map[string]string{"name": user}})
+			resp["channel_data"] = string(cd)
+			resp["auth"] = app.AuthorizeChannel(socketID, channel, string(cd))
+		case strings.HasPrefix(channel, "private-encrypted-"):
+			resp["auth"] = app.AuthorizeChannel(socketID, channel, "")
+			resp["shared_secret"] = push.SharedSecret(channel, masterKey)
+		default:
+			resp["auth"] = app.AuthorizeChannel(socketID, channel, "")
+		}
+		_ = json.NewEncoder(w).Encode(resp)
+	})
+	mux.HandleFunc("POST /pusher/user-auth", func(w http.ResponseWriter, r *http.Request) {
+		ud, _ := json.Marshal(map[string]any{"id": r.Header.Get("X-User"), "watchlist": []string{"bob"}})
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"auth": app.AuthenticateUser(r.FormValue("socket_id"), string(ud)), "user_data": string(ud)})
+	})
+	fmt.Println(app.AuthenticateUser("1234.1234", `{"id":"12345"}`))
+	// Output:
+	// app-key:0df667f95dc3da186d3a20935a9e63960bdba316b4af02fa9b98138a22d3bf54
 }

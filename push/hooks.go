@@ -50,8 +50,10 @@ type HookEvent struct {
 }
 
 // Hook receives HookEvents, for example a webhook sender. HandleEvent is
-// called concurrently, on event loops and on Go API callers' goroutines:
-// it must not block (queue the event and return).
+// called concurrently, on event loops and on Go API callers' goroutines,
+// and while the channel concerned cannot change, so that a channel's
+// events arrive in the order they happened: it must not block and must not
+// call the Server (queue the event and return).
 type Hook interface {
 	HandleEvent(e HookEvent)
 }
