@@ -259,3 +259,39 @@ func TestSubscriptionLimit(t *testing.T) {
 		c.join(e.app(), "c3", "")
 	})
 }
+
+// TestSubscribeFlood: a burst of subscribes in one write is answered one
+// by one, the app's MaxSubscriptions (100) succeeding and the rest refused,
+// and the connection goes on.
+func TestSubscribeFlood(t *testing.T) {
+	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
+		e := start(t, tr, push.Config{})
+		c := e.dial()
+		var burst []wstest.Frame
+		for i := range 300 {
+			burst = append(burst, wstest.Message(wsproto.OpText,
+				fmt.Appendf(nil, `{"event":"pusher:subscribe","data":{"channel":"flood-%d"}}`, i)))
+		}
+		if err := c.c.Write(burst...); err != nil {
+			t.Fatal(err)
+		}
+		ok, refused := 0, 0
+		for range 300 {
+			switch f := c.next(); f.Event {
+			case "pusher_internal:subscription_succeeded":
+				ok++
+			case "pusher:subscription_error":
+				refused++
+			default:
+				t.Fatalf("got %s", f.Event)
+			}
+		}
+		if ok != 100 || refused != 200 {
+			t.Errorf("%d succeeded, %d refused", ok, refused)
+		}
+		c.sync()
+		if all, _ := e.srv.Channels("1", "flood-"); len(all) != 100 {
+			t.Errorf("%d channels occupied", len(all))
+		}
+	})
+}
