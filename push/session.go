@@ -257,15 +257,16 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 		}
 		return nil
 	}
-	sock.user = u
-	sock.mu.Unlock()
 	if notify {
 		sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
 	}
+	// Still under mu, so that a close now waits and then signs the user out.
+	sock.user = u
 	app := sock.app
 	s.state.SignIn(sock, u.id, func() { // the user's first socket
 		s.state.Publish(app.ID, prefixWatch+u.id, NewMessage(app, watchlistFrame("online", []string{u.id})), nil)
 	})
+	sock.mu.Unlock()
 	_ = s.join(sock, prefixUser+u.id, nil, false)
 	var on []string
 	for _, w := range watchlist {
