@@ -7,6 +7,10 @@ import (
 	"log"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wssd/wssd/engine"
@@ -201,4 +205,66 @@ func ExampleConfig_admission() {
 	// Output: connection 1 open
 	// connection 2 open
 	// connection 3 refused
+}
+
+// room sends every message it receives to all its members, framed and
+// compressed once.
+type room struct {
+	engine.NopHandler
+	srv     atomic.Pointer[engine.Server]
+	mu      sync.Mutex
+	members []*engine.Conn
+}
+
+func (r *room) OnOpen(c *engine.Conn) {
+	r.mu.Lock()
+	r.members = append(r.members, c)
+	r.mu.Unlock()
+}
+
+func (r *room) OnMessage(_ *engine.Conn, typ engine.MessageType, data []byte) {
+	pm, err := r.srv.Load().Prepare(typ, data) // copies data
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	members := slices.Clone(r.members)
+	r.mu.Unlock()
+	_ = r.srv.Load().Broadcast(pm, members)
+}
+
+func ExampleServer_Broadcast() {
+	r := &room{}
+	srv, err := engine.New(engine.Config{Compression: &engine.Compression{}}, r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r.srv.Store(srv)
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		log.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+
+	// One member offers compression as a browser does, the other does not.
+	offer := http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate; client_max_window_bits"}}
+	browser, _ := wstest.Dial(srv.Addr().String(), wstest.DialOptions{Header: offer})
+	defer browser.Close()
+	plain, _ := wstest.Dial(srv.Addr().String(), wstest.DialOptions{})
+	defer plain.Close()
+	fmt.Println("negotiated:", browser.Response.Header.Get("Sec-WebSocket-Extensions"))
+
+	msg := strings.Repeat(`{"event":"message","data":"hello"}`, 10)
+	_ = plain.Write(wstest.Message(wsproto.OpText, []byte(msg)))
+	for _, c := range []*wstest.Client{browser, plain} {
+		h, payload, _ := c.ReadFrame(time.Second)
+		fmt.Printf("compressed %v: %d bytes on the wire for %d\n", h.Rsv != 0, len(payload), len(msg))
+	}
+	// Output:
+	// negotiated: permessage-deflate; server_no_context_takeover; client_max_window_bits=15
+	// compressed true: 41 bytes on the wire for 340
+	// compressed false: 340 bytes on the wire for 340
 }

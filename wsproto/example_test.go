@@ -54,3 +54,14 @@ func ExampleCloseCodeOf() {
 	fmt.Println(wsproto.CloseCodeOf(wsproto.ErrInvalidUTF8))
 	// Output: 1007 (invalid payload data)
 }
+
+func ExampleNegotiateDeflate() {
+	// Chrome's offer, under the default policy: each server message is
+	// compressed on its own, the client keeps its 32 KiB window.
+	p, ok := wsproto.NegotiateDeflate([]string{"permessage-deflate; client_max_window_bits"}, wsproto.DeflatePolicy{})
+	fmt.Println(ok, p)
+	fmt.Println("window the server keeps of the client's data:", p.ClientWindow())
+	// Output:
+	// true permessage-deflate; server_no_context_takeover; client_max_window_bits=15
+	// window the server keeps of the client's data: 32768
+}
