@@ -120,10 +120,11 @@ func (s *Server) OnOpen(c *engine.Conn) {
 	}
 	app, code := s.admit(p)
 	if code != 0 {
+		s.log.Debug("push: connection refused", "code", int(code), "reason", code.String(), "path", p.path, "client_ip", c.ClientIP())
 		refuse(c, code, code.String())
 		return
 	}
-	sock := &Socket{id: s.newSocketID(), app: app, conn: c, channels: make(map[string]*Member)}
+	sock := &Socket{id: s.newSocketID(), app: app, conn: c, log: s.log, channels: make(map[string]*Member)}
 	sock.tokens = float64(app.Limits.ClientEventsPerSecond)
 	sock.refill = time.Now()
 	c.SetValue(sock)
@@ -202,7 +203,10 @@ func (s *Server) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) 
 
 // fail sends pusher:error without a code: the protocol assigns none to
 // malformed or unsupported messages, and the connection stays open.
-func (s *Socket) fail(msg string) { s.send(encodeError(0, msg)) }
+func (s *Socket) fail(msg string) {
+	s.log.Debug("push: protocol error", "socket_id", s.id, "app", s.app.ID, "error", msg)
+	s.send(encodeError(0, msg))
+}
 
 // cut shortens what is echoed of a client's input.
 func cut(s string, n int) string {

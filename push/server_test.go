@@ -107,6 +107,7 @@ func TestBadInput(t *testing.T) {
 			{"subscribe with unicode", `{"event":"pusher:subscribe","data":{"channel":"caf\u00e9"}}`, "invalid channel name"},
 			{"subscribe to an internal name", `{"event":"pusher:subscribe","data":{"channel":"#watchlist-1"}}`, "invalid channel name"},
 			{"subscribe to a name too long", `{"event":"pusher:subscribe","data":{"channel":"` + long + `"}}`, "longer than 164"},
+			{"subscribe to a user channel too long", `{"event":"pusher:subscribe","data":{"channel":"#server-to-user-` + strings.Repeat("u", 129) + `"}}`, "user id too long"},
 			{"signin not an object", `{"event":"pusher:signin","data":"x"}`, "malformed pusher:signin"},
 			{"signin bad signature", `{"event":"pusher:signin","data":{"auth":"k:00","user_data":"{\"id\":\"1\"}"}}`, "Invalid signature"},
 			{"unsubscribe malformed", `{"event":"pusher:unsubscribe","data":[]}`, "malformed"},

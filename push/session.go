@@ -18,6 +18,10 @@ func (s *Server) onSubscribe(sock *Socket, data Data) {
 	}
 	name, lim := d.Channel, sock.app.Limits
 	if strings.HasPrefix(name, prefixUser) { // pusher-js after pusher:signin
+		if len(name) > len(prefixUser)+lim.MaxUserID {
+			sock.fail(ErrInvalidChannel.Error() + ": user id too long")
+			return
+		}
 		if uid := sock.UserID(); uid == "" || name != prefixUser+uid {
 			sock.subscriptionError(name, "AuthError", "not signed in as this user", 403)
 			return
@@ -72,6 +76,7 @@ func (s *Server) presenceMember(sock *Socket, channelData *string, lim Limits) (
 }
 
 func (sock *Socket) subscriptionError(channel, typ, msg string, status int) {
+	sock.log.Debug("push: subscription refused", "socket_id", sock.id, "app", sock.app.ID, "channel", cut(channel, 64), "error", msg)
 	sock.send(Frame{Event: evSubscriptionError, Channel: channel,
 		Data: dataOf(subscriptionErrorData{Type: typ, Error: msg, Status: status})}.encode())
 }

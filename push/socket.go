@@ -1,6 +1,7 @@
 package push
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ type Socket struct {
 	id   string
 	app  *App
 	conn *engine.Conn
+	log  *slog.Logger
 
 	mu       sync.Mutex
 	closed   bool               // gone: no more subscriptions
