@@ -88,7 +88,7 @@ func checkTrigger(app *App, channels []string, event, data string) error {
 
 // publish frames one event for one channel and hands it to the State.
 func (s *Server) publish(app *App, channel, event, data, except string) {
-	m := s.message(app, Frame{Event: event, Channel: channel, Data: Data(data)})
+	m := s.message(app, wireFrame{Event: event, Channel: channel, Data: Data(data)})
 	if _, cache := channelKind(channel); cache {
 		s.state.SetLast(app.ID, channel, m)
 	}

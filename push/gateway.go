@@ -124,7 +124,7 @@ func (g *Gateway) SendToGroups(groups []string, event, data string, except ...st
 		return err
 	}
 	for _, group := range groups {
-		m := g.s.message(g.app, Frame{Event: event, Channel: group, Data: Data(data)})
+		m := g.s.message(g.app, wireFrame{Event: event, Channel: group, Data: Data(data)})
 		g.s.state.Publish(g.app.ID, group, m, except)
 	}
 	return nil
@@ -136,7 +136,7 @@ func (g *Gateway) SendToAll(event, data string, except ...string) error {
 	if err := checkTrigger(g.app, []string{"all"}, event, data); err != nil {
 		return err
 	}
-	g.s.state.PublishAll(g.app.ID, g.s.message(g.app, Frame{Event: event, Data: Data(data)}), except)
+	g.s.state.PublishAll(g.app.ID, g.s.message(g.app, wireFrame{Event: event, Data: Data(data)}), except)
 	return nil
 }
 

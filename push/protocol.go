@@ -68,10 +68,10 @@ func dataOf(v any) Data {
 	return Data(b)
 }
 
-// Frame is one message the server sends: an event, on a channel or not,
+// wireFrame is one message the server sends: an event, on a channel or not,
 // with its data double-encoded and, for client events on presence
 // channels, the sender's user id.
-type Frame struct {
+type wireFrame struct {
 	Event   string `json:"event"`
 	Channel string `json:"channel,omitempty"`
 	Data    Data   `json:"data"`
@@ -79,7 +79,7 @@ type Frame struct {
 }
 
 // encode returns the frame's JSON text.
-func (f Frame) encode() []byte {
+func (f wireFrame) encode() []byte {
 	b, err := json.Marshal(f)
 	if err != nil {
 		panic("push: " + err.Error())

@@ -21,22 +21,22 @@ func TestFramesGolden(t *testing.T) {
 		name  string
 		frame []byte
 	}{
-		{"connection_established", Frame{Event: evConnectionEstablished, Data: dataOf(connectionData{SocketID: "123.456", ActivityTimeout: 120})}.encode()},
-		{"pong", Frame{Event: evPong, Data: "{}"}.encode()},
+		{"connection_established", wireFrame{Event: evConnectionEstablished, Data: dataOf(connectionData{SocketID: "123.456", ActivityTimeout: 120})}.encode()},
+		{"pong", wireFrame{Event: evPong, Data: "{}"}.encode()},
 		{"error_code", encodeError(CodeAppNotFound, CodeAppNotFound.String())},
 		{"error_null", encodeError(0, "unsupported event \"x\"")},
-		{"subscription_succeeded", Frame{Event: evSubscriptionSucceeded, Channel: "private-a", Data: "{}"}.encode()},
-		{"subscription_succeeded_presence", Frame{Event: evSubscriptionSucceeded, Channel: "presence-a", Data: presenceOf([]Member{
+		{"subscription_succeeded", wireFrame{Event: evSubscriptionSucceeded, Channel: "private-a", Data: "{}"}.encode()},
+		{"subscription_succeeded_presence", wireFrame{Event: evSubscriptionSucceeded, Channel: "presence-a", Data: presenceOf([]Member{
 			{UserID: "1", Info: json.RawMessage(`{"name":"Ann"}`)}, {UserID: "2"}})}.encode()},
-		{"subscription_error", Frame{Event: evSubscriptionError, Channel: "private-a", Data: dataOf(subscriptionErrorData{Type: "AuthError", Error: "Invalid signature", Status: 401})}.encode()},
-		{"member_added", Frame{Event: evMemberAdded, Channel: "presence-a", Data: dataOf(memberData{UserID: "1", UserInfo: json.RawMessage(`{"name":"Ann"}`)})}.encode()},
-		{"member_removed", Frame{Event: evMemberRemoved, Channel: "presence-a", Data: dataOf(memberData{UserID: "1"})}.encode()},
-		{"subscription_count", Frame{Event: evSubscriptionCount, Channel: "a", Data: dataOf(countData{SubscriptionCount: 3})}.encode()},
-		{"cache_miss", Frame{Event: evCacheMiss, Channel: "cache-a", Data: "{}"}.encode()},
-		{"signin_success", Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: `{"id":"1"}`})}.encode()},
+		{"subscription_error", wireFrame{Event: evSubscriptionError, Channel: "private-a", Data: dataOf(subscriptionErrorData{Type: "AuthError", Error: "Invalid signature", Status: 401})}.encode()},
+		{"member_added", wireFrame{Event: evMemberAdded, Channel: "presence-a", Data: dataOf(memberData{UserID: "1", UserInfo: json.RawMessage(`{"name":"Ann"}`)})}.encode()},
+		{"member_removed", wireFrame{Event: evMemberRemoved, Channel: "presence-a", Data: dataOf(memberData{UserID: "1"})}.encode()},
+		{"subscription_count", wireFrame{Event: evSubscriptionCount, Channel: "a", Data: dataOf(countData{SubscriptionCount: 3})}.encode()},
+		{"cache_miss", wireFrame{Event: evCacheMiss, Channel: "cache-a", Data: "{}"}.encode()},
+		{"signin_success", wireFrame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: `{"id":"1"}`})}.encode()},
 		{"watchlist_events", watchlistFrame("online", []string{"1", "2"})},
-		{"event", Frame{Event: "price", Channel: "a", Data: `{"p":1,"s":"<&>"}`}.encode()},
-		{"client_event_presence", Frame{Event: "client-hi", Channel: "presence-a", Data: `"text"`, UserID: "1"}.encode()},
+		{"event", wireFrame{Event: "price", Channel: "a", Data: `{"p":1,"s":"<&>"}`}.encode()},
+		{"client_event_presence", wireFrame{Event: "client-hi", Channel: "presence-a", Data: `"text"`, UserID: "1"}.encode()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,8 +173,8 @@ func FuzzProtocol(f *testing.F) {
 		if !utf8.ValidString(string(cf.Data)) {
 			return // the engine hands over valid UTF-8 text only
 		}
-		out := Frame{Event: cf.Event, Channel: cf.Channel, Data: cf.Data}.encode()
-		var back Frame
+		out := wireFrame{Event: cf.Event, Channel: cf.Channel, Data: cf.Data}.encode()
+		var back wireFrame
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatalf("our frame %q does not decode: %v", out, err)
 		}

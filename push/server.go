@@ -94,7 +94,7 @@ func (s *Server) State() State { return s.state }
 func (s *Server) newSocketID() string { return strconv.FormatUint(s.seq.Add(1), 10) + s.suffix }
 
 // message frames f once for delivery to many sockets.
-func (s *Server) message(app *App, f Frame) *Message {
+func (s *Server) message(app *App, f wireFrame) *Message {
 	return NewMessage(app, f.encode())
 }
 
@@ -129,7 +129,7 @@ func (s *Server) OnOpen(c *engine.Conn) {
 	sock.refill = time.Now()
 	c.SetValue(sock)
 	s.state.Connect(sock)
-	sock.send(Frame{Event: evConnectionEstablished,
+	sock.send(wireFrame{Event: evConnectionEstablished,
 		Data: dataOf(connectionData{SocketID: sock.id, ActivityTimeout: s.activity})}.encode())
 }
 
@@ -180,7 +180,7 @@ func (s *Server) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) 
 	}
 	switch {
 	case f.Event == evPing:
-		sock.send(Frame{Event: evPong, Data: "{}"}.encode())
+		sock.send(wireFrame{Event: evPong, Data: "{}"}.encode())
 	case f.Event == evSubscribe:
 		s.onSubscribe(sock, f.Data)
 	case f.Event == evUnsubscribe:

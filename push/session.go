@@ -26,7 +26,7 @@ func (s *Server) onSubscribe(sock *Socket, data Data) {
 			sock.subscriptionError(name, "AuthError", "not signed in as this user", 403)
 			return
 		}
-		sock.send(Frame{Event: evSubscriptionSucceeded, Channel: name, Data: "{}"}.encode())
+		sock.send(wireFrame{Event: evSubscriptionSucceeded, Channel: name, Data: "{}"}.encode())
 		return
 	}
 	if err := validChannel(name, lim.MaxChannelName); err != nil {
@@ -77,7 +77,7 @@ func (s *Server) presenceMember(sock *Socket, channelData *string, lim Limits) (
 
 func (sock *Socket) subscriptionError(channel, typ, msg string, status int) {
 	sock.log.Debug("push: subscription refused", "socket_id", sock.id, "app", sock.app.ID, "channel", cut(channel, 64), "error", msg)
-	sock.send(Frame{Event: evSubscriptionError, Channel: channel,
+	sock.send(wireFrame{Event: evSubscriptionError, Channel: channel,
 		Data: dataOf(subscriptionErrorData{Type: typ, Error: msg, Status: status})}.encode())
 }
 
@@ -113,13 +113,13 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 			if k == kindPresence {
 				data = presenceOf(tr.Members)
 			}
-			sock.send(Frame{Event: evSubscriptionSucceeded, Channel: name, Data: data}.encode())
+			sock.send(wireFrame{Event: evSubscriptionSucceeded, Channel: name, Data: data}.encode())
 			if cache {
 				if last, ok := s.state.Last(app.ID, name); ok {
 					sock.send(last.frame)
 				} else {
 					missed = true
-					sock.send(Frame{Event: evCacheMiss, Channel: name, Data: "{}"}.encode())
+					sock.send(wireFrame{Event: evCacheMiss, Channel: name, Data: "{}"}.encode())
 				}
 			}
 		}
@@ -130,7 +130,7 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 			s.emit(HookEvent{Kind: HookChannelOccupied, App: app, Channel: name})
 		}
 		if tr.MemberAdded {
-			tr.Publish(s.message(app, Frame{Event: evMemberAdded, Channel: name,
+			tr.Publish(s.message(app, wireFrame{Event: evMemberAdded, Channel: name,
 				Data: dataOf(memberData{UserID: tr.Member.UserID, UserInfo: tr.Member.Info})}), []string{sock.id})
 			s.emit(HookEvent{Kind: HookMemberAdded, App: app, Channel: name, UserID: tr.Member.UserID})
 		}
@@ -166,7 +166,7 @@ func (s *Server) resendSucceeded(sock *Socket, name string, k kind) {
 	if k == kindPresence {
 		data = presenceOf(s.state.Members(sock.app.ID, name))
 	}
-	sock.send(Frame{Event: evSubscriptionSucceeded, Channel: name, Data: data}.encode())
+	sock.send(wireFrame{Event: evSubscriptionSucceeded, Channel: name, Data: data}.encode())
 }
 
 // unsubscribe takes sock out of the channel, if it is in it, and sends and
@@ -186,7 +186,7 @@ func (s *Server) unsubscribe(sock *Socket, name string) {
 			return
 		}
 		if tr.MemberRemoved {
-			tr.Publish(s.message(app, Frame{Event: evMemberRemoved, Channel: name,
+			tr.Publish(s.message(app, wireFrame{Event: evMemberRemoved, Channel: name,
 				Data: dataOf(memberData{UserID: tr.Member.UserID})}), nil)
 			s.emit(HookEvent{Kind: HookMemberRemoved, App: app, Channel: name, UserID: tr.Member.UserID})
 		}
@@ -213,7 +213,7 @@ func (s *Server) countLater(app *App, name string, k kind) {
 	time.AfterFunc(app.Limits.SubscriptionCountInterval, func() {
 		s.counts.Delete(key)
 		if n := s.state.Channel(app.ID, name).SubscriptionCount; n > 0 {
-			s.state.Publish(app.ID, name, s.message(app, Frame{Event: evSubscriptionCount, Channel: name,
+			s.state.Publish(app.ID, name, s.message(app, wireFrame{Event: evSubscriptionCount, Channel: name,
 				Data: dataOf(countData{SubscriptionCount: n})}), nil)
 		}
 	})
@@ -258,12 +258,12 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 	case sock.user != nil:
 		sock.mu.Unlock()
 		if notify {
-			sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
+			sock.send(wireFrame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
 		}
 		return nil
 	}
 	if notify {
-		sock.send(Frame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
+		sock.send(wireFrame{Event: evSigninSuccess, Data: dataOf(signinSuccessData{UserData: u.data})}.encode())
 	}
 	// Still under mu, so that a close now waits and then signs the user out.
 	sock.user = u
@@ -287,7 +287,7 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 }
 
 func watchlistFrame(name string, ids []string) []byte {
-	return Frame{Event: evWatchlistEvents, Data: dataOf(watchlistData{Events: []watchlistEvent{{Name: name, UserIDs: ids}}})}.encode()
+	return wireFrame{Event: evWatchlistEvents, Data: dataOf(watchlistData{Events: []watchlistEvent{{Name: name, UserIDs: ids}}})}.encode()
 }
 
 // signOut ends sock's sign-in at close: the user's watchers hear it went
@@ -334,7 +334,7 @@ func (s *Server) onClientEvent(sock *Socket, f clientFrame) {
 		sock.send(encodeError(CodeClientEventRateLimited, CodeClientEventRateLimited.String()))
 		return
 	}
-	out := Frame{Event: f.Event, Channel: f.Channel, Data: f.Data}
+	out := wireFrame{Event: f.Event, Channel: f.Channel, Data: f.Data}
 	if m != nil {
 		out.UserID = m.UserID
 	}
