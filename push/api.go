@@ -89,12 +89,13 @@ func checkTrigger(app *App, channels []string, event, data string) error {
 // publish frames one event for one channel and hands it to the State.
 func (s *Server) publish(app *App, channel, event, data, except string) {
 	m := s.message(app, wireFrame{Event: event, Channel: channel, Data: Data(data)})
-	if _, cache := channelKind(channel); cache {
-		s.state.SetLast(app.ID, channel, m)
-	}
 	var ex []string
 	if except != "" {
 		ex = []string{except}
+	}
+	if _, cache := channelKind(channel); cache {
+		s.state.PublishLast(app.ID, channel, m, ex)
+		return
 	}
 	s.state.Publish(app.ID, channel, m, ex)
 }

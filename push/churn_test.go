@@ -123,3 +123,79 @@ func readUntil(c *client, event string) error {
 		}
 	}
 }
+
+// TestCacheChurn: subscribers join a cache channel while events are
+// triggered on it. Each gets every event from its first one on, once and
+// in order, whether that first one was replayed or delivered.
+func TestCacheChurn(t *testing.T) {
+	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
+		e := start(t, tr, push.Config{})
+		const events, subscribers = 300, 12
+		const ch = "cache-ticker"
+		cs := make([]*client, subscribers)
+		for i := range cs {
+			cs[i] = e.dial()
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, subscribers+1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 1; n <= events; n++ {
+				if err := e.srv.Trigger("1", []string{ch}, "tick", fmt.Sprint(n), ""); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		for _, c := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := followTicks(c, ch, events); err != nil {
+					errs <- fmt.Errorf("%s: %w", c.id, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}
+
+// followTicks subscribes to the cache channel and reads ticks until the
+// last, checking that each is the one after the previous.
+func followTicks(c *client, ch string, last int) error {
+	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch}})
+	if err := c.c.Write(wstest.Message(wsproto.OpText, sub)); err != nil {
+		return err
+	}
+	prev := 0
+	for prev < last {
+		_, b, err := c.c.ReadMessage(10 * time.Second)
+		if err != nil {
+			return err
+		}
+		var f struct {
+			Event string `json:"event"`
+			Data  string `json:"data"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return err
+		}
+		if f.Event != "tick" {
+			continue // subscription_succeeded, cache_miss
+		}
+		var n int
+		if _, err := fmt.Sscan(f.Data, &n); err != nil {
+			return err
+		}
+		if prev != 0 && n != prev+1 {
+			return fmt.Errorf("tick %d after %d", n, prev)
+		}
+		prev = n
+	}
+	return nil
+}

@@ -103,8 +103,11 @@ type State interface {
 	// this node's sockets among them.
 	UserSockets(app, user string) (ids []string, local []*Socket)
 
-	// SetLast keeps m as the cache channel's last event, for ttl.
-	SetLast(app, channel string, m *Message)
+	// PublishLast is Publish on a cache channel: it also keeps m as the
+	// channel's last event (for the app's CacheTTL), atomically with the
+	// delivery, so that a socket subscribing meanwhile gets m either
+	// replayed by Last or delivered, never both, never neither.
+	PublishLast(app, channel string, m *Message, except []string)
 	// Last returns the cache channel's last event, if it has one that has
 	// not expired.
 	Last(app, channel string) (*Message, bool)

@@ -64,7 +64,7 @@ type appState struct {
 	}
 	cacheMu sync.Mutex
 	cache   map[string]cached
-	writes  int // SetLast calls since the last sweep
+	writes  int // setLast calls since the last sweep
 }
 
 type cached struct {
@@ -463,12 +463,31 @@ func (l *LocalState) UserSockets(app, user string) ([]string, []*Socket) {
 	return ids, local
 }
 
-// sweepEvery is how many SetLast calls pass between sweeps of expired
+// sweepEvery is how many setLast calls pass between sweeps of expired
 // cache entries.
 const sweepEvery = 1024
 
-// SetLast implements State.
-func (l *LocalState) SetLast(app, name string, m *Message) {
+// PublishLast implements State. The channel's shard stays read-locked
+// until the channel is, so that the channel cannot be created, joined or
+// dropped between the two: a subscriber's join (which replays Last) comes
+// wholly before or after.
+func (l *LocalState) PublishLast(app, name string, m *Message, except []string) {
+	sh := &l.app(app).channels[shardOf(name)]
+	sh.mu.RLock()
+	ch := sh.m[name]
+	if ch == nil {
+		l.setLast(app, name, m)
+		sh.mu.RUnlock()
+		return
+	}
+	ch.mu.RLock()
+	sh.mu.RUnlock()
+	l.setLast(app, name, m)
+	l.publishLocked(ch, m, except)
+	ch.mu.RUnlock()
+}
+
+func (l *LocalState) setLast(app, name string, m *Message) {
 	a := l.app(app)
 	ttl := DefaultCacheTTL
 	if m.app != nil {
