@@ -18,8 +18,8 @@
 // unknown key with 4001; without a protocol parameter with 4008, and with
 // a version other than 4 to 7 with 4007, each after a pusher:error with
 // the same code. Others get pusher:connection_established with a socket
-// id ("1.02345": a counter, then the node's number and a number of the
-// process's life) and the activity timeout (120 s by default).
+// id ("17.0483920571": a counter, a dot, Config.Node and nine digits drawn
+// when the process starts) and the activity timeout (120 s by default).
 //
 // Channels are public, private- (HMAC-SHA256 of "socket_id:channel"),
 // private-encrypted- (the same; the server never sees the key), and
