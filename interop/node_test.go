@@ -2,11 +2,12 @@ package interop
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestNode(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
 	requireComponent(t, "Node.js (node)", err)
-	requireComponent(t, "the ws package in interop/node", installNodeModules(t))
+	requireComponent(t, "the npm packages of interop/node", installNodeModules(t))
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		runScript(t, startServer(t, tr), nodeDir, node, "client.mjs")
 	})
@@ -31,19 +32,20 @@ var nodeModules struct {
 }
 
 // installNodeModules runs npm ci in nodeDir unless node_modules already
-// holds the ws version package-lock.json pins. It runs npm once per test
-// binary, whichever test asks first.
+// holds every package package.json depends on at the version
+// package-lock.json pins. It runs npm once per test binary, whichever test
+// asks first.
 func installNodeModules(t *testing.T) error {
 	nodeModules.Lock()
 	defer nodeModules.Unlock()
 	if nodeModules.done {
 		return nil
 	}
-	locked, err := lockedWSVersion()
+	stale, err := staleNodeModules()
 	if err != nil {
 		return err
 	}
-	if installed, err := installedWSVersion(); err == nil && installed == locked {
+	if len(stale) == 0 {
 		nodeModules.done = true
 		return nil
 	}
@@ -51,45 +53,53 @@ func installNodeModules(t *testing.T) error {
 	if err != nil {
 		return err
 	}
-	t.Logf("installing ws %s: npm ci in interop/%s", locked, nodeDir)
+	t.Logf("installing %v: npm ci in interop/%s", stale, nodeDir)
 	if _, err := runOutput(t, 3*time.Minute, nodeDir, npm, "ci", "--no-audit", "--no-fund"); err != nil {
 		return err
 	}
-	installed, err := installedWSVersion()
-	if err != nil {
+	if stale, err = staleNodeModules(); err != nil {
 		return err
 	}
-	if installed != locked {
-		return fmt.Errorf("npm ci installed ws %s, package-lock.json pins %s", installed, locked)
+	if len(stale) > 0 {
+		return fmt.Errorf("npm ci left %v unlike package-lock.json", stale)
 	}
 	nodeModules.done = true
 	return nil
 }
 
-// lockedWSVersion returns the ws version package-lock.json pins.
-func lockedWSVersion() (string, error) {
+// staleNodeModules returns the dependencies of package.json that
+// node_modules lacks or holds at another version than package-lock.json
+// pins, as "name@version" (the pinned version).
+func staleNodeModules() ([]string, error) {
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := readJSON(filepath.Join(nodeDir, "package.json"), &pkg); err != nil {
+		return nil, err
+	}
 	var lock struct {
 		Packages map[string]struct {
 			Version string `json:"version"`
 		} `json:"packages"`
 	}
 	if err := readJSON(filepath.Join(nodeDir, "package-lock.json"), &lock); err != nil {
-		return "", err
+		return nil, err
 	}
-	v := lock.Packages["node_modules/ws"].Version
-	if v == "" {
-		return "", errors.New("package-lock.json pins no ws version")
+	var stale []string
+	for _, name := range slices.Sorted(maps.Keys(pkg.Dependencies)) {
+		locked := lock.Packages["node_modules/"+name].Version
+		if locked == "" {
+			return nil, fmt.Errorf("package-lock.json pins no version of %s", name)
+		}
+		var installed struct {
+			Version string `json:"version"`
+		}
+		err := readJSON(filepath.Join(nodeDir, "node_modules", name, "package.json"), &installed)
+		if err != nil || installed.Version != locked {
+			stale = append(stale, name+"@"+locked)
+		}
 	}
-	return v, nil
-}
-
-// installedWSVersion returns the version of ws in node_modules.
-func installedWSVersion() (string, error) {
-	var pkg struct {
-		Version string `json:"version"`
-	}
-	err := readJSON(filepath.Join(nodeDir, "node_modules", "ws", "package.json"), &pkg)
-	return pkg.Version, err
+	return stale, nil
 }
 
 func readJSON(path string, v any) error {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh installs what wssd's interop tests need on a Debian machine:
 # Debian's python3-websockets (for /usr/bin/python3), Node.js with npm, the
-# ws package pinned in node/package-lock.json, Chromium (the browser test)
+# npm packages pinned in node/package-lock.json (ws, pusher-js, pusher, tweetnacl), Chromium (the browser test)
 # openssl (the s_client test), testssl.sh (the TLS scan of the wssd
 # binary), and nginx, Apache, HAProxy and systemd's
 # tools (the proxy tests, which start their own proxy processes and never the
@@ -50,14 +50,21 @@ if ((${#missing[@]} > 0)); then
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# npm ci only when node_modules lacks the ws version the lock file pins.
+# npm ci only when node_modules lacks a package of package.json at the
+# version package-lock.json pins (ws, pusher-js, pusher, tweetnacl).
 cd node
-locked=$(node -p 'require("./package-lock.json").packages["node_modules/ws"].version')
-installed=$(node -p 'require("./node_modules/ws/package.json").version' 2>/dev/null || true)
-if [[ $installed != "$locked" ]]; then
-	echo "interop/setup.sh: npm ci (ws $locked)"
+stale=$(node -e '
+const lock = require("./package-lock.json").packages;
+for (const name of Object.keys(require("./package.json").dependencies)) {
+  let v = "";
+  try { v = require("./node_modules/" + name + "/package.json").version; } catch {}
+  if (v !== lock["node_modules/" + name].version) console.log(name);
+}')
+if [[ -n $stale ]]; then
+	echo "interop/setup.sh: npm ci ($(echo $stale))"
 	npm ci --no-audit --no-fund
 fi
-echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked"
+locked=$(node -p 'require("./package-lock.json").packages["node_modules/ws"].version')
+echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked, pusher-js $(node -p 'require("./package-lock.json").packages["node_modules/pusher-js"].version')"
 echo "interop/setup.sh: $(chromium --version 2>/dev/null), $(openssl version), testssl.sh $(dpkg-query -W -f '${Version}' testssl.sh 2>/dev/null || echo '?')"
 echo "interop/setup.sh: $(/usr/sbin/nginx -v 2>&1), $(/usr/sbin/apache2 -v | head -1), $(/usr/sbin/haproxy -v | head -1)"

@@ -1,5 +1,3 @@
-// Package push is wssd's Pusher Channels server: protocol 7 over the
-// engine, the Pusher HTTP API and its request signatures, and webhooks.
 package push
 
 import (

@@ -41,12 +41,23 @@ func StartServer(t testing.TB, tr Transport, cfg engine.Config, h engine.Handler
 // StartServerAt is StartServer listening on addr.
 func StartServerAt(t testing.TB, tr Transport, addr string, cfg engine.Config, h engine.Handler, shutdown time.Duration) *engine.Server {
 	t.Helper()
+	return StartServerWith(t, tr, addr, cfg, h, shutdown, nil)
+}
+
+// StartServerWith is StartServerAt calling before, if not nil, with the
+// server between engine.New and Start: for a handler that must know its
+// server before connections arrive (push.Server.Bind).
+func StartServerWith(t testing.TB, tr Transport, addr string, cfg engine.Config, h engine.Handler, shutdown time.Duration, before func(*engine.Server)) *engine.Server {
+	t.Helper()
 	if tr.TLS && cfg.TLS == nil {
 		cfg.TLS = testpki.Get().ServerConfig()
 	}
 	srv, err := engine.New(cfg, h)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(srv)
 	}
 	if err := srv.Start(addr); err != nil {
 		t.Fatal(err)

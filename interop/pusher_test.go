@@ -1,0 +1,150 @@
+package interop
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/wstest"
+	"github.com/wssd/wssd/push"
+)
+
+// pusherChecks are the checks node/pusher.mjs runs, in its order.
+var pusherChecks = []string{
+	"public", "private", "encrypted", "presence-two-tabs",
+	"client-events", "signin-watchlist", "send-to-user",
+}
+
+// TestPusherJS drives pusher-js 8.6.0 in Node against the push server,
+// over ws and wss: channels of every kind authorized by Pusher's own Node
+// SDK, presence across two tabs, client events, sign-in with a watchlist,
+// and events the Go API triggers and sends to a user.
+func TestPusherJS(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	requireComponent(t, "Node.js (node)", err)
+	requireComponent(t, "the npm packages of interop/node", installNodeModules(t))
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		app := push.App{ID: "42", Key: "interop-key", Secret: "interop-secret", ClientEvents: true}
+		apps, err := push.NewApps(app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := push.New(push.Config{Apps: apps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		es := startPushEngine(t, tr, ps)
+		control := startControl(t, ps, app.ID)
+
+		cfg, _ := json.Marshal(map[string]any{
+			"appId": app.ID, "key": app.Key, "secret": app.Secret,
+			"masterKey": base64.StdEncoding.EncodeToString([]byte("an encryption master key of 32 b")),
+			"host":      "localhost", "port": es.Addr().Port(), "tls": tr.TLS, "control": control,
+		})
+		ctx, cancel := context.WithTimeout(t.Context(), 2*scriptTimeout)
+		defer cancel()
+		cmd := command(ctx, nodeDir, node, "pusher.mjs", string(cfg))
+		cmd.Env = os.Environ()
+		if tr.TLS {
+			cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+caFile(t))
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, runErr := cmd.Output()
+		var rep scriptReport
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+			t.Fatalf("no JSON report on the script's last line: %v (%v)\nstderr:\n%s", err, runErr, stderr.String())
+		}
+		t.Logf("%s %s", rep.Client, rep.Version)
+		if rep.Version != "8.6.0" {
+			t.Errorf("pusher-js %s, want 8.6.0", rep.Version)
+		}
+		if runErr != nil {
+			t.Logf("%v\nstderr:\n%s", runErr, stderr.String())
+		}
+		got := map[string]scriptResult{}
+		for _, r := range rep.Results {
+			got[r.Name] = r
+		}
+		for _, name := range pusherChecks {
+			t.Run(name, func(t *testing.T) {
+				r, ok := got[name]
+				if !ok {
+					t.Fatal("the script did not run this check")
+				}
+				if !r.OK {
+					t.Error(r.Error)
+				}
+			})
+		}
+		if len(got) != len(pusherChecks) {
+			t.Errorf("the script ran %d checks, pusherChecks lists %d", len(got), len(pusherChecks))
+		}
+	})
+}
+
+// startPushEngine starts an engine with ps as its handler, bound to it,
+// and shuts it down when the test ends.
+func startPushEngine(t *testing.T, tr transport, ps *push.Server) *engine.Server {
+	t.Helper()
+	cfg := engine.Config{
+		EventLoops: 2,
+		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	return wstest.StartServerWith(t, tr, "127.0.0.1:0", cfg, ps, 10*time.Second, ps.Bind)
+}
+
+// startControl serves the script's requests to trigger events through the
+// Go API, standing in for the HTTP API: POST /trigger and POST /user.
+func startControl(t *testing.T, ps *push.Server, appID string) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /trigger", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Channels []string `json:"channels"`
+			Event    string   `json:"event"`
+			Data     string   `json:"data"`
+			SocketID string   `json:"socket_id"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := ps.Trigger(appID, req.Channels, req.Event, req.Data, req.SocketID); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
+	mux.HandleFunc("POST /user", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			UserID string `json:"user_id"`
+			Event  string `json:"event"`
+			Data   string `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := ps.SendToUser(appID, req.UserID, req.Event, req.Data); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	return "http://" + ln.Addr().String()
+}

@@ -1,0 +1,59 @@
+package push_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/wstest"
+	"github.com/wssd/wssd/push"
+)
+
+// BenchmarkTriggerFanout: one Trigger to a channel of n subscribers on
+// loopback, until the last one has read it (ws, clients in process; the
+// allocations counted are the clients' too).
+func BenchmarkTriggerFanout(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			as, _ := push.NewApps(testApp)
+			srv, _ := push.New(push.Config{Apps: as})
+			es := wstest.StartServerWith(b, wstest.Transports[0], "127.0.0.1:0", engine.Config{}, srv, 5*time.Second, srv.Bind)
+			got := make(chan struct{}, n)
+			var wg sync.WaitGroup
+			b.Cleanup(wg.Wait) // last: after the connections below are closed
+			for range n {
+				c, err := wstest.Dial(es.Addr().String(), wstest.DialOptions{Path: "/app/" + testApp.Key + "?protocol=7"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				cl := &client{t: b, c: c}
+				cl.expect(push.EvConnectionEstablished)
+				cl.subscribe("fan", "", "")
+				cl.expect("pusher_internal:subscription_succeeded")
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						if _, _, err := c.ReadMessage(time.Minute); err != nil {
+							return
+						}
+						got <- struct{}{}
+					}
+				}()
+				b.Cleanup(func() { c.Close() })
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := srv.Trigger("1", []string{"fan"}, "tick", `{"n":1}`, ""); err != nil {
+					b.Fatal(err)
+				}
+				for range n {
+					<-got
+				}
+			}
+		})
+	}
+}
