@@ -217,8 +217,8 @@ func (c *Conn) SendPrepared(pm *PreparedMessage) error {
 // connection whose queue is full (Config.MaxQueuedBytes) does not get the
 // message, and its handler's OnBufferFull is called as when Send returns
 // ErrBufferFull; closed connections are skipped. conns may hold
-// connections of any loop and must not be modified until the message is
-// written: Broadcast keeps no reference to it once the loops have run.
+// connections of any loop; Broadcast copies what it needs, so the caller
+// may reuse conns as soon as it returns.
 // It returns ErrServerClosed if the server no longer runs.
 func (s *Server) Broadcast(pm *PreparedMessage, conns []*Conn) error {
 	byLoop := make(map[*loop][]*Conn, s.cfg.EventLoops)

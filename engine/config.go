@@ -88,6 +88,14 @@ type Config struct {
 	// IdleTimeout closes (1001) a connection that received no frame for that
 	// long. Zero disables it: pings find dead peers.
 	IdleTimeout time.Duration
+	// PongTimeoutCode, when set, is the close code sent, best effort, to a
+	// peer whose pong did not come, before its connection is dropped (a
+	// protocol on top may assign one: Pusher's 4201). Zero drops it without
+	// a close frame: most such peers are gone.
+	PongTimeoutCode wsproto.CloseCode
+	// IdleTimeoutCode is the close code of an idle timeout. Default 1001
+	// (going away).
+	IdleTimeoutCode wsproto.CloseCode
 	// CloseTimeout bounds the wait for the peer's half of a closing
 	// handshake the server started, and the time given to write what is
 	// still queued when the peer began it. Default 5 s.
@@ -241,6 +249,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.IdleTimeoutCode == 0 {
+		c.IdleTimeoutCode = wsproto.CloseGoingAway
 	}
 	if c.EventLoops <= 0 {
 		c.EventLoops = runtime.GOMAXPROCS(0)

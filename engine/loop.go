@@ -104,11 +104,16 @@ func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) {
 	case cfg.IdleTimeout > 0 && now-c.lastRecv >= int64(cfg.IdleTimeout):
 		c.closeErr = ErrIdleTimeout
 		c.enter()
-		_ = c.queueClose(wsproto.CloseGoingAway, "idle timeout")
+		_ = c.queueClose(cfg.IdleTimeoutCode, "idle timeout")
 		c.exit()
 	case cfg.PingInterval <= 0:
 	case c.pingOut && now-c.lastPing >= int64(cfg.PongTimeout):
 		c.closeErr = ErrPongTimeout
+		if cfg.PongTimeoutCode != 0 {
+			c.enter()
+			_ = c.queueClose(cfg.PongTimeoutCode, "pong timeout")
+			c.exit() // written now, if the socket takes it
+		}
 		c.closeNow() // the peer is gone or stuck: no closing handshake
 	case !c.pingOut && now-c.lastPing >= int64(cfg.PingInterval) &&
 		(now-c.lastRecv >= int64(cfg.PingInterval) || now-c.lastSend >= int64(cfg.PingInterval)):

@@ -89,6 +89,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 			return nil, err
 		}
 	}
+	for _, code := range []wsproto.CloseCode{cfg.PongTimeoutCode, cfg.IdleTimeoutCode} {
+		if code != 0 && !code.ValidOnWire() {
+			return nil, fmt.Errorf("engine: close code %d may not be sent", code)
+		}
+	}
 	cfg = cfg.withDefaults()
 	trusted, err := newRealIP(cfg)
 	if err != nil {

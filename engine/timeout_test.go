@@ -97,6 +97,41 @@ func TestPongTimeout(t *testing.T) {
 	})
 }
 
+// TestTimeoutCloseCodes: a protocol on top chooses the close codes of the
+// timeouts (Pusher's 4201 for a missing pong), which the peer receives
+// before the connection goes.
+func TestTimeoutCloseCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  engine.Config
+		want wsproto.CloseCode
+		err  error
+	}{
+		{"pong timeout", engine.Config{PingInterval: 100 * time.Millisecond, PongTimeout: 150 * time.Millisecond, PongTimeoutCode: 4201}, 4201, engine.ErrPongTimeout},
+		{"idle timeout", engine.Config{PingInterval: -1, IdleTimeout: 150 * time.Millisecond, IdleTimeoutCode: 4202}, 4202, engine.ErrIdleTimeout},
+	}
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				h := closeRecorder{closed: make(chan error, 1)}
+				srv := startServer(t, tr, tc.cfg, h)
+				c := srv.dial(t, wstest.DialOptions{})
+				code, _, err := c.ReadClose(2 * time.Second) // pings are skipped, never answered
+				if err != nil || code != tc.want {
+					t.Fatalf("close %v (%v), want %v", code, err, tc.want)
+				}
+				_ = c.Write(wstest.Message(wsproto.OpClose, []byte{0x03, 0xe9}))
+				if err := waitClosed(t, h.closed, 3*time.Second); !errors.Is(err, tc.err) {
+					t.Fatalf("OnClose err = %v, want %v", err, tc.err)
+				}
+			})
+		}
+	})
+	if _, err := engine.New(engine.Config{PongTimeoutCode: 1005}, echo{}); err == nil {
+		t.Fatal("New accepted a close code that may not be sent")
+	}
+}
+
 func TestPingsKeepConnectionAlive(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		h := closeRecorder{closed: make(chan error, 1)}
