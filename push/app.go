@@ -28,6 +28,8 @@ type App struct {
 	// WebhookURL receives the app's webhooks; nil sends none. This package
 	// only reports the events through Config.Hook; the sender is elsewhere.
 	WebhookURL *url.URL
+	// WebhookEvents lists the webhook events the app wants; nil wants all.
+	WebhookEvents []WebhookName
 	// Limits bounds what the app's clients and back end may send; zero
 	// fields take Pusher's documented values (see Limits).
 	Limits Limits
