@@ -11,11 +11,12 @@ SOAK_ARGS ?=
 build:
 	$(GO) build -o $(BIN) ./cmd/wssd
 
-# The main job on embedded defaults: the echo server, wss with a development
+# The main job on embedded defaults: the push server with a development app
+# (kept in .dev/app.json) and its demo chat page, wss with a development
 # certificate generated on first run into .dev/tls, on a printed address.
 # `make run TLS=` serves plain ws instead.
 run:
-	$(GO) run ./cmd/wssd $(TLS) $(ARGS)
+	$(GO) run ./cmd/wssd $(TLS) -dev-app .dev/app.json $(ARGS)
 
 test: vet unit alloc interop benchsmoke
 

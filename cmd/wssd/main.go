@@ -24,6 +24,7 @@ import (
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/memtrim"
+	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -67,6 +68,14 @@ type options struct {
 
 	// permessage-deflate; nil: declined.
 	compression *engine.Compression
+
+	// The push server's apps: one from -app-*, several from -apps, or the
+	// development app.
+	appID, appKey, appSecret string
+	clientEvents             bool
+	webhookURL               string
+	appsFile                 string
+	devAppFile               string
 }
 
 // stringList is a flag that may be given several times.
@@ -79,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("wssd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.mode, "mode", "echo", "what to serve: echo")
+	fs.StringVar(&o.mode, "mode", "push", "what to serve: push (the Pusher Channels protocol 7 and HTTP API) or echo (every message back)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8282", "address to listen on, host:port (port 0 picks a free one)")
 	fs.StringVar(&o.path, "path", "", "the only path upgraded to WebSocket; empty serves every path")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses whose PROXY header, X-Real-IP, Forwarded and X-Forwarded-For are believed")
@@ -106,6 +115,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	// The edge.
 	fs.TextVar(&o.realIPHeader, "real-ip-header", engine.SourceXRealIP, "the one source of the client IP that the -trusted-proxies set: X-Real-IP, X-Forwarded-For, Forwarded or proxy-protocol")
 	origins := fs.String("allowed-origins", "", "comma-separated origins whose pages may connect (https://app.example.com, https://*.example.com); others get 403, requests without Origin pass; empty: no check")
+	// The push server's apps.
+	fs.StringVar(&o.appID, "app-id", os.Getenv("WSSD_APP_ID"), "the app's id, as the HTTP API and server SDKs name it (env WSSD_APP_ID)")
+	fs.StringVar(&o.appKey, "app-key", os.Getenv("WSSD_APP_KEY"), "the app's key, as pusher-js names it (env WSSD_APP_KEY)")
+	fs.StringVar(&o.appSecret, "app-secret", os.Getenv("WSSD_APP_SECRET"), "the app's secret, which signs channel authorizations and API requests (env WSSD_APP_SECRET)")
+	fs.BoolVar(&o.clientEvents, "client-events", false, "let clients send client-* events on private and presence channels (off, as at Pusher)")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "POST the app's webhooks (channel_occupied, channel_vacated, member_added, member_removed, client_event, cache_miss) to this URL")
+	fs.StringVar(&o.appsFile, "apps", "", `serve the apps of this JSON file instead: {"apps": [{"id", "key", "secret", "client_events", "webhook_url", "webhook_events", "limits": {...}}]}`)
+	fs.StringVar(&o.devAppFile, "dev-app", "", "with no app configured, keep the generated development app in this file (created on first run)")
 	// Compression.
 	compress := fs.Bool("compression", true, "accept permessage-deflate from clients that offer it (every browser does)")
 	var z engine.Compression
@@ -155,8 +172,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if o.mode != "echo" {
-		return o, fmt.Errorf("unknown -mode %q (this build serves: echo)", o.mode)
+	if o.mode != "push" && o.mode != "echo" {
+		return o, fmt.Errorf("unknown -mode %q (push or echo)", o.mode)
+	}
+	single := o.appID != "" || o.appKey != "" || o.appSecret != ""
+	switch {
+	case single && (o.appID == "" || o.appKey == "" || o.appSecret == ""):
+		return o, errors.New("-app-id, -app-key and -app-secret go together (or WSSD_APP_ID, WSSD_APP_KEY, WSSD_APP_SECRET)")
+	case single && o.appsFile != "":
+		return o, errors.New("-apps and -app-id/-app-key/-app-secret exclude each other")
+	case o.appsFile != "" && (o.clientEvents || o.webhookURL != ""):
+		return o, errors.New("-client-events and -webhook-url configure the one app of -app-*; in -apps files each app has client_events and webhook_url")
+	case !single && o.appsFile == "" && o.webhookURL != "":
+		return o, errors.New("-webhook-url needs -app-id/-app-key/-app-secret: the development app has no webhooks")
+	}
+	if o.webhookURL != "" {
+		if _, err := push.ParseWebhookURL(o.webhookURL); err != nil {
+			return o, fmt.Errorf("-webhook-url: %w", err)
+		}
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return o, fmt.Errorf("-log-format must be text or json, not %q", o.logFormat)
@@ -258,16 +291,33 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	h, stopStats := withStats(log, o.statsInterval, echoHandler{log: log})
+	var handler engine.Handler = echoHandler{log: log}
+	var ps *pushServer
+	if o.mode == "push" {
+		if ps, err = newPushServer(o, log); err != nil {
+			return err
+		}
+		handler = ps.srv
+		cfg.HTTPHandler = ps.http
+		cfg.PongTimeoutCode = wsproto.CloseCode(push.CodePongTimeout)
+	}
+	h, stopStats := withStats(log, o.statsInterval, handler)
 	defer stopStats()
 	srv, err := engine.New(cfg, h)
 	if err != nil {
 		return err
 	}
+	if ps != nil {
+		ps.srv.Bind(srv)
+	}
 	if err := srv.Start(o.listen); err != nil {
 		return err
 	}
-	log.Info("wssd listening", "mode", o.mode, "url", publicURL(scheme, srv.Addr(), o.path, o.tlsDev != ""), "pid", os.Getpid())
+	url := publicURL(scheme, srv.Addr(), o.path, o.tlsDev != "")
+	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid())
+	if ps != nil {
+		ps.announce(url)
+	}
 
 	ctx, stopWatch := context.WithCancel(context.Background())
 	watched, trimmed := make(chan struct{}), make(chan struct{})
@@ -314,6 +364,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
+	if ps != nil {
+		ps.stop(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish every closing handshake", "err", err)
 	}

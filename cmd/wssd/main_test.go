@@ -50,7 +50,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, o options)
 	}{
 		{name: "defaults", check: func(t *testing.T, o options) {
-			if o.mode != "echo" || o.listen != "127.0.0.1:8282" || o.maxMessage < 1<<20 || o.pingInterval <= 0 || !o.trimMemory {
+			if o.mode != "push" || o.listen != "127.0.0.1:8282" || o.maxMessage < 1<<20 || o.pingInterval <= 0 || !o.trimMemory {
 				t.Fatalf("defaults: %+v", o)
 			}
 		}},
@@ -273,7 +273,7 @@ func (p *wssdProcess) next(msg string) map[string]any {
 // it with SIGTERM: the access log carries client_ip and path, the close line
 // code, duration and bytes, and the shutdown is graceful.
 func TestBinary(t *testing.T) {
-	p := startWSSD(t, "-path", "/wss")
+	p := startWSSD(t, "-mode", "echo", "-path", "/wss")
 	next, addr, cmd := p.next, p.addr, p.cmd
 
 	c, err := wstest.Dial(addr, wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.2", Header: http.Header{"X-Real-Ip": {"203.0.113.7"}}})
@@ -325,7 +325,7 @@ func TestBinary(t *testing.T) {
 // TestBinaryCompression: the binary negotiates permessage-deflate with a
 // browser's offer and echoes a compressed message compressed.
 func TestBinaryCompression(t *testing.T) {
-	p := startWSSD(t)
+	p := startWSSD(t, "-mode", "echo")
 	c, err := wstest.Dial(p.addr, wstest.DialOptions{Header: http.Header{"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -356,7 +356,7 @@ func TestBinaryCompression(t *testing.T) {
 // an Origin check: a client's forged X-Real-IP is never seen, and a page of
 // another origin gets 403.
 func TestBinaryEdge(t *testing.T) {
-	p := startWSSD(t, "-trusted-proxies", "127.0.0.2", "-real-ip-header", "X-Forwarded-For",
+	p := startWSSD(t, "-mode", "echo", "-trusted-proxies", "127.0.0.2", "-real-ip-header", "X-Forwarded-For",
 		"-allowed-origins", "https://app.example.com,https://*.example.org")
 	cases := []struct {
 		name   string
@@ -399,7 +399,7 @@ func TestStatsInterval(t *testing.T) {
 			args = append(args, "-tls-dev", t.TempDir())
 			opts.TLS = &tls.Config{InsecureSkipVerify: true}
 		}
-		p := startWSSD(t, args...)
+		p := startWSSD(t, append([]string{"-mode", "echo"}, args...)...)
 		stats := func() map[string]any {
 			m := p.next("stats")
 			for _, k := range []string{"conns", "heap_inuse", "heap_released", "heap_live", "rss", "goroutines", "gc"} {
@@ -487,7 +487,7 @@ func echoOnce(t *testing.T, c *wstest.Client, msg string) {
 func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
 	first := writePair(t, dir)
-	p := startWSSD(t, "-tls-cert", filepath.Join(dir, "cert.pem"), "-tls-key", filepath.Join(dir, "key.pem"), "-tls-watch", "50ms")
+	p := startWSSD(t, "-mode", "echo", "-tls-cert", filepath.Join(dir, "cert.pem"), "-tls-key", filepath.Join(dir, "key.pem"), "-tls-watch", "50ms")
 
 	serial, old := serialOf(t, p.addr)
 	if serial.Cmp(first) != 0 {
@@ -552,7 +552,7 @@ func TestBinaryIPv6(t *testing.T) {
 				if tr.TLS {
 					args = append(args, "-tls-dev", dir)
 				}
-				p := startWSSD(t, args...)
+				p := startWSSD(t, append([]string{"-mode", "echo"}, args...)...)
 				var o wstest.DialOptions
 				if tr.TLS {
 					ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
@@ -581,7 +581,7 @@ func TestBinaryIPv6(t *testing.T) {
 // that its printed CA verifies.
 func TestDevCertificate(t *testing.T) {
 	dir := t.TempDir()
-	p := startWSSD(t, "-tls-dev", dir)
+	p := startWSSD(t, "-mode", "echo", "-tls-dev", dir)
 	ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wssd/wssd/push"
+)
+
+// pushServer is the push mode's parts around the engine: the protocol
+// server, the HTTP side of the port, the webhook sender.
+type pushServer struct {
+	srv     *push.Server
+	http    http.Handler
+	webhook *push.WebhookSender
+	apps    *push.Apps
+	dev     bool // the generated development app: the demo is served
+	log     *slog.Logger
+}
+
+// Closing clients in batches at shutdown: pusher-js reconnects at once, with
+// no jitter, after a 4200, so a whole server's clients closed together would
+// come back together.
+const (
+	closeBatch = 1000
+	closePause = 100 * time.Millisecond
+)
+
+func newPushServer(o options, log *slog.Logger) (*pushServer, error) {
+	var list []push.App
+	dev := false
+	switch {
+	case o.appsFile != "":
+		b, err := os.ReadFile(o.appsFile)
+		if err != nil {
+			return nil, fmt.Errorf("-apps: %w", err)
+		}
+		if list, err = push.ParseApps(b); err != nil {
+			return nil, err
+		}
+	case o.appID != "":
+		app := push.App{ID: o.appID, Key: o.appKey, Secret: o.appSecret, ClientEvents: o.clientEvents}
+		if o.webhookURL != "" {
+			app.WebhookURL, _ = push.ParseWebhookURL(o.webhookURL) // checked by parseFlags
+		}
+		list = []push.App{app}
+	default:
+		app, err := loadDevApp(o.devAppFile)
+		if err != nil {
+			return nil, err
+		}
+		list, dev = []push.App{app}, true
+	}
+	apps, err := push.NewApps(list...)
+	if err != nil {
+		return nil, err
+	}
+	sender := push.NewWebhookSender(push.WebhookOptions{Logger: log})
+	srv, err := push.New(push.Config{Apps: apps, Hook: push.NewWebhookHook(apps, sender), Logger: log})
+	if err != nil {
+		_ = sender.Close(context.Background())
+		return nil, err
+	}
+	p := &pushServer{srv: srv, webhook: sender, apps: apps, dev: dev, log: log}
+	mux := http.NewServeMux()
+	if dev {
+		mux.Handle("/", demoHandler(apps.All()[0]))
+	} else {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "wssd: Pusher Channels protocol 7 at /app/{key}", http.StatusNotFound)
+		})
+	}
+	p.http = mux
+	return p, nil
+}
+
+// announce logs what a developer needs to connect: the apps, and for the
+// development app its secret and the demo page.
+func (p *pushServer) announce(url string) {
+	base := strings.TrimSuffix(url, "/")
+	for _, app := range p.apps.All() {
+		if p.dev {
+			p.log.Info("development app (for development only: its demo signs anyone in)",
+				"app_id", app.ID, "key", app.Key, "secret", app.Secret,
+				"demo", strings.Replace(base, "ws", "http", 1)+"/",
+				"websocket", base+"/app/"+app.Key+"?protocol=7")
+			continue
+		}
+		p.log.Info("app", "app_id", app.ID, "key", app.Key, "client_events", app.ClientEvents,
+			"webhooks", app.WebhookURL != nil, "websocket", base+"/app/"+app.Key+"?protocol=7")
+	}
+}
+
+// stop closes the clients with 4200 (reconnect) in batches, then sends the
+// webhooks still queued, within ctx.
+func (p *pushServer) stop(ctx context.Context) {
+	if err := p.srv.CloseAll(ctx, push.CodeReconnect, closeBatch, closePause); err != nil {
+		p.log.Warn("shutdown: not every client was closed with 4200 in time", "err", err)
+	}
+	if err := p.webhook.Close(ctx); err != nil {
+		p.log.Warn("shutdown: webhooks still queued were not all sent", "err", err)
+	}
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wssd/wssd/internal/wstest"
+	"github.com/wssd/wssd/push"
+	"github.com/wssd/wssd/wsproto"
+)
+
+func TestParsePushFlags(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{
+		{name: "one app from flags", args: []string{"-app-id", "1", "-app-key", "k", "-app-secret", "s", "-client-events", "-webhook-url", "https://example.com/hook"},
+			check: func(t *testing.T, o options) {
+				if o.appID != "1" || o.appKey != "k" || o.appSecret != "s" || !o.clientEvents || o.webhookURL == "" {
+					t.Fatalf("%+v", o)
+				}
+			}},
+		{name: "one app from the environment", env: map[string]string{"WSSD_APP_ID": "7", "WSSD_APP_KEY": "ek", "WSSD_APP_SECRET": "es"},
+			check: func(t *testing.T, o options) {
+				if o.appID != "7" || o.appKey != "ek" || o.appSecret != "es" {
+					t.Fatalf("%+v", o)
+				}
+			}},
+		{name: "half an app", args: []string{"-app-id", "1", "-app-key", "k"}, wantErr: "go together"},
+		{name: "apps file and app flags", args: []string{"-apps", "apps.json", "-app-id", "1", "-app-key", "k", "-app-secret", "s"}, wantErr: "exclude each other"},
+		{name: "apps file and client events", args: []string{"-apps", "apps.json", "-client-events"}, wantErr: "each app has"},
+		{name: "webhook for the development app", args: []string{"-webhook-url", "https://example.com/hook"}, wantErr: "development app has no webhooks"},
+		{name: "relative webhook URL", args: []string{"-app-id", "1", "-app-key", "k", "-app-secret", "s", "-webhook-url", "/hook"}, wantErr: "absolute"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			o, err := parseFlags(tc.args, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, o)
+		})
+	}
+}
+
+// pusherClient is a raw WebSocket speaking the Pusher protocol as
+// pusher-js does.
+type pusherClient struct {
+	t  *testing.T
+	c  *wstest.Client
+	id string
+}
+
+func dialPusher(t *testing.T, addr, key string) *pusherClient {
+	t.Helper()
+	c, err := wstest.Dial(addr, wstest.DialOptions{Path: "/app/" + key + "?protocol=7&client=js&version=8.6.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	p := &pusherClient{t: t, c: c}
+	ev, data := p.next()
+	if ev != "pusher:connection_established" {
+		t.Fatalf("first event %q", ev)
+	}
+	var est struct {
+		SocketID string `json:"socket_id"`
+	}
+	_ = json.Unmarshal([]byte(data), &est)
+	p.id = est.SocketID
+	return p
+}
+
+// next returns the next event's name and its data, decoded once.
+func (p *pusherClient) next() (string, string) {
+	p.t.Helper()
+	for {
+		op, msg, err := p.c.ReadMessage(5 * time.Second)
+		if err != nil {
+			p.t.Fatalf("reading an event: %v", err)
+		}
+		if op != wsproto.OpText {
+			continue
+		}
+		var f struct {
+			Event string          `json:"event"`
+			Data  json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(msg, &f); err != nil {
+			p.t.Fatalf("event %q: %v", msg, err)
+		}
+		var data string // Pusher encodes data as a JSON string, except in pusher:error
+		if json.Unmarshal(f.Data, &data) != nil {
+			data = string(f.Data)
+		}
+		return f.Event, data
+	}
+}
+
+func (p *pusherClient) send(event string, data any) {
+	p.t.Helper()
+	b, _ := json.Marshal(map[string]any{"event": event, "data": data})
+	if err := p.c.Write(wstest.Message(wsproto.OpText, b)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// TestBinaryPushDev runs the binary as make run does: the development app
+// is generated, kept, and reused; its demo page, pusher-js and auth
+// endpoint are served on the WebSocket's port, and what the endpoint signs
+// lets a client join the demo's presence channel.
+func TestBinaryPushDev(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "dev", "app.json")
+	p := startWSSD(t, "-dev-app", file)
+	dev := p.next("development app (for development only: its demo signs anyone in)")
+	key, _ := dev["key"].(string)
+	if key == "" || dev["secret"] == "" || dev["app_id"] == "" {
+		t.Fatalf("development app line %v", dev)
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("app file: %v %v", st, err)
+	}
+	base := "http://" + p.addr
+	get := func(path string) (int, string) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/"); code != 200 || !strings.Contains(body, "wssd demo chat") {
+		t.Fatalf("demo page: %d", code)
+	}
+	code, js := get("/demo/pusher.min.js")
+	sums, _ := os.ReadFile("web/vendor/pusher-js/SHA256SUMS")
+	sum := sha256.Sum256([]byte(js))
+	if code != 200 || !strings.HasPrefix(string(sums), hex.EncodeToString(sum[:])) {
+		t.Fatalf("pusher-js: %d, not the vendored file", code)
+	}
+	if code, body := get("/demo/config"); code != 200 || !strings.Contains(body, key) {
+		t.Fatalf("config: %d %s", code, body)
+	}
+
+	c := dialPusher(t, p.addr, key)
+	auth := func(channel string) (int, map[string]string) {
+		resp, err := http.PostForm(base+"/demo/auth", url.Values{"socket_id": {c.id}, "channel_name": {channel}, "name": {"Ann"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, _ := auth("private-other"); code != http.StatusForbidden {
+		t.Fatalf("auth for another channel: %d, want 403", code)
+	}
+	code, a := auth("presence-demo")
+	if code != 200 {
+		t.Fatalf("auth: %d", code)
+	}
+	c.send("pusher:subscribe", map[string]string{"channel": "presence-demo", "auth": a["auth"], "channel_data": a["channel_data"]})
+	if ev, data := c.next(); ev != "pusher_internal:subscription_succeeded" || !strings.Contains(data, `"ann"`) {
+		t.Fatalf("subscribe: %s %s", ev, data)
+	}
+
+	// The same file serves the same app after a restart.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if ev, _ := c.next(); ev != "pusher:error" {
+		t.Fatalf("on SIGTERM: %s, want pusher:error 4200 first", ev)
+	}
+	if code, _, err := c.c.ReadClose(5 * time.Second); err != nil || code != wsproto.CloseCode(push.CodeReconnect) {
+		t.Fatalf("on SIGTERM: close %v %v, want 4200", code, err)
+	}
+	_ = p.cmd.Wait()
+	again := startWSSD(t, "-dev-app", file)
+	if d := again.next("development app (for development only: its demo signs anyone in)"); d["key"] != key {
+		t.Fatalf("restarted with key %v, want %s", d["key"], key)
+	}
+}
+
+// TestBinaryPushApp: an app from flags, its webhooks posted to -webhook-url
+// and signed with its secret; no demo without the development app.
+func TestBinaryPushApp(t *testing.T) {
+	var mu sync.Mutex
+	var got []push.WebhookEvent
+	creds := push.Credentials{ID: "42", Key: "app-key", Secret: "app-secret"}
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("X-Pusher-Key") != creds.Key || !creds.ValidSignature(body, r.Header.Get("X-Pusher-Signature")) {
+			t.Errorf("webhook with key %q and a bad signature", r.Header.Get("X-Pusher-Key"))
+		}
+		var b push.WebhookBody
+		_ = json.Unmarshal(body, &b)
+		mu.Lock()
+		got = append(got, b.Events...)
+		mu.Unlock()
+	}))
+	t.Cleanup(hooks.Close)
+	p := startWSSD(t, "-app-id", creds.ID, "-app-key", creds.Key, "-app-secret", creds.Secret, "-webhook-url", hooks.URL+"/pusher")
+	if app := p.next("app"); app["app_id"] != creds.ID || app["webhooks"] != true {
+		t.Fatalf("app line %v", app)
+	}
+	resp, err := http.Get("http://" + p.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET / without the development app: %d, want 404", resp.StatusCode)
+	}
+	c := dialPusher(t, p.addr, creds.Key)
+	c.send("pusher:subscribe", map[string]string{"channel": "news"})
+	if ev, _ := c.next(); ev != "pusher_internal:subscription_succeeded" {
+		t.Fatalf("subscribe: %s", ev)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no webhook within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0].Name != push.WebhookChannelOccupied || got[0].Channel != "news" {
+		t.Fatalf("webhook %+v", got[0])
+	}
+}
