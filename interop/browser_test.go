@@ -27,7 +27,7 @@ import (
 // result.
 const chromiumTimeout = 60 * time.Second
 
-// TestChromium runs the README's browser example in headless Chromium: a
+// TestChromium runs a browser's WebSocket in headless Chromium: a
 // page served over http from 127.0.0.1 opens a WebSocket to
 // localhost:PORT/wss, sends "tom", takes the reply, sends an
 // acknowledgement and closes with 1000 "done", then writes what happened
@@ -230,8 +230,8 @@ func newPageServer(wsURL string) http.Handler {
 	return mux
 }
 
-// page is the test page, executed with the WebSocket's URL: the README's
-// browser example, which then reports the WebSocket's life as JSON in
+// page is the test page, executed with the WebSocket's URL: a plain
+// WebSocket exchange, which then reports the WebSocket's life as JSON in
 // #result once it has closed, and tells the server it is done. The /wait
 // script blocks the parser, so the page does not finish loading before.
 var page = template.Must(template.New("page").Parse(`<!doctype html>
