@@ -204,6 +204,18 @@ func (a *API) serve(r *http.Request, fn func(*apiRequest) (any, error)) (any, er
 	return fn(&apiRequest{app: app, params: params, body: body, r: r})
 }
 
+// MaxBodyBytes returns the largest request body one of the apps accepts
+// (what their Limits let a batch of events hold): set
+// engine.Config.MaxHTTPBodyBytes to at least this, or the engine answers
+// 413 first. Larger bodies get 413 from the API.
+func (a *API) MaxBodyBytes() int64 {
+	var n int64
+	for _, app := range a.s.apps.All() {
+		n = max(n, maxBody(app.Limits))
+	}
+	return n
+}
+
 // maxBody bounds a request body by what the app's limits let a batch of
 // events hold, each data byte escaped as \u00XX at worst.
 func maxBody(l Limits) int64 {

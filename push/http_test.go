@@ -458,3 +458,53 @@ func FuzzAPI(f *testing.F) {
 		}
 	})
 }
+
+// TestAPIMaxBodyBytes: the body bound follows the app's limits; a body of
+// MaxBodyBytes is read (and refused for what it says), one byte more is
+// 413.
+func TestAPIMaxBodyBytes(t *testing.T) {
+	small := push.App{ID: "5", Key: "k5", Secret: "s5", Limits: push.Limits{MaxEventData: 100, MaxBatchEvents: 1, MaxTriggerChannels: 1}}
+	apps, err := push.NewApps(testApp, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := push.New(push.Config{Apps: apps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := srv.API(push.APIConfig{})
+	if got := api.MaxBodyBytes(); got < 800_000 || got > engine.DefaultMaxHTTPBodyBytes {
+		t.Errorf("MaxBodyBytes = %d for the default limits, want between 800,000 and the engine's default", got)
+	}
+	smallOnly, err := push.NewApps(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvSmall, err := push.New(push.Config{Apps: smallOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := int(srvSmall.API(push.APIConfig{}).MaxBodyBytes())
+	if limit >= 10_000 {
+		t.Fatalf("MaxBodyBytes = %d for an app of one 100-byte event", limit)
+	}
+	creds := push.Credentials{ID: small.ID, Key: small.Key, Secret: small.Secret}
+	for _, tc := range []struct {
+		name   string
+		size   int
+		status int
+	}{
+		{"at the bound", limit, 400},
+		{"one byte over", limit + 1, 413},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Repeat(" ", tc.size)
+			c := apiCall{method: "POST", path: "/apps/5/events", body: body}
+			w := httptest.NewRecorder()
+			api.ServeHTTP(w, c.request(creds, "http://example.com"))
+			if w.Code != tc.status {
+				t.Fatalf("%d bytes: %d %s, want %d", tc.size, w.Code, w.Body, tc.status)
+			}
+		})
+	}
+}
