@@ -79,7 +79,7 @@
 //	GET  /apps/{app_id}/gateway/groups/{group} → {"count": n, "uids": […]}
 //	GET  /apps/{app_id}/gateway/count          → {"count": n}
 //
-// An unknown socket is 404. GET /healthz answers 200 and GET /readyz 200,
+// An unknown socket is 404, joining a full presence group 409. GET /healthz answers 200 and GET /readyz 200,
 // or 503 after [API.SetReady](false), both unsigned. [API.Stats] counts
 // the requests by route and status.
 //

@@ -449,8 +449,7 @@ func (a *API) batchEvents(q *apiRequest) (any, error) {
 		}
 		ev, err := b.Batch[i].check(lim)
 		if err != nil {
-			err.(*apiError).msg = fmt.Sprintf("event %d: %s", i, err.Error())
-			return nil, err
+			return nil, &apiError{status: statusOf(err), msg: fmt.Sprintf("event %d: %v", i, err)}
 		}
 		evs[i], info = ev, info || ev.info != (infoAttrs{})
 		batch[i] = BatchEvent{Channel: ev.channels[0], Name: ev.name, Data: ev.data, SocketID: ev.socketID}

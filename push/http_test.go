@@ -508,3 +508,25 @@ func TestAPIMaxBodyBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestGatewayHTTPPresenceFull: joining a presence group that has its
+// MaxPresenceMembers users is 409, and the group keeps its member.
+func TestGatewayHTTPPresenceFull(t *testing.T) {
+	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
+		app := testApp
+		app.Limits.MaxPresenceMembers = 1
+		a := startAPI(t, tr, app)
+		c1, c2 := a.dial(), a.dial()
+		gw := "/apps/1/gateway/"
+		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c1.id, "uid": "ann"}))
+		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c2.id, "uid": "bob"}))
+		a.mustCall(post(gw+"join_group", map[string]string{"socket_id": c1.id, "group": "presence-g"}))
+		status, body := a.call(post(gw+"join_group", map[string]string{"socket_id": c2.id, "group": "presence-g"}))
+		if status != http.StatusConflict || !strings.Contains(body, "full") {
+			t.Errorf("second member: %d %s, want 409 saying the channel is full", status, body)
+		}
+		if got := a.mustCall(get(gw + "groups/presence-g")); !jsonEq(got, `{"count":1,"uids":["ann"]}`) {
+			t.Errorf("groups/presence-g = %s", got)
+		}
+	})
+}
