@@ -186,6 +186,7 @@ func TestAPIRoutes(t *testing.T) {
 			{"trigger without name", post("/apps/1/events", map[string]any{"channel": "news", "data": ""}), 400, "missing name"},
 			{"trigger without channels", post("/apps/1/events", map[string]any{"name": "e", "data": ""}), 400, "missing channels"},
 			{"trigger channel and channels", post("/apps/1/events", map[string]any{"name": "e", "channel": "a", "channels": []string{"b"}, "data": ""}), 400, "not both"},
+			{"trigger data of the limit", post("/apps/1/events", map[string]any{"name": strings.Repeat("n", 200), "channel": "news", "data": big[1:]}), 200, `{}`},
 			{"trigger data too large", post("/apps/1/events", map[string]any{"name": "e", "channel": "news", "data": big}), 413, "data larger than 10240 bytes"},
 			{"trigger too many channels", post("/apps/1/events", map[string]any{"name": "e", "channels": many, "data": ""}), 400, "more than 100 channels"},
 			{"trigger name too long", post("/apps/1/events", map[string]any{"name": strings.Repeat("n", 201), "channel": "news", "data": ""}), 400, "invalid event name"},
