@@ -20,7 +20,7 @@ require (
 require (
 	github.com/dolthub/maphash v0.1.0 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
-	github.com/klauspost/compress v1.17.9 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/panjf2000/ants/v2 v2.12.1 // indirect
 	github.com/pires/go-proxyproto v0.15.0 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
