@@ -24,13 +24,17 @@ import (
 
 // deflateServers are the compression settings every permessage-deflate
 // test runs against: the default, where the server resets its context with
-// each message, and the server that keeps it when the client lets it.
+// each message, the server that keeps it when the client lets it, and the
+// server that asks clients offering client_max_window_bits for a window
+// of 2^8 bytes (zlib makes that 2^9), which is then all it keeps of what
+// they sent.
 var deflateServers = []struct {
 	name string
 	z    engine.Compression
 }{
 	{"server resets", engine.Compression{}},
 	{"server keeps context", engine.Compression{ServerContextTakeover: true}},
+	{"narrow client window", engine.Compression{ClientMaxWindowBits: 8}},
 }
 
 // forEachDeflateServer runs f as a subtest per transport and per
@@ -195,14 +199,15 @@ func runDeflateScript(t *testing.T, srv *testServer, dir, path string, plan defl
 type scriptVariant struct {
 	name   string
 	flags  []string
-	answer [2]string
+	answer [3]string
 }
 
 // Answers to the offer "permessage-deflate; client_max_window_bits", which
 // Chromium, Node's ws and Python's websockets send by default.
-var defaultAnswers = [2]string{
+var defaultAnswers = [3]string{
 	"permessage-deflate; server_no_context_takeover; client_max_window_bits=15",
 	"permessage-deflate; client_max_window_bits=15",
+	"permessage-deflate; server_no_context_takeover; client_max_window_bits=9",
 }
 
 // checkScript runs the deflate script argv in every variant against each
@@ -248,17 +253,20 @@ func TestNodeDeflate(t *testing.T) {
 	requireComponent(t, "the ws package in interop/node", installNodeModules(t))
 	checkScript(t, nodeDir, []string{node, "deflate.mjs"}, []string{node, "client.mjs"}, []scriptVariant{
 		{"default", nil, defaultAnswers},
-		{"clientNoContextTakeover", []string{"--client-no-context-takeover"}, [2]string{
+		{"clientNoContextTakeover", []string{"--client-no-context-takeover"}, [3]string{
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=15",
 			"permessage-deflate; client_no_context_takeover; client_max_window_bits=15",
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=9",
 		}},
-		{"serverNoContextTakeover", []string{"--server-no-context-takeover"}, [2]string{
+		{"serverNoContextTakeover", []string{"--server-no-context-takeover"}, [3]string{
 			"permessage-deflate; server_no_context_takeover; client_max_window_bits=15",
 			"permessage-deflate; server_no_context_takeover; client_max_window_bits=15",
+			"permessage-deflate; server_no_context_takeover; client_max_window_bits=9",
 		}},
-		{"serverMaxWindowBits 9", []string{"--server-max-window-bits", "9"}, [2]string{
+		{"serverMaxWindowBits 9", []string{"--server-max-window-bits", "9"}, [3]string{
 			"permessage-deflate; server_no_context_takeover; server_max_window_bits=9; client_max_window_bits=15",
 			"permessage-deflate; server_max_window_bits=9; client_max_window_bits=15",
+			"permessage-deflate; server_no_context_takeover; server_max_window_bits=9; client_max_window_bits=9",
 		}},
 	})
 }
@@ -277,13 +285,15 @@ func TestPythonDeflate(t *testing.T) {
 	}
 	checkScript(t, ".", []string{python, script}, []string{python, checks}, []scriptVariant{
 		{"default", nil, defaultAnswers},
-		{"client_no_context_takeover", []string{"--client-no-context-takeover"}, [2]string{
+		{"client_no_context_takeover", []string{"--client-no-context-takeover"}, [3]string{
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=15",
 			"permessage-deflate; client_no_context_takeover; client_max_window_bits=15",
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=9",
 		}},
-		{"server_max_window_bits=8", []string{"--server-max-window-bits", "8"}, [2]string{
+		{"server_max_window_bits=8", []string{"--server-max-window-bits", "8"}, [3]string{
 			"permessage-deflate; server_no_context_takeover; server_max_window_bits=8; client_max_window_bits=15",
 			"permessage-deflate; server_max_window_bits=8; client_max_window_bits=15",
+			"permessage-deflate; server_no_context_takeover; server_max_window_bits=8; client_max_window_bits=9",
 		}},
 	})
 }
@@ -363,10 +373,15 @@ func TestCoderDeflate(t *testing.T) {
 	modes := []struct {
 		name   string
 		mode   coder.CompressionMode
-		answer [2]string
+		answer [3]string
 	}{
-		{"context takeover", coder.CompressionContextTakeover, [2]string{"permessage-deflate; server_no_context_takeover", "permessage-deflate"}},
-		{"no context takeover", coder.CompressionNoContextTakeover, [2]string{
+		{"context takeover", coder.CompressionContextTakeover, [3]string{
+			"permessage-deflate; server_no_context_takeover",
+			"permessage-deflate",
+			"permessage-deflate; server_no_context_takeover",
+		}},
+		{"no context takeover", coder.CompressionNoContextTakeover, [3]string{
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover",
 		}},
