@@ -650,3 +650,55 @@ func TestFarthestReference(t *testing.T) {
 		})
 	}
 }
+
+// TestConformanceDeflateLimit: MaxMessageSize bounds a compressed message
+// by its inflated size. Data that does not compress takes a few more bytes
+// compressed (stored blocks; zlib with a narrow window codes bytes in up to
+// 9 bits), and a message of the limit must not be refused for that.
+func TestConformanceDeflateLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	random := rand.New(rand.NewPCG(12, 6))
+	noise := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(random.Uint32())
+		}
+		return b
+	}
+	cases := []struct {
+		name     string
+		msg      []byte
+		fragment int
+		tooBig   bool
+	}{
+		{"incompressible, the limit", noise(limit), 0, false},
+		{"incompressible, the limit, in frames of 1000", noise(limit), 1000, false},
+		{"incompressible, a byte over", noise(limit + 1), 0, true},
+		{"compressible, a byte over", bytes.Repeat([]byte("a"), limit+1), 0, true},
+	}
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		srv := startServer(t, tr, engine.Config{Compression: &engine.Compression{}, MaxMessageSize: limit}, echo{})
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				c := srv.dial(t, wstest.DialOptions{Header: extensionHeader("permessage-deflate; client_no_context_takeover")})
+				p := newDeflatePeer(false, false)
+				z := p.compress(tc.msg)
+				frames := fragments(wsproto.OpBinary, z, orWhole(tc.fragment, len(z)))
+				frames[0].Rsv = 0b100
+				if err := c.Write(frames...); err != nil {
+					t.Fatal(err)
+				}
+				if tc.tooBig {
+					expectFail(t, c, wsproto.CloseMessageTooBig)
+					return
+				}
+				t.Logf("%d bytes compressed to %d", len(tc.msg), len(z))
+				if _, got, _ := p.readMessage(t, c); !bytes.Equal(got, tc.msg) {
+					t.Fatalf("echo %s, want %s", brief(got), brief(tc.msg))
+				}
+				closeCleanly(t, c)
+			})
+		}
+	})
+}
