@@ -58,7 +58,7 @@ soak: build
 	bin/soak -wssd $(BIN) $(SOAK_ARGS)
 
 # Each fuzz target for FUZZTIME; the seeds alone already run in `make test`.
-FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 wsproto:FuzzNegotiateDeflate \
+FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 wsproto:FuzzNegotiateDeflate wsproto:FuzzInflate \
 	tlsconn:FuzzFeedSplit engine:FuzzProxyHeader engine:FuzzResolveClientIP \
 	engine:FuzzConn
 fuzz:
