@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -58,38 +57,8 @@ func TestPusherJS(t *testing.T) {
 		if tr.TLS {
 			cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+caFile(t))
 		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, runErr := cmd.Output()
-		var rep scriptReport
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-			t.Fatalf("no JSON report on the script's last line: %v (%v)\nstderr:\n%s", err, runErr, stderr.String())
-		}
-		t.Logf("%s %s", rep.Client, rep.Version)
-		if rep.Version != "8.6.0" {
+		if rep := runReport(t, cmd, pusherChecks); rep.Version != "8.6.0" {
 			t.Errorf("pusher-js %s, want 8.6.0", rep.Version)
-		}
-		if runErr != nil {
-			t.Logf("%v\nstderr:\n%s", runErr, stderr.String())
-		}
-		got := map[string]scriptResult{}
-		for _, r := range rep.Results {
-			got[r.Name] = r
-		}
-		for _, name := range pusherChecks {
-			t.Run(name, func(t *testing.T) {
-				r, ok := got[name]
-				if !ok {
-					t.Fatal("the script did not run this check")
-				}
-				if !r.OK {
-					t.Error(r.Error)
-				}
-			})
-		}
-		if len(got) != len(pusherChecks) {
-			t.Errorf("the script ran %d checks, pusherChecks lists %d", len(got), len(pusherChecks))
 		}
 	})
 }

@@ -15,6 +15,7 @@
 // match interop/pusher_test.go.
 
 import { createRequire } from 'node:module';
+import { connected, eq, nothing, runChecks, subscribed } from './checks.mjs';
 import { createHash, randomBytes } from 'node:crypto';
 
 const require = createRequire(import.meta.url);
@@ -59,15 +60,6 @@ function connect(user, watchlist) {
 }
 const opened = [];
 
-function connected(p) {
-  return new Promise((resolve, reject) => {
-    if (p.connection.state === 'connected') return resolve();
-    p.connection.bind('connected', resolve);
-    p.connection.bind('failed', () => reject(new Error('connection failed')));
-    p.connection.bind('unavailable', () => reject(new Error('connection unavailable')));
-  });
-}
-
 // once resolves with the first emission of event on target.
 function once(target, event) {
   return new Promise((resolve) => {
@@ -76,32 +68,9 @@ function once(target, event) {
   });
 }
 
-function subscribed(p, name) {
-  const ch = p.subscribe(name);
-  return new Promise((resolve, reject) => {
-    ch.bind('pusher:subscription_succeeded', () => resolve(ch));
-    ch.bind('pusher:subscription_error', (e) => reject(new Error(`subscription_error on ${name}: ${JSON.stringify(e)}`)));
-  });
-}
-
 async function control(path, body) {
   const r = await fetch(cfg.control + path, { method: 'POST', body: JSON.stringify(body) });
   if (!r.ok) throw new Error(`control ${path}: ${r.status} ${await r.text()}`);
-}
-
-function eq(got, want, what) {
-  if (JSON.stringify(got) !== JSON.stringify(want)) {
-    throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  }
-}
-
-// nothing checks that target does not emit event within ms.
-function nothing(target, event, ms) {
-  return new Promise((resolve, reject) => {
-    const f = (d) => reject(new Error(`unexpected ${event}: ${JSON.stringify(d)}`));
-    target.bind(event, f);
-    setTimeout(() => { target.unbind(event, f); resolve(); }, ms);
-  });
 }
 
 // triggered checks that an event the Go API triggers on the channel
@@ -220,23 +189,4 @@ const checks = {
   },
 };
 
-function withTimeout(p, name) {
-  let timer;
-  return Promise.race([p, new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name}: timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  })]).finally(() => clearTimeout(timer));
-}
-
-const results = [];
-for (const [name, run] of Object.entries(checks)) {
-  try {
-    await withTimeout(run(), name);
-    results.push({ name, ok: true, error: '' });
-  } catch (e) {
-    process.stderr.write(`${name}: ${e.stack || e}\n`);
-    results.push({ name, ok: false, error: String(e.message || e) });
-  }
-}
-for (const p of opened) p.disconnect();
-process.stdout.write(JSON.stringify({ client: 'pusher-js', version, results }) + '\n');
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+await runChecks(checks, { client: 'pusher-js', version, opened, timeoutMs: CHECK_TIMEOUT_MS });
