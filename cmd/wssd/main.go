@@ -175,6 +175,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.mode != "push" && o.mode != "echo" {
 		return o, fmt.Errorf("unknown -mode %q (push or echo)", o.mode)
 	}
+	if o.mode == "push" && o.path != "" {
+		return o, errors.New("-path is for -mode echo: the push server serves /app/{key} and /apps/{id}/")
+	}
 	single := o.appID != "" || o.appKey != "" || o.appSecret != ""
 	switch {
 	case single && (o.appID == "" || o.appKey == "" || o.appSecret == ""):

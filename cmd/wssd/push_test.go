@@ -41,6 +41,7 @@ func TestParsePushFlags(t *testing.T) {
 					t.Fatalf("%+v", o)
 				}
 			}},
+		{name: "path in push mode", args: []string{"-path", "/ws"}, wantErr: "-path is for -mode echo"},
 		{name: "half an app", args: []string{"-app-id", "1", "-app-key", "k"}, wantErr: "go together"},
 		{name: "apps file and app flags", args: []string{"-apps", "apps.json", "-app-id", "1", "-app-key", "k", "-app-secret", "s"}, wantErr: "exclude each other"},
 		{name: "apps file and client events", args: []string{"-apps", "apps.json", "-client-events"}, wantErr: "each app has"},
