@@ -99,7 +99,7 @@ func startWssd(t *testing.T, args ...string) string {
 		t.Fatalf("building wssd: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := command(ctx, ".", append([]string{bin, "-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
+	cmd := command(ctx, ".", append([]string{bin, "-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

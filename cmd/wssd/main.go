@@ -53,6 +53,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	trimMemory      bool
 	statsInterval   time.Duration
+	metricsListen   string // empty: no metrics endpoint
 
 	tlsCerts, tlsKeys []string // paired in order
 	tlsClientCA       string
@@ -96,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
 	fs.BoolVar(&o.trimMemory, "trim-memory", true, "once a burst of connections is over, collect its garbage and return the free memory to the OS")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 0, "log a stats line (connections, Go heap, RSS, goroutines, GC cycles) this often; 0: never")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "127.0.0.1:9282", "host:port serving Prometheus /metrics, /healthz and /readyz, unauthenticated: keep it on loopback or a private network; empty: off")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
 	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA file")
@@ -263,6 +265,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	srv, err := engine.New(cfg, h)
 	if err != nil {
 		return err
+	}
+	if o.metricsListen != "" {
+		// Before Start, so that a port in use stops wssd before it takes
+		// clients; /readyz says 503 until it does.
+		addr, stopMetrics, err := serveMetrics(o.metricsListen, srv, log)
+		if err != nil {
+			return fmt.Errorf("-metrics-listen: %w", err)
+		}
+		// Deferred first, so run last: /readyz says 503 throughout the
+		// shutdown.
+		defer stopMetrics(time.Second)
+		log.Info("metrics listening", "url", "http://"+addr.String()+"/metrics")
 	}
 	if err := srv.Start(o.listen); err != nil {
 		return err
