@@ -24,6 +24,7 @@ import (
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/memtrim"
+	"github.com/wssd/wssd/internal/metrics"
 	"github.com/wssd/wssd/wsproto"
 )
 
@@ -266,15 +267,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// wssd's own registry: whatever else the binary serves (the push
+	// server) registers its series on it, through reg.Registerer().
+	reg := metrics.New(srv)
 	if o.metricsListen != "" {
 		// Before Start, so that a port in use stops wssd before it takes
 		// clients; /readyz says 503 until it does.
-		addr, stopMetrics, err := serveMetrics(o.metricsListen, srv, log)
+		addr, stopMetrics, err := serveMetrics(o.metricsListen, reg, log)
 		if err != nil {
 			return fmt.Errorf("-metrics-listen: %w", err)
 		}
-		// Deferred first, so run last: /readyz says 503 throughout the
-		// shutdown.
+		// It stops when run returns, after the server's shutdown: /readyz
+		// says 503 throughout.
 		defer stopMetrics(time.Second)
 		log.Info("metrics listening", "url", "http://"+addr.String()+"/metrics")
 	}

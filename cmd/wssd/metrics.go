@@ -8,20 +8,19 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/metrics"
 )
 
-// serveMetrics serves /metrics, /healthz and /readyz for srv on addr (see
+// serveMetrics serves reg's /metrics, /healthz and /readyz on addr (see
 // internal/metrics) until stop is called, which waits up to timeout for
 // requests in flight. It returns the address it listens on.
-func serveMetrics(addr string, srv *engine.Server, log *slog.Logger) (bound net.Addr, stop func(timeout time.Duration), err error) {
+func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (bound net.Addr, stop func(timeout time.Duration), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
 	hs := &http.Server{
-		Handler:           metrics.New(srv).Handler(),
+		Handler:           reg.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
