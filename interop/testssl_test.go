@@ -94,12 +94,9 @@ func TestTestSSL(t *testing.T) {
 // port, stops it when the test ends, and returns its host:port.
 func startWssd(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wssd")
-	if out, err := runOutput(t, 2*time.Minute, ".", "go", "build", "-o", bin, "github.com/wssd/wssd/cmd/wssd"); err != nil {
-		t.Fatalf("building wssd: %v\n%s", err, out)
-	}
+	bin := buildWssd(t) // in the root module: interop's go.sum lacks what only the binary imports
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := command(ctx, ".", append([]string{bin, "-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
+	cmd := command(ctx, ".", append([]string{bin, "-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

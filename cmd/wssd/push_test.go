@@ -257,6 +257,16 @@ func TestBinaryPushApp(t *testing.T) {
 	if ev, data := c.next(); ev != "update" || data != `{"n":1}` {
 		t.Fatalf("event %s %s", ev, data)
 	}
+	m := scrape(t, p.metrics)
+	for name, want := range map[string]float64{
+		`wssd_push_connections{app="42"}`:                                          1,
+		`wssd_push_subscriptions{app="42"}`:                                        1,
+		`wssd_api_requests_total{route="POST /apps/{app_id}/events",status="200"}`: 1,
+	} {
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
+	}
 	ready, err := http.Get("http://" + p.addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
