@@ -104,7 +104,7 @@ func waitJS(t *testing.T, tab context.Context, what, expr string, want any) {
 	for {
 		ctx, cancel := context.WithTimeout(tab, tabTimeout)
 		var err error
-		last, err = chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+expr+")"))
+		last, err = chromedp.Run(ctx, chromedp.Evaluate[string]("String(JSON.stringify("+expr+"))"))
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: evaluating %s: %v", what, expr, err)
