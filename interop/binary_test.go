@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +58,32 @@ func startWssd(t *testing.T, args ...string) string {
 		t.Fatalf("wssd listening on %q: %v", lines["wssd listening"].str("url"), err)
 	}
 	return "127.0.0.1:" + u.Port()
+}
+
+// devAppLine is the message of the log line in which wssd announces its
+// generated development app and the demo's URL.
+const devAppLine = "development app (for development only: its demo signs anyone in)"
+
+// startDevWssd starts the wssd binary as make run does, with a generated
+// development app and, over wss, a development certificate, and returns
+// the demo page's URL (http://… or https://…, ending in /) and, over wss,
+// the SPKI hash of its certificate for Chromium.
+func startDevWssd(t *testing.T, tr transport) (demo string, spki []string) {
+	t.Helper()
+	args := []string{"-dev-app", filepath.Join(t.TempDir(), "app.json")}
+	tlsDir := t.TempDir()
+	if tr.TLS {
+		args = append(args, "-tls-dev", tlsDir)
+	}
+	logs := runWssd(t, []string{"wssd listening", devAppLine}, args...)
+	demo = logs[devAppLine].str("demo")
+	if want := map[bool]string{false: "http://", true: "https://"}[tr.TLS]; !strings.HasPrefix(demo, want) || !strings.HasSuffix(demo, "/") {
+		t.Fatalf("the development app line's demo URL is %q, want %s…/", demo, want)
+	}
+	if tr.TLS {
+		spki = append(spki, spkiHashOfFile(t, filepath.Join(tlsDir, "cert.pem")))
+	}
+	return demo, spki
 }
 
 // runWssd starts the wssd binary with "-listen 127.0.0.1:0 -log-format

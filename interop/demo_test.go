@@ -32,21 +32,7 @@ func TestDemoChat(t *testing.T) {
 	chromium := requireProgram(t, "chromium", "Chromium (Debian package chromium)", "--version")
 
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		const devLine = "development app (for development only: its demo signs anyone in)"
-		args := []string{"-dev-app", filepath.Join(t.TempDir(), "app.json")}
-		tlsDir := t.TempDir()
-		if tr.TLS {
-			args = append(args, "-tls-dev", tlsDir)
-		}
-		logs := runWssd(t, []string{"wssd listening", devLine}, args...)
-		demo := logs[devLine].str("demo")
-		if want := map[bool]string{false: "http://", true: "https://"}[tr.TLS]; len(demo) < len(want) || demo[:len(want)] != want {
-			t.Fatalf("the development app line's demo URL is %q, want %s…", demo, want)
-		}
-		var spki []string
-		if tr.TLS {
-			spki = append(spki, spkiHashOfFile(t, filepath.Join(tlsDir, "cert.pem")))
-		}
+		demo, spki := startDevWssd(t, tr)
 		browser := newBrowser(t, chromium, spki...)
 		ann, _ := newTab(t, browser)
 		bob, closeBob := newTab(t, browser)

@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,30 +29,15 @@ func TestPusherJSChromium(t *testing.T) {
 
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		// The wssd binary serves pusher-js, over the same transport.
-		const devLine = "development app (for development only: its demo signs anyone in)"
-		args := []string{"-dev-app", filepath.Join(t.TempDir(), "app.json")}
-		tlsDir := t.TempDir()
-		spki := []string{}
+		demo, spki := startDevWssd(t, tr)
 		if tr.TLS {
-			args = append(args, "-tls-dev", tlsDir)
+			spki = append(spki, testSPKIHash(t))
 		}
-		logs := runWssd(t, []string{"wssd listening", devLine}, args...)
-		if tr.TLS {
-			spki = append(spki, spkiHashOfFile(t, filepath.Join(tlsDir, "cert.pem")), testSPKIHash(t))
-		}
-
 		app := push.App{ID: "42", Key: "browser-key", Secret: "browser-secret"}
-		apps, err := push.NewApps(app)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := push.New(push.Config{Apps: apps})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := newPush(t, app)
 		es := startPushEngine(t, tr, ps)
 
-		script := logs[devLine].str("demo") + "demo/pusher.min.js"
+		script := demo + "demo/pusher.min.js"
 		auth := &authEndpoint{app: &app, refuse: "private-denied"}
 		pages := httptest.NewServer(pusherPageServer(pusherPage{
 			Script: script,
@@ -86,7 +70,7 @@ func TestPusherJSChromium(t *testing.T) {
 			{"private-elsewhere", `{"id":1}`, ""}, // not subscribed
 			{"private-orders", `{"id":2}`, ""},
 			{"private-orders", `{"id":3}`, socketID}, // the page excluded
-			{"private-denied", `{"id":4}`, ""},      // refused
+			{"private-denied", `{"id":4}`, ""},       // refused
 			{"private-orders", `{"id":5}`, ""},
 		} {
 			if err := ps.Trigger(app.ID, []string{tg.channel}, "shipped", tg.data, tg.except); err != nil {

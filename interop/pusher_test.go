@@ -35,14 +35,7 @@ func TestPusherJS(t *testing.T) {
 	requireComponent(t, "the npm packages of interop/node", installNodeModules(t))
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		app := push.App{ID: "42", Key: "interop-key", Secret: "interop-secret", ClientEvents: true}
-		apps, err := push.NewApps(app)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := push.New(push.Config{Apps: apps})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := newPush(t, app)
 		es := startPushEngine(t, tr, ps)
 		control := startControl(t, ps, app.ID)
 
@@ -92,6 +85,20 @@ func TestPusherJS(t *testing.T) {
 			t.Errorf("the script ran %d checks, pusherChecks lists %d", len(got), len(pusherChecks))
 		}
 	})
+}
+
+// newPush returns a push server for the apps.
+func newPush(t *testing.T, apps ...push.App) *push.Server {
+	t.Helper()
+	a, err := push.NewApps(apps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := push.New(push.Config{Apps: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }
 
 // startPushEngine starts an engine with ps as its handler, bound to it,
