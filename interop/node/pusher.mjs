@@ -16,6 +16,7 @@
 
 import { createRequire } from 'node:module';
 import { createHash, randomBytes } from 'node:crypto';
+import { controller, eq, runChecks } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
@@ -23,7 +24,6 @@ const PusherSDK = require('pusher');
 const nacl = require('tweetnacl');
 const version = require('pusher-js/package.json').version;
 
-const CHECK_TIMEOUT_MS = 15_000;
 const cfg = JSON.parse(process.argv[2]);
 const sdk = new PusherSDK({
   appId: cfg.appId, key: cfg.key, secret: cfg.secret,
@@ -84,16 +84,7 @@ function subscribed(p, name) {
   });
 }
 
-async function control(path, body) {
-  const r = await fetch(cfg.control + path, { method: 'POST', body: JSON.stringify(body) });
-  if (!r.ok) throw new Error(`control ${path}: ${r.status} ${await r.text()}`);
-}
-
-function eq(got, want, what) {
-  if (JSON.stringify(got) !== JSON.stringify(want)) {
-    throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  }
-}
+const control = controller(cfg.control);
 
 // nothing checks that target does not emit event within ms.
 function nothing(target, event, ms) {
@@ -220,23 +211,4 @@ const checks = {
   },
 };
 
-function withTimeout(p, name) {
-  let timer;
-  return Promise.race([p, new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name}: timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  })]).finally(() => clearTimeout(timer));
-}
-
-const results = [];
-for (const [name, run] of Object.entries(checks)) {
-  try {
-    await withTimeout(run(), name);
-    results.push({ name, ok: true, error: '' });
-  } catch (e) {
-    process.stderr.write(`${name}: ${e.stack || e}\n`);
-    results.push({ name, ok: false, error: String(e.message || e) });
-  }
-}
-for (const p of opened) p.disconnect();
-process.stdout.write(JSON.stringify({ client: 'pusher-js', version, results }) + '\n');
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+await runChecks('pusher-js', version, checks, () => { for (const p of opened) p.disconnect(); });
