@@ -2,11 +2,16 @@ package interop
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
 	"github.com/wssd/wssd/push"
 )
 
@@ -57,11 +62,18 @@ var laravelTokens = map[string]laravelUser{
 // user {id}; presence- channels get channel_data with the user's numeric
 // id as user_id and {id, name} as user_info, as Laravel encodes what the
 // channel's callback returns; other private- channels are for any user.
+// With csrf set, it also wants that X-CSRF-TOKEN, as Laravel's web
+// middleware does (Echo sends the page's csrf-token meta tag).
 type laravelAuth struct {
-	app *push.App
+	app  *push.App
+	csrf string
 }
 
 func (a laravelAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.csrf != "" && r.Header.Get("X-CSRF-TOKEN") != a.csrf {
+		http.Error(w, "CSRF token mismatch", 419) // Laravel's status for it
+		return
+	}
 	user, ok := laravelTokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
 	if !ok {
 		http.Error(w, "guest", http.StatusForbidden)
@@ -93,3 +105,108 @@ func (a laravelAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(res)
 }
+
+// TestLaravelEchoChromium runs Laravel Echo's browser build (its IIFE, as
+// a page includes it) with the pusher-js that the wssd binary serves, in
+// two headless Chromium tabs, over ws and wss, against the push server:
+// Ann's and Bob's pages, each with its bearer token and the page's CSRF
+// token, join a presence channel (here, joining, leaving carry Laravel's
+// user_info), Ann's whisper reaches Bob only, with her user_id, and an
+// App\Events\OrderShipped triggered on Bob's private channel reaches
+// his listen('OrderShipped') and not Ann's page.
+func TestLaravelEchoChromium(t *testing.T) {
+	t.Parallel()
+	chromium := requireProgram(t, "chromium", "Chromium (Debian package chromium)", "--version")
+	requireNode(t) // for node_modules/laravel-echo
+	echoJS, err := os.ReadFile(filepath.Join(nodeDir, "node_modules", "laravel-echo", "dist", "echo.iife.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		demo, spki := startDevWssd(t, tr)
+		if tr.TLS {
+			spki = append(spki, testSPKIHash(t))
+		}
+		app := push.App{ID: "7", Key: "echo-key", Secret: "echo-secret", ClientEvents: true}
+		ps := newPush(t, app)
+		es := startPushEngine(t, tr, ps)
+
+		const csrf = "csrf-of-the-page"
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_ = echoPage.Execute(w, map[string]any{
+				"Script": demo + "demo/pusher.min.js", "Key": app.Key, "Port": es.Addr().Port(), "TLS": tr.TLS, "CSRF": csrf,
+			})
+		})
+		mux.HandleFunc("GET /echo.iife.js", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript")
+			_, _ = w.Write(echoJS)
+		})
+		mux.Handle("POST /broadcasting/auth", laravelAuth{app: &app, csrf: csrf})
+		pages := httptest.NewServer(mux)
+		t.Cleanup(pages.Close)
+
+		browser := newBrowser(t, chromium, spki...)
+		ann, _ := newTab(t, browser)
+		bob, closeBob := newTab(t, browser)
+		annUser := map[string]any{"id": 1, "name": "Ann"}
+		bobUser := map[string]any{"id": 2, "name": "Bob"}
+
+		run(t, ann, "Ann's page", chromedp.Navigate(pages.URL+"/?token=ann-token"))
+		waitJS(t, ann, "Ann's here", `result.here`, []any{annUser})
+		waitJS(t, ann, "Ann's own channel", `result.subscribed`, true)
+		run(t, bob, "Bob's page", chromedp.Navigate(pages.URL+"/?token=bob-token"))
+		waitJS(t, bob, "Bob's here", `result.here`, []any{annUser, bobUser})
+		waitJS(t, bob, "Bob's own channel", `result.subscribed`, true)
+		waitJS(t, ann, "Ann's joining", `result.joining`, []any{bobUser})
+
+		run(t, ann, "Ann whispers", chromedp.Evaluate[chromedp.Void](`whisper({name: "Ann"})`))
+		waitJS(t, bob, "Bob's whispers", `result.whispers`, []any{map[string]any{"data": map[string]any{"name": "Ann"}, "user_id": "1"}})
+
+		if err := ps.Trigger(app.ID, []string{"private-App.Models.User.2"}, `App\Events\OrderShipped`, `{"order":{"id":7}}`, ""); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, bob, "Bob's events", `result.events`, []any{map[string]any{"order": map[string]any{"id": 7}}})
+
+		closeBob()
+		waitJS(t, ann, "Ann's leaving", `result.leaving`, []any{bobUser})
+		// Ann's page got neither her own whisper nor Bob's event.
+		waitJS(t, ann, "Ann's whispers and events", `[result.whispers, result.events]`, []any{[]any{}, []any{}})
+	})
+}
+
+// echoPage is a Laravel-style page: the csrf-token meta tag, pusher-js as
+// window.Pusher, Echo's IIFE build, and an Echo with the bearer token of
+// the page's ?token=. It keeps what Echo reported in window.result and
+// offers whisper(data) on the presence channel.
+var echoPage = template.Must(template.New("echo").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>laravel-echo</title>
+<meta name="csrf-token" content="{{.CSRF}}">
+<script src="{{.Script}}"></script>
+<script src="/echo.iife.js"></script></head>
+<body>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+window.result = {here: null, joining: [], leaving: [], whispers: [], events: [], subscribed: false};
+const echo = new Echo.default({
+  broadcaster: "pusher", key: {{.Key}}, cluster: "mt1",
+  wsHost: "localhost", wsPort: {{.Port}}, wssPort: {{.Port}}, forceTLS: {{.TLS}},
+  enabledTransports: ["ws", "wss"], disableStats: true,
+  bearerToken: token,
+});
+const byID = (users) => [...users].sort((a, b) => a.id - b.id);
+const chat = echo.join("chat.1")
+  .here((users) => { result.here = byID(users); })
+  .joining((user) => result.joining.push(user))
+  .leaving((user) => result.leaving.push(user))
+  .listenForWhisper("typing", (data, meta) => result.whispers.push({data, user_id: meta && meta.user_id}));
+window.whisper = (data) => { chat.whisper("typing", data); };
+const id = {"ann-token": 1, "bob-token": 2}[token];
+echo.private("App.Models.User." + id)
+  .subscribed(() => { result.subscribed = true; })
+  .listen("OrderShipped", (e) => result.events.push(e));
+</script>
+</body></html>
+`))
