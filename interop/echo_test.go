@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -16,7 +17,11 @@ import (
 )
 
 // echoChecks are the checks node/echo.mjs runs, in its order.
-var echoChecks = []string{"public-listen", "private", "presence", "whisper", "to-others"}
+var echoChecks = []string{"public-listen", "private", "encrypted", "presence", "whisper", "to-others"}
+
+// echoMasterKey is the stand-in Laravel app's encryption master key
+// (PUSHER_ENCRYPTION_MASTER_KEY_BASE64 in a Laravel .env).
+var echoMasterKey = []byte("laravel's encryption master key!")
 
 // TestLaravelEcho drives Laravel Echo 2.5.0 (broadcaster "pusher", with
 // pusher-js 8.6.0) in Node against the push server, over ws and wss, as a
@@ -24,7 +29,8 @@ var echoChecks = []string{"public-listen", "private", "presence", "whisper", "to
 // broadcasts them (App\Events\OrderShipped listened as OrderShipped,
 // broadcastAs() names with a leading dot), private() and notification()
 // authorized by a stand-in for Laravel's /broadcasting/auth with bearer
-// tokens (a refused channel reports 403), join() with here, joining and
+// tokens (a refused channel reports 403), encryptedPrivate() decrypting an
+// event encrypted as Laravel's broadcaster encrypts it, join() with here, joining and
 // leaving carrying Laravel's user_info, whisper() on presence and private
 // channels, and toOthers() (a trigger that excludes the sender's socket).
 func TestLaravelEcho(t *testing.T) {
@@ -35,10 +41,11 @@ func TestLaravelEcho(t *testing.T) {
 		ps := newPush(t, app)
 		es := startPushEngine(t, tr, ps)
 		control := startControl(t, ps, app.ID, map[string]http.Handler{
-			"POST /broadcasting/auth": laravelAuth{app: &app},
+			"POST /broadcasting/auth": laravelAuth{app: &app, masterKey: echoMasterKey},
 		})
 		cfg, _ := json.Marshal(map[string]any{
 			"key": app.Key, "host": "localhost", "port": es.Addr().Port(), "tls": tr.TLS, "control": control,
+			"masterKey": base64.StdEncoding.EncodeToString(echoMasterKey),
 		})
 		runNodeChecks(t, tr, node, "echo.mjs", cfg, "laravel-echo", "2.5.0", echoChecks)
 	})
@@ -61,12 +68,15 @@ var laravelTokens = map[string]laravelUser{
 // token's, and guests get 403; private-App.Models.User.{id} is only for
 // user {id}; presence- channels get channel_data with the user's numeric
 // id as user_id and {id, name} as user_info, as Laravel encodes what the
-// channel's callback returns; other private- channels are for any user.
+// channel's callback returns; other private- channels are for any user,
+// private-encrypted- ones with their shared_secret derived from masterKey
+// (what pusher-php-server adds when Laravel has an encryption master key).
 // With csrf set, it also wants that X-CSRF-TOKEN, as Laravel's web
 // middleware does (Echo sends the page's csrf-token meta tag).
 type laravelAuth struct {
-	app  *push.App
-	csrf string
+	app       *push.App
+	masterKey []byte
+	csrf      string
 }
 
 func (a laravelAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -101,6 +111,9 @@ func (a laravelAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := map[string]string{"auth": a.app.AuthorizeChannel(socketID, channel, channelData)}
 	if channelData != "" {
 		res["channel_data"] = channelData
+	}
+	if strings.HasPrefix(channel, "private-encrypted-") {
+		res["shared_secret"] = push.SharedSecret(channel, a.masterKey)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(res)

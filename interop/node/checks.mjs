@@ -4,6 +4,10 @@
 // {"client","version","results":[{"name","ok","error"}]}, and the exit
 // status is 0 only if every check passed.
 
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+const nacl = createRequire(import.meta.url)('tweetnacl');
 const CHECK_TIMEOUT_MS = 15_000;
 
 // eq throws unless got and want have the same JSON encoding.
@@ -20,6 +24,18 @@ export function controller(base) {
     const r = await fetch(base + path, { method: 'POST', body: JSON.stringify(body) });
     if (!r.ok) throw new Error(`control ${path}: ${r.status} ${await r.text()}`);
   };
+}
+
+// encrypted returns the data of an event on an encrypted channel, as
+// Pusher's server libraries (and so Laravel's broadcaster) encrypt it:
+// {nonce, ciphertext}, the payload's JSON in a secretbox whose key is the
+// SHA-256 of the channel name and the master key (base64).
+export function encrypted(channel, masterKeyBase64, payload) {
+  const key = createHash('sha256')
+    .update(Buffer.concat([Buffer.from(channel), Buffer.from(masterKeyBase64, 'base64')])).digest();
+  const nonce = randomBytes(24);
+  const box = nacl.secretbox(Buffer.from(JSON.stringify(payload)), nonce, key);
+  return JSON.stringify({ nonce: nonce.toString('base64'), ciphertext: Buffer.from(box).toString('base64') });
 }
 
 function withTimeout(p, name) {

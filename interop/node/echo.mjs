@@ -8,7 +8,8 @@
 // Usage: node echo.mjs CONFIG_JSON
 //
 // CONFIG_JSON: {"key","host","port","tls" (bool),"control" (URL of the
-// test's control server)}. Over TLS, Node trusts the CA in
+// test's control server),"masterKey" (base64, the app's encryption master
+// key)}. Over TLS, Node trusts the CA in
 // NODE_EXTRA_CA_CERTS. The control server answers POST /broadcasting/auth
 // (a form with socket_id and channel_name; "Authorization: Bearer TOKEN",
 // ann-token for user 1 Ann and bob-token for user 2 Bob) and triggers
@@ -21,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import Echo from 'laravel-echo';
 import PusherJS from 'pusher-js';
-import { controller, eq, runChecks } from './checks.mjs';
+import { controller, encrypted, eq, runChecks } from './checks.mjs';
 
 const version = JSON.parse(readFileSync(new URL('./node_modules/laravel-echo/package.json', import.meta.url))).version;
 const cfg = JSON.parse(process.argv[2]);
@@ -121,6 +122,23 @@ const checks = {
     const err = (await refused)[0];
     eq({ type: err.type, status: err.status }, { type: 'AuthError', status: 403 }, "Bob on Ann's channel");
     ann.disconnect(); bob.disconnect();
+  },
+
+  // Echo.encryptedPrivate('vault.1') gets the channel's shared_secret from
+  // /broadcasting/auth and decrypts an event encrypted as pusher-php-server
+  // encrypts it for Laravel (secretbox with the key derived from the master
+  // key); the push server relays the ciphertext.
+  async encrypted() {
+    const ann = echo('ann-token');
+    const vault = await subscribed(ann.encryptedPrivate('vault.1'));
+    eq(vault.name, 'private-encrypted-vault.1', 'channel name');
+    const got = on((cb) => vault.listen('OrderShipped', cb));
+    await control('/trigger', {
+      channels: [vault.name], event: 'App\\Events\\OrderShipped',
+      data: encrypted(vault.name, cfg.masterKey, { order: { id: 9 } }),
+    });
+    eq((await got)[0], { order: { id: 9 } }, 'decrypted OrderShipped');
+    ann.disconnect();
   },
 
   // Echo.join('chat.1'): here() lists the members, joining() and leaving()

@@ -15,13 +15,11 @@
 // match interop/pusher_test.go.
 
 import { createRequire } from 'node:module';
-import { createHash, randomBytes } from 'node:crypto';
-import { controller, eq, runChecks } from './checks.mjs';
+import { controller, encrypted, eq, runChecks } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
 const PusherSDK = require('pusher');
-const nacl = require('tweetnacl');
 const version = require('pusher-js/package.json').version;
 
 const cfg = JSON.parse(process.argv[2]);
@@ -117,12 +115,7 @@ const checks = {
     await connected(p);
     const ch = await subscribed(p, name);
     const got = once(ch, 'secret');
-    // What Pusher's server libraries do: a per-channel key from the master key.
-    const key = createHash('sha256')
-      .update(Buffer.concat([Buffer.from(name), Buffer.from(cfg.masterKey, 'base64')])).digest();
-    const nonce = randomBytes(24);
-    const box = nacl.secretbox(Buffer.from(JSON.stringify({ pin: 1234 })), nonce, key);
-    const data = JSON.stringify({ nonce: nonce.toString('base64'), ciphertext: Buffer.from(box).toString('base64') });
+    const data = encrypted(name, cfg.masterKey, { pin: 1234 });
     await control('/trigger', { channels: [name], event: 'secret', data });
     eq((await got).data, { pin: 1234 }, 'decrypted event');
     p.disconnect();
