@@ -24,7 +24,8 @@ const (
 // two headless Chromium tabs: Ann and Bob join the presence channel under
 // their names and each sees both in the member list; each sends a message
 // that the other receives as a client event and that is not echoed back to
-// its sender; Bob's tab closes and Ann sees him leave. A screenshot of
+// its sender; Ann opens a second tab, which adds no member to Bob's page
+// and whose closing removes none; Bob's tab closes and Ann sees him leave. A screenshot of
 // Ann's page after the exchange goes into the test's temporary directory,
 // and with -update into docs/demo-chat.png.
 func TestDemoChat(t *testing.T) {
@@ -70,10 +71,25 @@ func TestDemoChat(t *testing.T) {
 			}
 		}
 
+		// Ann in a second tab is the same member: Bob's page neither
+		// gains a member nor says she joined, nor loses her or says she
+		// left when that tab closes. (Bob's page is read once Ann's next
+		// message is there; with a per-tab member_removed, it came before
+		// in every run.)
+		ann2, closeAnn2 := newTab(t, browser)
+		joinAs(t, ann2, demo, "Ann")
+		waitJS(t, ann2, "the second tab's members", demoMembers, []string{"Ann", "Bob"})
+		closeAnn2()
+		say(t, ann, "still here")
+		waitJS(t, bob, "Bob's chat after Ann's second tab came and went", demoMessages,
+			[]string{"* You joined as Bob.", "Ann: hello Bob", "Bob: hi Ann", "Ann: still here"})
+		waitJS(t, bob, "Bob's members after Ann's second tab came and went", demoMembers, []string{"Ann", "Bob"})
+
 		closeBob()
 		waitJS(t, ann, "Ann's members after Bob left", demoMembers, []string{"Ann"})
 		waitJS(t, ann, "Ann's count after Bob left", demoCount, "Members (1)")
-		waitJS(t, ann, "Ann's chat after Bob left", demoMessages, []string{"* You joined as Ann.", "* Bob joined.", "Ann: hello Bob", "Bob: hi Ann", "* Bob left."})
+		waitJS(t, ann, "Ann's chat after Bob left", demoMessages,
+			[]string{"* You joined as Ann.", "* Bob joined.", "Ann: hello Bob", "Bob: hi Ann", "Ann: still here", "* Bob left."})
 	})
 }
 

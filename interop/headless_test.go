@@ -114,7 +114,7 @@ func waitJS(t *testing.T, tab context.Context, what, expr string, want any) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s is %s, want %s (waited %v)", what, expr, last, wantJSON, tabTimeout)
+			t.Fatalf("%s: %s, want %s (waited %v for it)", what, last, wantJSON, tabTimeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
