@@ -15,16 +15,13 @@
 // match interop/pusher_test.go.
 
 import { createRequire } from 'node:module';
-import { connected, eq, nothing, runChecks, subscribed } from './checks.mjs';
-import { createHash, randomBytes } from 'node:crypto';
+import { connected, controller, encrypted, eq, nothing, runChecks, subscribed } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
 const PusherSDK = require('pusher');
-const nacl = require('tweetnacl');
 const version = require('pusher-js/package.json').version;
 
-const CHECK_TIMEOUT_MS = 15_000;
 const cfg = JSON.parse(process.argv[2]);
 const sdk = new PusherSDK({
   appId: cfg.appId, key: cfg.key, secret: cfg.secret,
@@ -68,10 +65,7 @@ function once(target, event) {
   });
 }
 
-async function control(path, body) {
-  const r = await fetch(cfg.control + path, { method: 'POST', body: JSON.stringify(body) });
-  if (!r.ok) throw new Error(`control ${path}: ${r.status} ${await r.text()}`);
-}
+const control = controller(cfg.control);
 
 // triggered checks that an event the Go API triggers on the channel
 // reaches a pusher-js subscriber, its data decoded.
@@ -95,12 +89,7 @@ const checks = {
     await connected(p);
     const ch = await subscribed(p, name);
     const got = once(ch, 'secret');
-    // What Pusher's server libraries do: a per-channel key from the master key.
-    const key = createHash('sha256')
-      .update(Buffer.concat([Buffer.from(name), Buffer.from(cfg.masterKey, 'base64')])).digest();
-    const nonce = randomBytes(24);
-    const box = nacl.secretbox(Buffer.from(JSON.stringify({ pin: 1234 })), nonce, key);
-    const data = JSON.stringify({ nonce: nonce.toString('base64'), ciphertext: Buffer.from(box).toString('base64') });
+    const data = encrypted(name, cfg.masterKey, { pin: 1234 });
     await control('/trigger', { channels: [name], event: 'secret', data });
     eq((await got).data, { pin: 1234 }, 'decrypted event');
     p.disconnect();
@@ -189,4 +178,4 @@ const checks = {
   },
 };
 
-await runChecks(checks, { client: 'pusher-js', version, opened, timeoutMs: CHECK_TIMEOUT_MS });
+await runChecks('pusher-js', version, checks, () => { for (const p of opened) p.disconnect(); });

@@ -19,7 +19,6 @@ const PusherJS = require('pusher-js');
 const PusherSDK = require('pusher');
 const version = require('pusher/package.json').version;
 
-const CHECK_TIMEOUT_MS = 15_000;
 const cfg = JSON.parse(process.argv[2]);
 const sdk = new PusherSDK({
   appId: cfg.appId, key: cfg.key, secret: cfg.secret,
@@ -185,4 +184,4 @@ const checks = {
   },
 };
 
-await runChecks(checks, { client: 'pusher', version, opened, timeoutMs: CHECK_TIMEOUT_MS });
+await runChecks('pusher', version, checks, () => { for (const p of opened) p.disconnect(); });
