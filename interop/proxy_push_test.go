@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -148,11 +149,11 @@ type pusherMessage struct {
 	Data    string `json:"data"`
 }
 
-// triggerRoundTrip runs a Pusher client's life on c, a connection to
-// proxyApp's /app/{key}: the connection is established, it subscribes to
-// a channel named after id, an event is triggered on that channel through
-// api (a signed POST /apps/{id}/events carrying h and testIDHeader id),
-// and it arrives on c.
+// triggerRoundTrip runs a Pusher client's life on c, a connection to the
+// app's /app/{key}: the connection is established, it subscribes to a
+// channel named after id, an event is triggered on that channel through
+// api, the same app's (a signed POST /apps/{id}/events carrying h and
+// testIDHeader id), and it arrives on c.
 func triggerRoundTrip(t *testing.T, c *wstest.Client, api *apiClient, id string, h http.Header) {
 	t.Helper()
 	var m pusherMessage
@@ -175,7 +176,7 @@ func triggerRoundTrip(t *testing.T, c *wstest.Client, api *apiClient, id string,
 	}
 	h = h.Clone()
 	h.Set(testIDHeader, id)
-	status, got := api.post(t, "/apps/"+proxyApp.ID+"/events", body, false, h)
+	status, got := api.post(t, "/apps/"+api.creds.ID+"/events", body, false, h)
 	if status != http.StatusOK {
 		t.Fatalf("trigger: %d %q", status, got)
 	}
@@ -185,24 +186,35 @@ func triggerRoundTrip(t *testing.T, c *wstest.Client, api *apiClient, id string,
 	}
 }
 
-// apiClient posts signed requests to the Pusher HTTP API at base, from
-// 127.0.0.2 (over TLS when base is https).
+// apiClient posts signed requests to the Pusher HTTP API at base (over TLS
+// when base is https).
 type apiClient struct {
 	base  string
 	creds push.Credentials
 	http  *http.Client
 }
 
-// proxyAPIClient is an apiClient of proxyApp through the proxy at addr.
+// proxyAPIClient is an apiClient of proxyApp through the proxy at addr,
+// from 127.0.0.2.
 func proxyAPIClient(t *testing.T, addr netip.AddrPort) *apiClient {
-	return newAPIClient(t, "https://"+proxyHost(addr), proxyApp)
+	return newAPIClient(t, "https://"+proxyHost(addr), proxyApp, clientIP, nil)
 }
 
-// newAPIClient returns an apiClient of app at base, whose connections
-// close when the test ends.
-func newAPIClient(t *testing.T, base string, app push.App) *apiClient {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}, Timeout: 5 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: clientTLS(), ForceAttemptHTTP2: false}
+// newAPIClient returns an apiClient of app at base, connecting from local
+// and sending pre (a PROXY header) first on every connection; its
+// connections close when the test ends.
+func newAPIClient(t *testing.T, base string, app push.App, local netip.Addr, pre []byte) *apiClient {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: local.AsSlice()}, Timeout: 5 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil && len(pre) > 0 {
+			if _, err = c.Write(pre); err != nil {
+				c.Close()
+			}
+		}
+		return c, err
+	}
+	tr := &http.Transport{DialContext: dial, TLSClientConfig: clientTLS()}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &apiClient{
 		base:  base,
