@@ -133,6 +133,44 @@ func TestProxyPush(t *testing.T) {
 					})
 				})
 			}
+
+			// A wssd that is shutting down answers /readyz with 503: a
+			// proxy that checks it sends no new client there, while the
+			// clients it has keep their connections.
+			if !p.checksReady {
+				return
+			}
+			t.Run("draining", func(t *testing.T) {
+				t.Parallel()
+				up := startPushUpstream(t, p.edge)
+				addr := startProxy(t, p, bin, proxyOptions{upstream: up.Addr(), idle: proxyIdle})
+				c := dialProxy(t, addr, pusherPath(proxyApp.Key), clientTLS(), nil)
+				var m pusherMessage
+				readPusher(t, c, &m)
+				up.api.SetReady(false)
+				start := time.Now()
+				for {
+					nc, err := wstest.Dial(proxyHost(addr), wstest.DialOptions{Path: pusherPath(proxyApp.Key), LocalIP: clientIP.String(), TLS: clientTLS()})
+					if err == nil {
+						nc.Close()
+					} else if nc != nil && nc.Response.StatusCode == http.StatusServiceUnavailable {
+						t.Logf("new clients refused by the proxy %v after /readyz turned 503", time.Since(start).Round(100*time.Millisecond))
+						break
+					}
+					if time.Since(start) > 15*time.Second {
+						t.Fatalf("new clients still reach wssd 15 s after /readyz turned 503 (last: %v)", err)
+					}
+					// Meanwhile the client connected before answers
+					// wssd's pings, as every client does.
+					if _, err := keepQuiet(c, 200*time.Millisecond); err != nil {
+						t.Fatalf("the client connected before lost its connection: %v", err)
+					}
+				}
+				// The open connection still gets pings through the proxy.
+				if pings, err := keepQuiet(c, 2*proxyPing); err != nil || pings == 0 {
+					t.Errorf("the client connected before: %d pings, %v; want its connection kept", pings, err)
+				}
+			})
 		})
 	}
 }

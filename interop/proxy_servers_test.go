@@ -55,6 +55,9 @@ type proxyKind struct {
 	// and sends it on with a Content-Length, 411 from wssd when the proxy
 	// passes it on chunked.
 	chunkedStatus int
+	// checksReady says whether the shipped file has the proxy check
+	// wssd's /readyz, and stop sending it new clients on a 503.
+	checksReady bool
 	// configure writes the proxy's configuration for addr into dir, from
 	// its shipped file, and returns the arguments that run it with it.
 	configure func(t *testing.T, dir string, addr netip.AddrPort, o proxyOptions) []string
@@ -64,7 +67,7 @@ type proxyKind struct {
 var proxies = []proxyKind{
 	{name: "nginx", bin: "nginx", pkg: "nginx", edge: realIPSetup{header: engine.SourceXRealIP}, chunkedStatus: http.StatusOK, configure: configureNginx},
 	{name: "apache", bin: "apache2", pkg: "apache2", edge: realIPSetup{header: engine.SourceXRealIP}, chunkedStatus: http.StatusOK, configure: configureApache},
-	{name: "haproxy", bin: "haproxy", pkg: "haproxy", edge: realIPSetup{header: engine.SourceProxyProtocol, proxyProtocol: true}, chunkedStatus: http.StatusLengthRequired, configure: configureHAProxy},
+	{name: "haproxy", bin: "haproxy", pkg: "haproxy", edge: realIPSetup{header: engine.SourceProxyProtocol, proxyProtocol: true}, chunkedStatus: http.StatusLengthRequired, checksReady: true, configure: configureHAProxy},
 }
 
 // realIPSetup is how wssd learns the client's address from a proxy: the
