@@ -81,6 +81,29 @@ func TestProxyPush(t *testing.T) {
 						}
 					})
 
+					// A signed channel query whose path has characters
+					// a proxy might re-encode, some percent-encoded as
+					// encodeURIComponent would: the signature (over the
+					// decoded path) still holds behind the proxy.
+					t.Run("channel-query", func(t *testing.T) {
+						t.Parallel()
+						const channel = "proxy-a=b@c,d.e;f"
+						c := dialProxy(t, addr, pusherPath(proxyApp.Key), clientTLS(), nil)
+						var m pusherMessage
+						readPusher(t, c, &m)
+						sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]string{"channel": channel}})
+						if err := c.Write(wstest.Message(wsproto.OpText, sub)); err != nil {
+							t.Fatal(err)
+						}
+						readPusher(t, c, &m)
+						path := "/apps/" + proxyApp.ID + "/channels/" + url.PathEscape(channel)
+						path = strings.NewReplacer("@", "%40", ",", "%2C").Replace(path)
+						status, got := api.signedGet(t, path, url.Values{"info": {"subscription_count"}})
+						if status != http.StatusOK || !strings.Contains(got, `"occupied":true`) || !strings.Contains(got, `"subscription_count":1`) {
+							t.Errorf("GET %s: %d %q, want 200, occupied, one subscription", path, status, got)
+						}
+					})
+
 					// The proxy passes a body as large as the API
 					// accepts; one byte more is refused by wssd, not by
 					// the proxy.
@@ -281,6 +304,22 @@ func (a *apiClient) post(t *testing.T, path string, body []byte, chunked bool, h
 		req.Header[k] = vs
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return a.do(t, req)
+}
+
+// signedGet sends a GET of path (escaped) with params, signed over the
+// decoded path.
+func (a *apiClient) signedGet(t *testing.T, path string, params url.Values) (int, string) {
+	t.Helper()
+	decoded, err := url.PathUnescape(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := a.creds.SignQuery(http.MethodGet, decoded, params, nil, time.Now())
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, a.base+path+"?"+q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return a.do(t, req)
 }
 
