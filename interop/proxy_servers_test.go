@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -25,6 +26,8 @@ import (
 // nginx, Apache httpd and HAProxy, each from its shipped configuration file
 // with a few explicit substitutions (ports, paths, certificate, timeout), in
 // a directory of the test's own, on free loopback ports.
+// Each routes /app/ (the push server's WebSockets) and /apps/ (its HTTP API)
+// to wssd and answers everything else itself.
 
 // Timeouts of the proxy processes.
 const (
@@ -47,6 +50,14 @@ type proxyKind struct {
 	pkg  string // the Debian package that installs it
 	// edge is how wssd behind the shipped file finds the client's address.
 	edge realIPSetup
+	// chunkedStatus is what an API request whose body the client sends
+	// chunked gets through the shipped file: 200 when the proxy reads it
+	// and sends it on with a Content-Length, 411 from wssd when the proxy
+	// passes it on chunked.
+	chunkedStatus int
+	// checksReady says whether the shipped file has the proxy check
+	// wssd's /readyz, and stop sending it new clients on a 503.
+	checksReady bool
 	// configure writes the proxy's configuration for addr into dir, from
 	// its shipped file, and returns the arguments that run it with it.
 	configure func(t *testing.T, dir string, addr netip.AddrPort, o proxyOptions) []string
@@ -54,9 +65,9 @@ type proxyKind struct {
 
 // proxies are the proxies the tests put in front of wssd.
 var proxies = []proxyKind{
-	{name: "nginx", bin: "nginx", pkg: "nginx", edge: realIPSetup{header: engine.SourceXRealIP}, configure: configureNginx},
-	{name: "apache", bin: "apache2", pkg: "apache2", edge: realIPSetup{header: engine.SourceXRealIP}, configure: configureApache},
-	{name: "haproxy", bin: "haproxy", pkg: "haproxy", edge: realIPSetup{header: engine.SourceProxyProtocol, proxyProtocol: true}, configure: configureHAProxy},
+	{name: "nginx", bin: "nginx", pkg: "nginx", edge: realIPSetup{header: engine.SourceXRealIP}, chunkedStatus: http.StatusOK, configure: configureNginx},
+	{name: "apache", bin: "apache2", pkg: "apache2", edge: realIPSetup{header: engine.SourceXRealIP}, chunkedStatus: http.StatusOK, configure: configureApache},
+	{name: "haproxy", bin: "haproxy", pkg: "haproxy", edge: realIPSetup{header: engine.SourceProxyProtocol, proxyProtocol: true}, chunkedStatus: http.StatusLengthRequired, checksReady: true, configure: configureHAProxy},
 }
 
 // realIPSetup is how wssd learns the client's address from a proxy: the
@@ -188,31 +199,43 @@ func configureNginx(t *testing.T, dir string, addr netip.AddrPort, o proxyOption
 		{"listen 443 ssl;", "listen " + addr.String() + " ssl;"},
 		{"/etc/ssl/wssd/cert.pem", cert},
 		{"/etc/ssl/wssd/key.pem", key},
-		{"http://127.0.0.1:8282;", "http://" + o.upstream.String() + ";"},
+		{"server 127.0.0.1:8282;", "server " + o.upstream.String() + ";"},
 		{"proxy_read_timeout 60s;", "proxy_read_timeout " + seconds(o.idle) + "s;"},
 	}, when(o.xffOnly, rewrite{"proxy_set_header X-Real-IP $remote_addr;", ""})...)...)
 	sitePath := writeFile(t, dir, "wssd.conf", site)
+	// The worker (nobody, when the test runs as root) writes API request
+	// bodies larger than its buffer into client_body_temp_path, which it
+	// must reach: Debian's is /var/lib/nginx/body, owned by www-data. dir
+	// is the test's, mode 0700.
+	bodyDir, err := os.MkdirTemp("", "wssd-nginx-body-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(bodyDir) })
+	if err := os.Chmod(bodyDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	main := fmt.Sprintf(`pid %[1]s/nginx.pid;
 error_log %[1]s/error.log info;
 worker_processes 1;
 events { worker_connections 256; }
 http {
 	access_log %[1]s/access.log;
-	client_body_temp_path %[1]s/client_body;
+	client_body_temp_path %[3]s/client_body;
 	proxy_temp_path %[1]s/proxy;
 	fastcgi_temp_path %[1]s/fastcgi;
 	uwsgi_temp_path %[1]s/uwsgi;
 	scgi_temp_path %[1]s/scgi;
 	include %[2]s;
 }
-`, dir, sitePath)
+`, dir, sitePath, bodyDir)
 	conf := writeFile(t, dir, "nginx.conf", main)
 	return []string{"-p", dir, "-c", conf, "-g", "daemon off;"}
 }
 
 // apacheModules are the modules deploy/apache/wssd.conf needs, beyond those
 // compiled into Debian's apache2 (core, http, log_config, unixd, so).
-var apacheModules = []string{"mpm_event", "authz_core", "alias", "headers", "proxy", "proxy_http", "ssl"}
+var apacheModules = []string{"mpm_event", "authz_core", "alias", "env", "headers", "proxy", "proxy_http", "ssl"}
 
 // configureApache includes deploy/apache/wssd.conf in a minimal main
 // configuration (what Debian's apache2.conf, ports.conf and a2enmod
@@ -227,7 +250,8 @@ func configureApache(t *testing.T, dir string, addr netip.AddrPort, o proxyOptio
 		{"<VirtualHost *:443>", fmt.Sprintf("<VirtualHost *:%d>", addr.Port())},
 		{"/etc/ssl/wssd/cert.pem", cert},
 		{"/etc/ssl/wssd/key.pem", key},
-		{"http://127.0.0.1:8282/wss", "http://" + o.upstream.String() + "/wss"},
+		{"http://127.0.0.1:8282/app/", "http://" + o.upstream.String() + "/app/"},
+		{"http://127.0.0.1:8282/apps/", "http://" + o.upstream.String() + "/apps/"},
 		// The leading space tells Timeout from ProxyTimeout.
 		{" Timeout 60", " Timeout " + seconds(o.idle)},
 		{"ProxyTimeout 60", "ProxyTimeout " + seconds(o.idle)},

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,7 +24,11 @@ import (
 
 // Behind a proxy: real nginx, Apache and HAProxy from Debian in front of
 // wssd, each run from its configuration file in deploy/ (see
-// proxy_servers_test.go), and wssd's refusal to believe anyone else.
+// proxy_servers_test.go), and wssd's refusal to believe anyone else. The
+// tests of this file put an echo engine behind the proxy, at the push
+// server's WebSocket path (/app/...), to see what the proxy does to a
+// tunnel frame by frame: pings, idle timeouts, TLS, the client's address.
+// proxy_push_test.go puts the push server itself there, with its API.
 
 // Timing of the tests through the proxies.
 const (
@@ -45,9 +50,10 @@ var (
 	trustedProxies = []netip.Prefix{netip.PrefixFrom(proxyIP, 32)}
 )
 
-// wssdNotFound is the body of wssd's 404 for a path other than
-// Config.Path, which tells it from a proxy's.
-const wssdNotFound = "no WebSocket endpoint at this path"
+// echoPath is where the tests of this file open WebSockets through a
+// proxy: a path the proxies route to wssd's push server, here served by an
+// echo engine that upgrades every path.
+const echoPath = "/app/echo-key"
 
 // spoofedHeader is what a client sends to pass for someone else: every
 // header from which wssd takes a client address, each naming another one.
@@ -59,9 +65,9 @@ func spoofedHeader() http.Header {
 	return h
 }
 
-// TestProxy runs each real proxy in front of wssd (-path /wss,
-// -trusted-proxies 127.0.0.1, and -proxy-protocol behind HAProxy) and a
-// client from 127.0.0.2 through it, over wss.
+// TestProxy runs each real proxy in front of an echo engine standing in for
+// wssd (-trusted-proxies 127.0.0.1, and -proxy-protocol behind HAProxy)
+// and a client from 127.0.0.2 through it, over wss.
 func TestProxy(t *testing.T) {
 	t.Parallel()
 	for _, p := range proxies {
@@ -76,7 +82,7 @@ func TestProxy(t *testing.T) {
 			// or PROXY header the proxy sets, whatever the client claims.
 			t.Run("client-ip", func(t *testing.T) {
 				t.Parallel()
-				c := dialProxy(t, addr, "/wss?id=client-ip", clientTLS(), spoofedHeader())
+				c := dialProxy(t, addr, echoPath+"?id=client-ip", clientTLS(), spoofedHeader())
 				for _, m := range []struct {
 					op  wsproto.Opcode
 					msg string
@@ -90,7 +96,7 @@ func TestProxy(t *testing.T) {
 				if got := up.h.seenAs(t, "client-ip"); got != want {
 					t.Errorf("OnHandshake saw %v, want %v", got, want)
 				}
-				up.wantLogged(t, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=%v peer=%v:`, clientIP, p.edge.header, proxyIP))
+				wantLogged(t, up.log, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=%v peer=%v:`, clientIP, p.edge.header, proxyIP))
 			})
 
 			// Behind the same proxy configured to append the client to
@@ -102,7 +108,7 @@ func TestProxy(t *testing.T) {
 				t.Parallel()
 				up := startUpstream(t, xffOnly, proxyPing)
 				addr := startProxy(t, p, bin, proxyOptions{upstream: up.Addr(), idle: proxyIdle, xffOnly: true})
-				c := dialProxy(t, addr, "/wss?id=client-ip-xff", clientTLS(), spoofedHeader())
+				c := dialProxy(t, addr, echoPath+"?id=client-ip-xff", clientTLS(), spoofedHeader())
 				if err := echo(c, wsproto.OpText, []byte("hello")); err != nil {
 					t.Fatal(err)
 				}
@@ -118,7 +124,7 @@ func TestProxy(t *testing.T) {
 				if got := up.h.seenAs(t, "client-ip-xff"); got != want {
 					t.Errorf("OnHandshake saw %v, want %v", got, want)
 				}
-				up.wantLogged(t, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=x-forwarded-for peer=%v:`, clientIP, proxyIP))
+				wantLogged(t, up.log, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=x-forwarded-for peer=%v:`, clientIP, proxyIP))
 				for _, forged := range []string{"203.0.113.7", "198.51.100.1", "192.0.2.1"} {
 					if strings.Contains(up.log.String(), forged) {
 						t.Errorf("the access log has the forged address %s:\n%s", forged, up.log.String())
@@ -126,11 +132,12 @@ func TestProxy(t *testing.T) {
 				}
 			})
 
-			// Only /wss is upgraded: other paths get 404, whether the
-			// proxy's routing or wssd's -path answers.
+			// Only /app/ and /apps/ reach wssd: other paths, the health
+			// checks among them, get 404 from the proxy (the echo engine
+			// behind it would upgrade any path).
 			t.Run("path", func(t *testing.T) {
 				t.Parallel()
-				for _, path := range []string{"/", "/other", "/wss/deeper"} {
+				for _, path := range []string{"/", "/other", "/wss", "/healthz", "/readyz"} {
 					id := "path" + strings.ReplaceAll(path, "/", "-")
 					c, err := wstest.Dial(proxyHost(addr), wstest.DialOptions{
 						Path: path + "?id=" + id, LocalIP: clientIP.String(), TLS: clientTLS(),
@@ -148,11 +155,6 @@ func TestProxy(t *testing.T) {
 					if c.Response.StatusCode != http.StatusNotFound {
 						t.Errorf("%s: %s, want 404", path, c.Response.Status)
 					}
-					by := "the proxy"
-					if strings.Contains(err.Error(), wssdNotFound) {
-						by = "wssd"
-					}
-					t.Logf("%s: %s from %s", path, c.Response.Status, by)
 					if up.h.saw(id) {
 						t.Errorf("%s: OnHandshake was called", path)
 					}
@@ -169,7 +171,7 @@ func TestProxy(t *testing.T) {
 			// well past the proxy's idle timeout.
 			t.Run("pings-keep-open", func(t *testing.T) {
 				t.Parallel()
-				c := dialProxy(t, addr, "/wss?id=pings", clientTLS(), nil)
+				c := dialProxy(t, addr, echoPath+"?id=pings", clientTLS(), nil)
 				if err := echo(c, wsproto.OpText, []byte("before")); err != nil {
 					t.Fatal(err)
 				}
@@ -193,7 +195,7 @@ func TestProxy(t *testing.T) {
 				t.Parallel()
 				up := startUpstream(t, p.edge, -1)
 				addr := startProxy(t, p, bin, proxyOptions{upstream: up.Addr(), idle: proxyIdle})
-				c := dialProxy(t, addr, "/wss?id=no-pings", clientTLS(), nil)
+				c := dialProxy(t, addr, echoPath+"?id=no-pings", clientTLS(), nil)
 				if err := echo(c, wsproto.OpText, []byte("before")); err != nil {
 					t.Fatal(err)
 				}
@@ -239,7 +241,7 @@ func TestProxyDirect(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				c, err := wstest.Dial(up.Addr().String(), wstest.DialOptions{
-					Path: "/wss?id=" + tc.name, LocalIP: tc.from.String(), Header: spoofedHeader(),
+					Path: echoPath + "?id=" + tc.name, LocalIP: tc.from.String(), Header: spoofedHeader(),
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -251,7 +253,7 @@ func TestProxyDirect(t *testing.T) {
 				if got := up.h.seenAs(t, tc.name); got != tc.want {
 					t.Errorf("OnHandshake saw %v, want %v", got, tc.want)
 				}
-				up.wantLogged(t, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=%v peer=%v:`, tc.want.ip, tc.want.source, tc.from))
+				wantLogged(t, up.log, fmt.Sprintf(`msg="ws open" client_ip=%v client_ip_source=%v peer=%v:`, tc.want.ip, tc.want.source, tc.from))
 			})
 		}
 	})
@@ -270,7 +272,7 @@ func TestProxyDirect(t *testing.T) {
 			t.Run(v.name+"/from-client", func(t *testing.T) {
 				id := v.name + "-from-client"
 				c, err := wstest.Dial(up.Addr().String(), wstest.DialOptions{
-					Path: "/wss?id=" + id, LocalIP: clientIP.String(), PreHandshake: v.header,
+					Path: echoPath + "?id=" + id, LocalIP: clientIP.String(), PreHandshake: v.header,
 				})
 				if err == nil {
 					c.Close()
@@ -291,7 +293,7 @@ func TestProxyDirect(t *testing.T) {
 			t.Run(v.name+"/from-trusted", func(t *testing.T) {
 				id := v.name + "-from-trusted"
 				c, err := wstest.Dial(up.Addr().String(), wstest.DialOptions{
-					Path: "/wss?id=" + id, LocalIP: proxyIP.String(), PreHandshake: v.header,
+					Path: echoPath + "?id=" + id, LocalIP: proxyIP.String(), PreHandshake: v.header,
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -325,7 +327,7 @@ func checkProxyTLS(t *testing.T, addr netip.AddrPort, up *upstream) {
 		{"tls1.2", tls12, tls.VersionTLS12},
 	} {
 		id := "tls-" + tc.name
-		c := dialProxy(t, addr, "/wss?id="+id, tc.cfg, nil)
+		c := dialProxy(t, addr, echoPath+"?id="+id, tc.cfg, nil)
 		st := c.Conn.(*tls.Conn).ConnectionState()
 		suite := tls.CipherSuiteName(st.CipherSuite)
 		t.Logf("%s: %s %s", tc.name, tls.VersionName(st.Version), suite)
@@ -357,7 +359,7 @@ func checkProxyTLS(t *testing.T, addr netip.AddrPort, up *upstream) {
 		{"tls1.1", tls11},
 		{"tls1.2-cbc", cbc},
 	} {
-		c, err := wstest.Dial(proxyHost(addr), wstest.DialOptions{Path: "/wss?id=tls-" + tc.name, LocalIP: clientIP.String(), TLS: tc.cfg})
+		c, err := wstest.Dial(proxyHost(addr), wstest.DialOptions{Path: echoPath + "?id=tls-" + tc.name, LocalIP: clientIP.String(), TLS: tc.cfg})
 		if err == nil {
 			st := c.Conn.(*tls.Conn).ConnectionState()
 			c.Close()
@@ -376,33 +378,49 @@ type upstream struct {
 	log *logtest.Buffer
 }
 
-// startUpstream starts wssd as the deployments run it behind a proxy
-// (-path /wss -trusted-proxies 127.0.0.1, and -real-ip-header and
+// startUpstream starts an echo engine as the deployments run wssd behind
+// a proxy (-trusted-proxies 127.0.0.1, and -real-ip-header and
 // -proxy-protocol as edge says), pinging quiet connections every ping
 // (negative: never).
 func startUpstream(t *testing.T, edge realIPSetup, ping time.Duration) *upstream {
 	t.Helper()
 	u := &upstream{h: newIPRecorder(), log: &logtest.Buffer{}}
-	logger := slog.New(slog.NewMultiHandler(
-		slog.NewTextHandler(u.log, nil),
-		slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}),
-	))
+	logger := accessLogger(t, u.log)
 	u.Server = startEngine(t, transport{Name: "ws"}, engine.Config{
 		Logger:         logger,
-		Path:           "/wss",
 		TrustedProxies: trustedProxies,
 		RealIPHeader:   edge.header,
 		ProxyProtocol:  edge.proxyProtocol,
 		PingInterval:   ping,
 		EventLoops:     2,
+		HTTPHandler:    readyOnly,
 	}, u.h)
 	return u
 }
 
+// accessLogger is the logger of wssd behind a proxy: Info and above into
+// accessLog, warnings also to the test log.
+func accessLogger(t *testing.T, accessLog *logtest.Buffer) *slog.Logger {
+	return slog.New(slog.NewMultiHandler(
+		slog.NewTextHandler(accessLog, nil),
+		slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}),
+	))
+}
+
+// readyOnly answers GET /readyz with 200, as the push server does while it
+// takes clients: HAProxy's health check asks it (deploy/haproxy).
+var readyOnly = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.URL.Path != "/readyz" {
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+})
+
 // wantLogged checks that the access log has a line containing want.
-func (u *upstream) wantLogged(t *testing.T, want string) {
+func wantLogged(t *testing.T, accessLog *logtest.Buffer, want string) {
 	t.Helper()
-	if log := u.log.String(); !strings.Contains(log, want) {
+	if log := accessLog.String(); !strings.Contains(log, want) {
 		t.Errorf("no access log line contains %s; the log:\n%s", want, log)
 	}
 }

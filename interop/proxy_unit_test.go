@@ -20,7 +20,7 @@ import (
 	"github.com/wssd/wssd/internal/logtest"
 	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
-	"github.com/wssd/wssd/wsproto"
+	"github.com/wssd/wssd/push"
 )
 
 // unitFile is the systemd unit the deployments share.
@@ -29,12 +29,22 @@ const unitFile = "../deploy/systemd/wssd.service"
 // unitBinary is the program the unit's ExecStart lines run.
 const unitBinary = "/usr/local/bin/wssd"
 
+// unitEnvFile is the unit's EnvironmentFile, whose example deploy/systemd
+// ships under the same base name; unitAppsFile the apps file of the -apps
+// line, handed over with LoadCredential and shipped as an example too.
+const (
+	unitEnvFile  = "/etc/wssd/wssd.env"
+	unitAppsFile = "/etc/wssd/apps.json"
+)
+
 // unitRewrites turn an ExecStart line of the unit into one the test can
 // run: free loopback ports (the metrics endpoint's too: the lines run at
-// once), the test certificate, and, for the line that trusts a load
-// balancer's network, the loopback address.
+// once), the test certificate, the shipped example of the apps file in
+// place of the credentials directory's copy, and, for the line that trusts
+// a load balancer's network, the loopback address.
 func unitRewrites(cert, key string) []rewrite {
 	return []rewrite{
+		{"%d/apps.json", "../deploy/systemd/" + filepath.Base(unitAppsFile)},
 		{"-listen 127.0.0.1:8282", "-listen 127.0.0.1:0 -metrics-listen 127.0.0.1:0"},
 		{"-listen :443", "-listen 127.0.0.1:0 -metrics-listen 127.0.0.1:0"},
 		{"/etc/ssl/wssd/cert.pem", cert},
@@ -45,8 +55,11 @@ func unitRewrites(cert, key string) []rewrite {
 
 // TestProxyUnit checks deploy/systemd/wssd.service: systemd accepts it and
 // rates its sandbox, and every ExecStart line in it, the active one and the
-// commented alternatives, starts the real wssd binary, which then serves a
-// client and stops cleanly on SIGTERM.
+// commented alternatives, starts the real wssd binary with the environment
+// its EnvironmentFile gives (the shipped example of it; the -apps line
+// with the shipped example apps file instead), which then serves a Pusher
+// client, subscribed, an event triggered through its signed HTTP API, and
+// stops cleanly on SIGTERM.
 func TestProxyUnit(t *testing.T) {
 	t.Parallel()
 	bin := buildWssd(t)
@@ -55,27 +68,38 @@ func TestProxyUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	t.Run("systemd-analyze", func(t *testing.T) {
-		t.Parallel()
-		analyze, err := exec.LookPath("systemd-analyze")
-		requireComponent(t, "systemd-analyze (Debian package systemd)", err)
-		// verify checks that ExecStart's program exists: point it at the
-		// binary just built.
-		unit := writeFile(t, t.TempDir(), "wssd.service", strings.ReplaceAll(string(data), unitBinary, bin))
-		out, err := runCombined(t, analyze, "verify", unit)
-		if err != nil || len(out) > 0 {
-			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
-		}
-		// Exposure 0.0 (locked down) to 10.0; 2.0 or less is "OK".
-		out, err = runCombined(t, analyze, "security", "--offline=true", "--threshold=20", "--no-pager", unit)
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		t.Log(lines[len(lines)-1])
-		if err != nil {
-			t.Errorf("systemd-analyze security: exposure above 2.0: %v\n%s", err, out)
-		}
-	})
+	// The unit as shipped, and switched to -apps as its comments say.
+	for _, v := range []struct{ name, unit string }{
+		{"systemd-analyze", string(data)},
+		{"systemd-analyze-apps", unitWithApps(t, string(data))},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			analyze, err := exec.LookPath("systemd-analyze")
+			requireComponent(t, "systemd-analyze (Debian package systemd)", err)
+			// verify checks that ExecStart's program exists: point it at
+			// the binary just built.
+			unit := writeFile(t, t.TempDir(), "wssd.service", strings.ReplaceAll(v.unit, unitBinary, bin))
+			out, err := runCombined(t, analyze, "verify", unit)
+			if err != nil || len(out) > 0 {
+				t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+			}
+			// Exposure 0.0 (locked down) to 10.0; 2.0 or less is "OK".
+			out, err = runCombined(t, analyze, "security", "--offline=true", "--threshold=20", "--no-pager", unit)
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			t.Log(lines[len(lines)-1])
+			if err != nil {
+				t.Errorf("systemd-analyze security: exposure above 2.0: %v\n%s", err, out)
+			}
+		})
+	}
 
 	cert, key, err := testpki.Get().WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, envApp := unitEnvironment(t, string(data))
+	appsApps, err := loadShippedApps()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +121,13 @@ func TestProxyUnit(t *testing.T) {
 				t.Fatalf("%s:%d: %s: want %s -listen with a placeholder of unitRewrites", unitFile, i+1, line, unitBinary)
 			}
 			argv[0] = bin
-			runUnitCommand(t, argv)
+			// As the unit says: the -apps line replaces the
+			// EnvironmentFile, and wssd refuses both at once.
+			if strings.Contains(execStart, " -apps ") {
+				runUnitCommand(t, argv, nil, appsApps[0])
+				return
+			}
+			runUnitCommand(t, argv, env, envApp)
 		})
 	}
 	if active != 1 {
@@ -121,7 +151,84 @@ func unitDeployment(execStart string) string {
 	case strings.Contains(execStart, "-trusted-proxies"):
 		name += "-trusted-proxies"
 	}
+	if strings.Contains(execStart, " -apps ") {
+		name += "-apps"
+	}
 	return name
+}
+
+// unitWithApps returns unit switched to several apps as its comments say:
+// EnvironmentFile= and the active ExecStart= commented out, LoadCredential=
+// and the -apps ExecStart= uncommented.
+func unitWithApps(t *testing.T, unit string) string {
+	t.Helper()
+	lines := strings.Split(unit, "\n")
+	changed := 0
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "EnvironmentFile="), strings.HasPrefix(l, "ExecStart="):
+			lines[i] = "#" + l
+		case strings.HasPrefix(l, "#LoadCredential="),
+			strings.HasPrefix(l, "#ExecStart=") && strings.Contains(l, " -apps "):
+			lines[i] = l[1:]
+		default:
+			continue
+		}
+		changed++
+	}
+	if changed != 4 {
+		t.Fatalf("%s: switching to -apps changed %d lines, want 4 (EnvironmentFile, ExecStart, LoadCredential, the -apps ExecStart)", unitFile, changed)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// unitEnvironment checks that unit reads its one EnvironmentFile from
+// unitEnvFile, and returns what the shipped example of that file sets, as
+// KEY=VALUE, and the app it configures.
+func unitEnvironment(t *testing.T, unit string) ([]string, push.App) {
+	t.Helper()
+	var files []string
+	for _, line := range strings.Split(unit, "\n") {
+		if f, ok := strings.CutPrefix(line, "EnvironmentFile="); ok {
+			files = append(files, f)
+		}
+	}
+	if len(files) != 1 || files[0] != unitEnvFile {
+		t.Fatalf("%s: EnvironmentFile= %q, want %s once", unitFile, files, unitEnvFile)
+	}
+	example := "../deploy/systemd/" + filepath.Base(unitEnvFile)
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: %q is not KEY=VALUE", example, line)
+		}
+		env = append(env, line)
+		vars[k] = v
+	}
+	app := push.App{ID: vars["WSSD_APP_ID"], Key: vars["WSSD_APP_KEY"], Secret: vars["WSSD_APP_SECRET"]}
+	if len(vars) != 3 || app.ID == "" || app.Key == "" || app.Secret == "" {
+		t.Fatalf("%s sets %q, want WSSD_APP_ID, WSSD_APP_KEY and WSSD_APP_SECRET, which wssd reads", example, env)
+	}
+	return env, app
+}
+
+// loadShippedApps reads the example apps file of deploy/systemd.
+func loadShippedApps() ([]push.App, error) {
+	data, err := os.ReadFile("../deploy/systemd/" + filepath.Base(unitAppsFile))
+	if err != nil {
+		return nil, err
+	}
+	return push.ParseApps(data)
 }
 
 // buildWssd builds cmd/wssd as `make build` does and returns the binary.
@@ -145,12 +252,14 @@ func runCombined(t *testing.T, argv ...string) ([]byte, error) {
 	return command(ctx, ".", argv...).CombinedOutput()
 }
 
-// runUnitCommand runs wssd with argv, waits until it listens, has a client
-// from 127.0.0.1 echo a message through it (with a PROXY header and over
-// TLS when the flags ask for them), stops it with SIGTERM and checks its
-// log: the client's address as the flags say wssd must see it, and a clean
-// stop.
-func runUnitCommand(t *testing.T, argv []string) {
+// runUnitCommand runs wssd with argv and env added to the test's own
+// environment (without its WSSD_ variables), waits until it listens, has a
+// Pusher client of app from 127.0.0.1 subscribe and receive an event
+// triggered through the signed HTTP API (each connection with a PROXY
+// header and over TLS when the flags ask for them), stops it with SIGTERM
+// and checks its log: the app announced, the client's address as the
+// flags say wssd must see it, and a clean stop.
+func runUnitCommand(t *testing.T, argv, env []string, app push.App) {
 	t.Helper()
 	args := strings.Join(argv[1:], " ")
 	proxyProtocol := strings.Contains(args, "-proxy-protocol")
@@ -168,6 +277,12 @@ func runUnitCommand(t *testing.T, argv []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := command(ctx, ".", argv...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WSSD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -217,25 +332,30 @@ func runUnitCommand(t *testing.T, argv []string) {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
 	}
 
-	o := wstest.DialOptions{Path: "/wss", LocalIP: "127.0.0.1", Header: http.Header{
+	header := http.Header{
 		"X-Real-Ip":       {"203.0.113.9"},
 		"X-Forwarded-For": {"6.6.6.6, 203.0.113.10"},
-	}}
+	}
+	o := wstest.DialOptions{Path: pusherPath(app.Key), LocalIP: "127.0.0.1", Header: header}
+	base := "http://" + u.Host
 	if u.Scheme == "wss" {
 		o.TLS = clientTLS()
+		base = "https://" + u.Host
 	}
 	if proxyProtocol {
 		server := netip.MustParseAddrPort(u.Host)
 		o.PreHandshake = proxyHeaderV2(netip.MustParseAddrPort("203.0.113.7:40000"), server)
 	}
-	c, err := wstest.Dial(u.Host, o)
-	if err == nil {
-		err = echo(c, wsproto.OpText, []byte("hello"))
-		c.Close()
-	}
-	if err != nil {
-		t.Errorf("%s: %v", u, err)
-	}
+	func() {
+		c, err := wstest.Dial(u.Host, o)
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			return
+		}
+		defer c.Close()
+		api := newAPIClient(t, base, app, netip.MustParseAddr("127.0.0.1"), o.PreHandshake)
+		triggerRoundTrip(t, c, api, "unit", header)
+	}()
 	if err := stop(); err != nil {
 		t.Errorf("after SIGTERM: %v\n%s", err, stderr.String())
 	}
@@ -244,6 +364,9 @@ func runUnitCommand(t *testing.T, argv []string) {
 	mu.Unlock()
 	want := fmt.Sprintf(`"msg":"ws open","client_ip":%q,"client_ip_source":%q`, wantIP, wantSource)
 	if !strings.Contains(log, want) {
+		t.Errorf("no log line contains %s; the log:\n%s", want, log)
+	}
+	if want := fmt.Sprintf(`"msg":"app","app_id":%q,"key":%q`, app.ID, app.Key); !strings.Contains(log, want) {
 		t.Errorf("no log line contains %s; the log:\n%s", want, log)
 	}
 	if !strings.Contains(log, `"msg":"stopped"`) {

@@ -23,8 +23,10 @@ import (
 // the substitutions below, two workers (one per core) and enough
 // connections per worker for the idle scenario.
 
-// nginxPath is the path nginx proxies, as the shipped file has it.
-const nginxPath = "/wss"
+// nginxPath is a path nginx proxies as a WebSocket, as the shipped file
+// has it: the push server's /app/{key}, which the echo servers behind it
+// serve like any other path.
+const nginxPath = "/app/bench"
 
 // nginxWorkers is the number of worker processes: one per core of the
 // machine the numbers are for.
@@ -84,7 +86,7 @@ func (r *run) tryNginx(ctx context.Context, bin, upstream string) (*nginxProc, e
 		deployconf.Subst{Old: "listen 443 ssl;", New: "listen " + addr + " ssl reuseport;"},
 		deployconf.Subst{Old: "/etc/ssl/wssd/cert.pem", New: r.certFile},
 		deployconf.Subst{Old: "/etc/ssl/wssd/key.pem", New: r.keyFile},
-		deployconf.Subst{Old: "http://127.0.0.1:8282;", New: "http://" + upstream + ";"},
+		deployconf.Subst{Old: "server 127.0.0.1:8282;", New: "server " + upstream + ";"},
 	)
 	if err != nil {
 		os.RemoveAll(dir)

@@ -40,7 +40,7 @@ func TestRewrite(t *testing.T) {
 }
 
 func TestLoadShippedFiles(t *testing.T) {
-	for _, name := range []string{"nginx/wssd.conf", "apache/wssd.conf", "haproxy/haproxy.cfg", "systemd/wssd.service"} {
+	for _, name := range []string{"nginx/wssd.conf", "apache/wssd.conf", "haproxy/haproxy.cfg", "systemd/wssd.service", "systemd/wssd.env", "systemd/apps.json"} {
 		text, err := Load(name)
 		if err != nil || len(text) == 0 {
 			t.Errorf("%s: %d bytes, %v", name, len(text), err)
