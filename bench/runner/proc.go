@@ -73,6 +73,10 @@ func (r *run) target(ctx context.Context, info servers.Info, tr string, d deflat
 		return nil, clientSpec{}, err
 	}
 	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency, deflate: d == deflateOn}
+	if info.Push {
+		sp.path = "/app/" + servers.PushAppKey + "?protocol=7"
+		sp.trigger = r.triggerArgs(s, tr)
+	}
 	if info.Front {
 		if s.front, err = r.startNginx(ctx, s.ready.Addr); err != nil {
 			s.stop()
@@ -236,6 +240,9 @@ type clientSpec struct {
 	env   []string // added to each loadgen's environment
 	// deflate offers permessage-deflate.
 	deflate bool
+	// trigger are loadgen's -trigger arguments: where a push server's
+	// events are published.
+	trigger []string
 }
 
 func (sp clientSpec) args() []string {
@@ -249,7 +256,7 @@ func (sp clientSpec) args() []string {
 	if sp.deflate {
 		a = append(a, "-deflate")
 	}
-	return a
+	return append(a, sp.trigger...)
 }
 
 // loadgen returns the command of the i-th loadgen process for sp, with

@@ -36,7 +36,7 @@ func run() error {
 	mode := flag.String("mode", "quick", "quick, full or smoke")
 	out := flag.String("out", "results", "directory for latest.md, latest.json and the charts")
 	serverList := flag.String("servers", "", "comma-separated servers (default: all)")
-	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, echo-deflate, idle-deflate, broadcast-deflate, scale (default: the mode's)")
+	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, echo-deflate, idle-deflate, broadcast-deflate, push-idle, push-fanout, push-latency, scale (default: the mode's)")
 	scaleTarget := flag.Int("scale-target", 0, "connections the scale scenario aims for (default: the mode's)")
 	render := flag.Bool("render", false, "measure nothing: rewrite latest.md and the charts in -out from its latest.json")
 	flag.Parse()
