@@ -62,7 +62,7 @@ soak: build
 FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \
 	wsproto:FuzzInflate wsproto:FuzzNegotiateDeflate \
 	tlsconn:FuzzFeedSplit engine:FuzzProxyHeader engine:FuzzResolveClientIP \
-	engine:FuzzConn engine:FuzzHTTPRequest push:FuzzAPIAuth push:FuzzProtocol
+	engine:FuzzConn engine:FuzzHTTPRequest push:FuzzAPIAuth push:FuzzProtocol push:FuzzAPI
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \

@@ -38,7 +38,10 @@ type Compression struct {
 	ServerContextTakeover bool
 	// ClientMaxWindowBits (8 to 15; 0 means 15) is the window asked of
 	// clients that offer client_max_window_bits: it bounds what a
-	// connection keeps of what its client sent.
+	// connection keeps of what its client sent. 8 is asked as 9: zlib,
+	// under most clients, cannot compress with less, and Python's
+	// websockets fails the connection when asked to; 2^9 bytes are kept
+	// either way.
 	ClientMaxWindowBits int
 	// RequireClientNoContextTakeover declines the offers of clients that
 	// keep their context, so that no connection holds a window of received

@@ -397,6 +397,18 @@ func TestBroadcastPrepared(t *testing.T) {
 			conns[i] = srv.dial(t, wstest.DialOptions{Header: h})
 			peers[i] = newDeflatePeer(true, cl.serverKeeps)
 		}
+		// Something compressed first, so that a server keeping its context
+		// has one: a broadcast it then forgot to add would put the server's
+		// back references and the client's window out of step.
+		for i := range clients {
+			before := jsonish(1500, 40+uint64(i))
+			if err := conns[i].Write(wstest.Message(wsproto.OpText, before)); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, _ := peers[i].readMessage(t, conns[i]); !bytes.Equal(got, before) {
+				t.Fatalf("%s: the echo before the broadcast differs", clients[i].name)
+			}
+		}
 		if err := conns[0].Write(wstest.Message(wsproto.OpText, []byte("go"))); err != nil {
 			t.Fatal(err)
 		}

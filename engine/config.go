@@ -70,9 +70,11 @@ type Config struct {
 
 	// Compression, when set, accepts permessage-deflate (RFC 7692) from
 	// clients that offer it: messages they send compressed are inflated
-	// on the event loop, MaxMessageSize bounding the inflated size too, and
-	// messages sent to them are compressed (see Compression for the
-	// policy and what it costs per connection). Nil declines the extension.
+	// on the event loop, MaxMessageSize bounding their inflated size (a
+	// compressed message may take an eighth more on the wire, as data
+	// that does not compress does), and messages sent to them are
+	// compressed (see Compression for the policy and what it costs per
+	// connection). Nil declines the extension.
 	Compression *Compression
 
 	// HandshakeTimeout bounds the time from accept to a complete upgrade

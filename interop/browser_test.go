@@ -43,7 +43,7 @@ func TestChromium(t *testing.T) {
 		srv := startEngine(t, tr, engine.Config{Path: "/wss", EventLoops: 2, PingInterval: -1}, h)
 		host := fmt.Sprintf("localhost:%d", srv.Addr().Port())
 		wsURL := tr.Name + "://" + host + "/wss"
-		pages := httptest.NewServer(newPageServer(wsURL))
+		pages := httptest.NewServer(newPageServer(page, wsURL))
 		t.Cleanup(pages.Close)
 
 		res := runPage(t, chromium, tr, pages.URL+"/")
@@ -114,7 +114,7 @@ func TestChromiumOrigin(t *testing.T) {
 				origin := "http://" + pages.Listener.Addr().String()
 				srv := startEngine(t, tr, engine.Config{Path: "/wss", EventLoops: 2, PingInterval: -1, AllowedOrigins: tc.allowed(origin)}, h)
 				wsURL := fmt.Sprintf("%s://localhost:%d/wss", tr.Name, srv.Addr().Port())
-				pages.Config.Handler = newPageServer(wsURL)
+				pages.Config.Handler = newPageServer(page, wsURL)
 				pages.Start()
 
 				res := runPage(t, chromium, tr, pages.URL+"/")
@@ -139,6 +139,15 @@ func TestChromiumOrigin(t *testing.T) {
 // key, and only it.
 func runPage(t *testing.T, chromium string, tr transport, url string) pageResult {
 	t.Helper()
+	var res pageResult
+	loadPage(t, chromium, tr, url, &res)
+	return res
+}
+
+// loadPage is runPage for any page: it decodes the JSON the page wrote into
+// its #result into res.
+func loadPage(t *testing.T, chromium string, tr transport, url string, res any) {
+	t.Helper()
 	argv := []string{
 		chromium,
 		"--headless", "--no-sandbox", "--disable-gpu",
@@ -161,13 +170,11 @@ func runPage(t *testing.T, chromium string, tr transport, url string) pageResult
 	if m == nil {
 		t.Fatalf("no result in the page's DOM:\n%s", out)
 	}
-	var res pageResult
 	if text := html.UnescapeString(string(m[1])); text == "pending" {
 		t.Fatalf("the page has no result yet: its WebSocket never closed:\n%s", out)
-	} else if err := json.Unmarshal([]byte(text), &res); err != nil {
+	} else if err := json.Unmarshal([]byte(text), res); err != nil {
 		t.Fatalf("the page's result %q: %v", text, err)
 	}
-	return res
 }
 
 // resultRE finds the text of the page's #result in Chromium's --dump-dom.
@@ -201,18 +208,18 @@ type pageResult struct {
 // the WebSocket's result.
 const pageWait = 20 * time.Second
 
-// newPageServer returns the handler of the test page, which talks to the
-// WebSocket at wsURL. The page's load, and with it Chromium's --dump-dom,
+// newPageServer returns the handler of a test page, tmpl executed with
+// data: page talks to the WebSocket at the URL data. The page's load, and with it Chromium's --dump-dom,
 // waits for its /wait script, which the server sends when the page has
 // POSTed /done after writing its result, or after pageWait. (Headless
 // Chromium's --virtual-time-budget does not wait for a WebSocket.)
-func newPageServer(wsURL string) http.Handler {
+func newPageServer(tmpl *template.Template, data any) http.Handler {
 	done := make(chan struct{})
 	markDone := sync.OnceFunc(func() { close(done) })
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = page.Execute(w, wsURL)
+		_ = tmpl.Execute(w, data)
 	})
 	mux.HandleFunc("GET /wait", func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -247,7 +254,13 @@ ws.onmessage = (e) => {
   ws.close(1000, "done");
 };
 ws.onerror = () => { result.error = true; };
-ws.onclose = (e) => {
+` + pageEnd))
+
+// pageEnd ends a test page's script, whose WebSocket is ws and whose report
+// is result: when ws has closed, it adds the close event to result, writes
+// it as JSON into #result and tells the server it is done. The /wait script
+// after it blocks the parser, so the page does not finish loading before.
+const pageEnd = `ws.onclose = (e) => {
   result.code = e.code;
   result.reason = e.reason;
   result.wasClean = e.wasClean;
@@ -257,7 +270,7 @@ ws.onclose = (e) => {
 </script>
 <script src="/wait"></script>
 </body></html>
-`))
+`
 
 // pageHandler is the server the page talks to: it answers a connection's
 // first message with "hello " and the message, and records what it saw of

@@ -173,6 +173,14 @@ func TestCoder(t *testing.T) {
 // test ends. The context it returns bounds the connection's use.
 func coderDial(t *testing.T, srv *testServer, tap *wireTap) (context.Context, *websocket.Conn, string) {
 	t.Helper()
+	ctx, c, _, path := coderDialCompression(t, srv, tap, websocket.CompressionDisabled)
+	return ctx, c, path
+}
+
+// coderDialCompression is coderDial offering permessage-deflate in mode; it
+// also returns the header of the server's upgrade response.
+func coderDialCompression(t *testing.T, srv *testServer, tap *wireTap, mode websocket.CompressionMode) (context.Context, *websocket.Conn, http.Header, string) {
+	t.Helper()
 	path := "/" + t.Name()
 	ctx, cancel := context.WithTimeout(t.Context(), coderTimeout)
 	t.Cleanup(cancel)
@@ -181,13 +189,13 @@ func coderDial(t *testing.T, srv *testServer, tap *wireTap) (context.Context, *w
 		tr.DialContext, tr.DialTLSContext = tap.dial, tap.dialTLS
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	c, _, err := websocket.Dial(ctx, srv.url(path), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	c, resp, err := websocket.Dial(ctx, srv.url(path), &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}, CompressionMode: mode})
 	if err != nil {
 		t.Fatalf("dial %s: %v", srv.url(path), err)
 	}
 	t.Cleanup(func() { _ = c.CloseNow() })
 	c.SetReadLimit(2 << 20) // the default, 32 KiB, is below echoSizes
-	return ctx, c, path
+	return ctx, c, resp.Header, path
 }
 
 // coderClose runs the closing handshake from the client with code and

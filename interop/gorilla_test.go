@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,14 @@ func TestGorilla(t *testing.T) {
 // after the test, and closes it when the test ends.
 func gorillaDial(t *testing.T, srv *testServer, d websocket.Dialer) (*websocket.Conn, string) {
 	t.Helper()
+	c, _, path := gorillaDialHeader(t, srv, d)
+	return c, path
+}
+
+// gorillaDialHeader is gorillaDial that also returns the header of the
+// server's upgrade response.
+func gorillaDialHeader(t *testing.T, srv *testServer, d websocket.Dialer) (*websocket.Conn, http.Header, string) {
+	t.Helper()
 	path := "/" + t.Name()
 	d.HandshakeTimeout = 5 * time.Second
 	d.TLSClientConfig = clientTLS() // for wss, unless NetDialTLSContext does TLS
@@ -185,7 +194,7 @@ func gorillaDial(t *testing.T, srv *testServer, d websocket.Dialer) (*websocket.
 	_ = resp.Body.Close()
 	t.Cleanup(func() { _ = c.Close() })
 	_ = c.NetConn().SetDeadline(time.Now().Add(gorillaTimeout))
-	return c, path
+	return c, resp.Header, path
 }
 
 // gorillaPongs returns the payloads of the pongs c receives.

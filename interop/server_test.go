@@ -38,14 +38,15 @@ const (
 type echoServer struct {
 	engine.NopHandler
 
-	mu     sync.Mutex
-	tls    map[string]bool  // request path → whether TLSState was set
-	closed map[string]error // request path → OnClose's error
-	change chan struct{}    // closed and replaced whenever closed changes
+	mu         sync.Mutex
+	tls        map[string]bool  // request path → whether TLSState was set
+	compressed map[string]bool  // request path → whether permessage-deflate was negotiated
+	closed     map[string]error // request path → OnClose's error
+	change     chan struct{}    // closed and replaced whenever closed changes
 }
 
 func newEchoServer() *echoServer {
-	return &echoServer{tls: map[string]bool{}, closed: map[string]error{}, change: make(chan struct{})}
+	return &echoServer{tls: map[string]bool{}, compressed: map[string]bool{}, closed: map[string]error{}, change: make(chan struct{})}
 }
 
 func (h *echoServer) OnHandshake(c *engine.Conn, r *engine.Handshake) error {
@@ -54,6 +55,13 @@ func (h *echoServer) OnHandshake(c *engine.Conn, r *engine.Handshake) error {
 	h.tls[r.Path] = c.TLSState() != nil
 	h.mu.Unlock()
 	return nil
+}
+
+func (h *echoServer) OnOpen(c *engine.Conn) {
+	path, _ := c.Value().(string)
+	h.mu.Lock()
+	h.compressed[path] = c.Compressed()
+	h.mu.Unlock()
 }
 
 func (h *echoServer) OnMessage(c *engine.Conn, typ engine.MessageType, data []byte) {
@@ -84,14 +92,29 @@ type testServer struct {
 // down when the test ends.
 func startServer(t *testing.T, tr transport) *testServer {
 	t.Helper()
-	h := newEchoServer()
+	return startHandlerServer(t, tr, nil, newEchoServer())
+}
+
+// startHandlerServer is startServer with permessage-deflate configured by z
+// (nil: off) and h, an echoServer or a handler built on one, as handler.
+func startHandlerServer(t *testing.T, tr transport, z *engine.Compression, h echoHandler) *testServer {
+	t.Helper()
 	srv := startEngine(t, tr, engine.Config{
 		EventLoops: 2,
 		// Pings from the server would race the clients' own ping checks.
 		PingInterval: -1,
+		Compression:  z,
 	}, h)
-	return &testServer{Server: srv, tr: tr, h: h}
+	return &testServer{Server: srv, tr: tr, h: h.echo()}
 }
+
+// echoHandler is an echoServer, or a handler that embeds one.
+type echoHandler interface {
+	engine.Handler
+	echo() *echoServer
+}
+
+func (h *echoServer) echo() *echoServer { return h }
 
 // startEngine starts a server with cfg and h on a free loopback port, over
 // tr, and shuts it down when the test ends. Without a Logger in cfg, the
@@ -150,6 +173,17 @@ func (s *testServer) closeErr(t *testing.T, path string) error {
 		case <-timeout:
 			t.Fatalf("server: connection to %s not closed after 10 s", path)
 		}
+	}
+}
+
+// wantCompressed checks that the connection to path negotiated
+// permessage-deflate as far as the server knows. Call it after closeErr.
+func (s *testServer) wantCompressed(t *testing.T, path string) {
+	t.Helper()
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	if !s.h.compressed[path] {
+		t.Errorf("server: the connection to %s did not negotiate permessage-deflate", path)
 	}
 }
 

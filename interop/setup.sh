@@ -5,7 +5,8 @@
 # openssl (the s_client test), testssl.sh (the TLS scan of the wssd
 # binary), and nginx, Apache, HAProxy and systemd's
 # tools (the proxy tests, which start their own proxy processes and never the
-# system services). It installs only what is missing, with at
+# system services), and php-cli with php-curl (the PHP script that calls the
+# Gateway facade with curl and hash_hmac). It installs only what is missing, with at
 # most one apt-get update, so running it again changes nothing. Go and the Go
 # clients need nothing here: go test fetches them through the module proxy.
 set -euo pipefail
@@ -44,6 +45,12 @@ done
 if ! command -v systemd-analyze >/dev/null; then
 	missing+=(systemd)
 fi
+if ! command -v php >/dev/null; then
+	missing+=(php-cli)
+fi
+if ! php -r 'exit(function_exists("curl_init") ? 0 : 1);' 2>/dev/null; then
+	missing+=(php-curl)
+fi
 if ((${#missing[@]} > 0)); then
 	echo "interop/setup.sh: installing ${missing[*]}"
 	"${sudo[@]}" apt-get update -q
@@ -67,4 +74,5 @@ fi
 locked=$(node -p 'require("./package-lock.json").packages["node_modules/ws"].version')
 echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked, pusher-js $(node -p 'require("./package-lock.json").packages["node_modules/pusher-js"].version')"
 echo "interop/setup.sh: $(chromium --version 2>/dev/null), $(openssl version), testssl.sh $(dpkg-query -W -f '${Version}' testssl.sh 2>/dev/null || echo '?')"
+echo "interop/setup.sh: $(php -r 'echo "php ", PHP_VERSION, ", curl ", curl_version()["version"];')"
 echo "interop/setup.sh: $(/usr/sbin/nginx -v 2>&1), $(/usr/sbin/apache2 -v | head -1), $(/usr/sbin/haproxy -v | head -1)"

@@ -12,13 +12,14 @@ import (
 	"github.com/wssd/wssd/wsproto"
 )
 
-// wireTap records what a Go client writes to its connection, in plaintext
-// over wss too, so that a test can check which frames it really sent: a
-// library that quietly coalesced a "fragmented" message would otherwise test
-// nothing.
+// wireTap records what a Go client writes to its connection, and what it
+// reads, in plaintext over wss too, so that a test can check which frames
+// it really sent: a library that quietly coalesced a "fragmented" message
+// would otherwise test nothing.
 type wireTap struct {
 	mu  sync.Mutex
 	out bytes.Buffer
+	in  bytes.Buffer
 }
 
 // dial is a DialContext for the client libraries that taps the connection.
@@ -51,13 +52,19 @@ func (w *wireTap) dialTLS(ctx context.Context, network, addr string) (net.Conn, 
 
 // frames decodes the frame headers the client has written after its
 // upgrade request.
-func (w *wireTap) frames() ([]wsproto.Header, error) {
+func (w *wireTap) frames() ([]wsproto.Header, error) { return w.parse(&w.out) }
+
+// serverFrames decodes the frame headers the client has read after the
+// server's upgrade response.
+func (w *wireTap) serverFrames() ([]wsproto.Header, error) { return w.parse(&w.in) }
+
+func (w *wireTap) parse(buf *bytes.Buffer) ([]wsproto.Header, error) {
 	w.mu.Lock()
-	b := bytes.Clone(w.out.Bytes())
+	b := bytes.Clone(buf.Bytes())
 	w.mu.Unlock()
 	i := bytes.Index(b, []byte("\r\n\r\n"))
 	if i < 0 {
-		return nil, errors.New("no upgrade request on the wire")
+		return nil, errors.New("no upgrade request or response on the wire")
 	}
 	b = b[i+4:]
 	var hs []wsproto.Header
@@ -99,7 +106,8 @@ func dataFrames(hs []wsproto.Header, op wsproto.Opcode) (int, error) {
 	return n, fmt.Errorf("no frame with FIN among the client's %d data frames", n)
 }
 
-// tappedConn copies every byte written to it into its tap.
+// tappedConn copies every byte written to it, and read from it, into its
+// tap.
 type tappedConn struct {
 	net.Conn
 	tap *wireTap
@@ -115,5 +123,14 @@ func (c *tappedConn) Write(p []byte) (int, error) {
 	defer c.tap.mu.Unlock()
 	n, err := c.Conn.Write(p)
 	c.tap.out.Write(p[:n])
+	return n, err
+}
+
+// Read records what it reads in the tap.
+func (c *tappedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.tap.mu.Lock()
+	c.tap.in.Write(p[:n])
+	c.tap.mu.Unlock()
 	return n, err
 }

@@ -45,6 +45,44 @@
 // bounds its queue); TerminateUserConnections and Gateway.CloseSocket
 // close with 4009.
 //
+// # HTTP API
+//
+// [Server.API] returns an http.Handler for engine.Config.HTTPHandler, so
+// that one host and port (and one certificate) serve pusher-js and the
+// back end, as at Pusher. Requests to /apps/{app_id}/... are signed as
+// Pusher's HTTP API reference defines ([Credentials.VerifyRequest]); an
+// unknown app is 404, a wrong method 405, a body over what the app's
+// Limits let a batch hold 413, a bad signature, key or timestamp 401, a
+// malformed query 400. Pusher's routes, answering as Pusher does (JSON on
+// 200, the reason as text otherwise):
+//
+//	POST /apps/{app_id}/events               name, data (a string), channels or channel, socket_id, info → {} or {"channels":{…}}
+//	POST /apps/{app_id}/batch_events         {"batch":[event, …]}, at most MaxBatchEvents → {} or {"batch":[{…}, …]}
+//	GET  /apps/{app_id}/channels             filter_by_prefix, info=user_count (presence- prefix only),subscription_count
+//	GET  /apps/{app_id}/channels/{channel}   info=user_count (presence only),subscription_count,cache → {"occupied":…}
+//	GET  /apps/{app_id}/channels/{channel}/users                → {"users":[{"id":…}]} (presence only)
+//	POST /apps/{app_id}/users/{user_id}/terminate_connections   → {}
+//
+// Data over MaxEventData is 413, as at Pusher; other limits and malformed
+// bodies are 400. An event to "#server-to-user-{id}" alone is the SDKs'
+// sendToUser. The [Gateway] facade, signed the same way, JSON in and out
+// (errors as {"error": "…"}); each POST answers {}:
+//
+//	POST /apps/{app_id}/gateway/bind_uid       {"socket_id", "uid"}
+//	POST /apps/{app_id}/gateway/join_group     {"socket_id", "group"}
+//	POST /apps/{app_id}/gateway/leave_group    {"socket_id", "group"}
+//	POST /apps/{app_id}/gateway/send_to_uid    {"uid" or "uids", "event", "data"}
+//	POST /apps/{app_id}/gateway/send_to_group  {"group" or "groups", "event", "data", "exclude": [socket ids]}
+//	POST /apps/{app_id}/gateway/send_to_all    {"event", "data", "exclude"}
+//	POST /apps/{app_id}/gateway/close_client   {"socket_id"}
+//	GET  /apps/{app_id}/gateway/uids/{uid}     → {"online": bool, "socket_ids": […]}
+//	GET  /apps/{app_id}/gateway/groups/{group} → {"count": n, "uids": […]}
+//	GET  /apps/{app_id}/gateway/count          → {"count": n}
+//
+// An unknown socket is 404, joining a full presence group 409. GET /healthz answers 200 and GET /readyz 200,
+// or 503 after [API.SetReady](false), both unsigned. [API.Stats] counts
+// the requests by route and status.
+//
 // # State
 //
 // Everything that spans connections goes through the [State] interface,

@@ -1,18 +1,25 @@
 package push
 
-import "github.com/wssd/wssd/engine"
+import (
+	"time"
+
+	"github.com/wssd/wssd/engine"
+)
 
 // Message is an encoded frame, made once and written as it is to every
 // socket it is delivered to. It is immutable.
 type Message struct {
 	frame []byte
-	app   *App // whose limits apply (cache TTL)
+	app   *App      // whose limits apply (cache TTL)
+	at    time.Time // when it was made: a cache channel's TTL runs from it
 }
 
 // NewMessage wraps an encoded frame of the app's, such as one a cluster
 // State received from another node, for delivery. frame must not be
 // modified afterwards.
-func NewMessage(app *App, frame []byte) *Message { return &Message{frame: frame, app: app} }
+func NewMessage(app *App, frame []byte) *Message {
+	return &Message{frame: frame, app: app, at: time.Now()}
+}
 
 // Frame returns the encoded frame. The slice must not be modified.
 func (m *Message) Frame() []byte { return m.frame }

@@ -73,6 +73,7 @@ type DeflatePolicy struct {
 	// client that offers client_max_window_bits: it bounds what the
 	// server's inflater keeps per connection while the client keeps its
 	// context. A client that does not offer the parameter uses 15 bits.
+	// 8 is asked as 9, which zlib can do, unless the client offered 8.
 	ClientMaxWindowBits int
 	// RequireClientNoContextTakeover declines offers in which the client
 	// keeps its context, so that no connection holds an inflater window.
@@ -161,7 +162,11 @@ func acceptDeflate(params []extParam, policy DeflatePolicy) (DeflateParams, bool
 		if want < 8 || want > 15 {
 			want = 15
 		}
-		p.ClientMaxWindowBits = min(clientBits, want)
+		// zlib, which most clients compress with, cannot use a window of
+		// 2^8 (Python's websockets fails the connection when asked to),
+		// and the Inflater keeps 2^9 anyway: ask for 9 unless the client
+		// offered 8 itself.
+		p.ClientMaxWindowBits = min(clientBits, max(want, 9))
 	}
 	return p, true
 }

@@ -31,8 +31,9 @@ type Parser struct {
 	Client bool
 	// Inflater, when set, means permessage-deflate was negotiated: RSV1 on
 	// the first frame of a data message marks it compressed, and Parse
-	// delivers it inflated, MaxMessageSize applying to both its compressed
-	// and its inflated size. Nil makes RSV1 a protocol violation.
+	// delivers it inflated, MaxMessageSize applying to its inflated size;
+	// compressed, it may take an eighth and 1 KiB more, as data that does
+	// not compress does. Nil makes RSV1 a protocol violation.
 	Inflater *Inflater
 
 	// The data message in progress, when it spans frames.
@@ -213,14 +214,27 @@ func (p *Parser) check(h Header) error {
 	case h.Op != OpContinuation && p.msgOp != 0:
 		return ErrExpectedContinuation
 	}
-	if h.Length > p.limit()-p.msgLen {
-		return ErrMessageTooBig
-	}
 	if h.Op != OpContinuation {
 		p.deflated = h.Rsv == rsv1
 	}
+	if h.Length > p.wireLimit()-p.msgLen {
+		return ErrMessageTooBig
+	}
 	p.msgLen += h.Length
 	return nil
+}
+
+// wireLimit bounds the payload of the message in progress as it arrives:
+// the limit, and for a compressed message what DEFLATE may take to carry
+// that many bytes that do not compress (an eighth more: an encoder that
+// cannot fall back to stored blocks, as zlib with a narrow window, codes a
+// byte in up to 9 bits), its inflated size being held to the limit.
+func (p *Parser) wireLimit() int64 {
+	limit := p.limit()
+	if !p.deflated {
+		return limit
+	}
+	return limit + min(limit/8+1024, math.MaxInt-MaxHeaderSize-limit)
 }
 
 // compressedStart reports whether h's reserved bits are RSV1 on the first

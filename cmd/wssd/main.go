@@ -299,6 +299,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		handler = ps.srv
 		cfg.HTTPHandler = ps.http
+		cfg.MaxHTTPBodyBytes = ps.api.MaxBodyBytes()
 		cfg.PongTimeoutCode = wsproto.CloseCode(push.CodePongTimeout)
 	}
 	h, stopStats := withStats(log, o.statsInterval, handler)

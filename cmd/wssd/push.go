@@ -16,6 +16,7 @@ import (
 // server, the HTTP side of the port, the webhook sender.
 type pushServer struct {
 	srv     *push.Server
+	api     *push.API
 	http    http.Handler
 	webhook *push.WebhookSender
 	apps    *push.Apps
@@ -67,13 +68,13 @@ func newPushServer(o options, log *slog.Logger) (*pushServer, error) {
 		return nil, err
 	}
 	p := &pushServer{srv: srv, webhook: sender, apps: apps, dev: dev, log: log}
+	p.api = srv.API(push.APIConfig{Logger: log})
 	mux := http.NewServeMux()
+	mux.Handle("/", p.api) // the HTTP API, /healthz and /readyz
 	if dev {
-		mux.Handle("/", demoHandler(apps.All()[0]))
-	} else {
-		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "wssd: Pusher Channels protocol 7 at /app/{key}", http.StatusNotFound)
-		})
+		demo := demoHandler(apps.All()[0])
+		mux.Handle("GET /{$}", demo)
+		mux.Handle("/demo/", demo)
 	}
 	p.http = mux
 	return p, nil
@@ -96,9 +97,11 @@ func (p *pushServer) announce(url string) {
 	}
 }
 
-// stop closes the clients with 4200 (reconnect) in batches, then sends the
-// webhooks still queued, within ctx.
+// stop reports not ready (load balancers stop sending clients), closes the
+// clients with 4200 (reconnect) in batches, then sends the webhooks still
+// queued, within ctx.
 func (p *pushServer) stop(ctx context.Context) {
+	p.api.SetReady(false)
 	if err := p.srv.CloseAll(ctx, push.CodeReconnect, closeBatch, closePause); err != nil {
 		p.log.Warn("shutdown: not every client was closed with 4200 in time", "err", err)
 	}

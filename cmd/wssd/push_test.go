@@ -134,6 +134,7 @@ func (p *pusherClient) send(event string, data any) {
 // endpoint are served on the WebSocket's port, and what the endpoint signs
 // lets a client join the demo's presence channel.
 func TestBinaryPushDev(t *testing.T) {
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	file := filepath.Join(t.TempDir(), "dev", "app.json")
 	p := startWSSD(t, "-dev-app", file)
 	dev := p.next("development app (for development only: its demo signs anyone in)")
@@ -208,6 +209,7 @@ func TestBinaryPushDev(t *testing.T) {
 // TestBinaryPushApp: an app from flags, its webhooks posted to -webhook-url
 // and signed with its secret; no demo without the development app.
 func TestBinaryPushApp(t *testing.T) {
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	var mu sync.Mutex
 	var got []push.WebhookEvent
 	creds := push.Credentials{ID: "42", Key: "app-key", Secret: "app-secret"}
@@ -239,6 +241,28 @@ func TestBinaryPushApp(t *testing.T) {
 	c.send("pusher:subscribe", map[string]string{"channel": "news"})
 	if ev, _ := c.next(); ev != "pusher_internal:subscription_succeeded" {
 		t.Fatalf("subscribe: %s", ev)
+	}
+	// A trigger through the HTTP API on the same port, signed as the SDKs sign.
+	body := `{"name":"update","channels":["news"],"data":"{\"n\":1}"}`
+	query := creds.SignQuery("POST", "/apps/42/events", nil, []byte(body), time.Now())
+	res, err := http.Post("http://"+p.addr+"/apps/42/events?"+query, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("trigger: %d", res.StatusCode)
+	}
+	if ev, data := c.next(); ev != "update" || data != `{"n":1}` {
+		t.Fatalf("event %s %s", ev, data)
+	}
+	ready, err := http.Get("http://" + p.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready.Body.Close()
+	if ready.StatusCode != 200 {
+		t.Fatalf("/readyz: %d", ready.StatusCode)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
