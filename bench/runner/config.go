@@ -123,7 +123,7 @@ func Full() Config {
 		DeflateSize:        512,
 		PushSubsPerChannel: 15, PushFanoutN: 15000, PushFanoutRounds: 30,
 		PushLatencyChannels: 1000, PushLatencySubs: 10, PushLatencyRate: 500, PushLatencyDuration: 5 * time.Second,
-		PushTrigger: PushTriggerGo,
+		PushTrigger: PushTriggerHTTP,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
 	}

@@ -34,8 +34,10 @@ type Triggerer interface {
 }
 
 // pushServer is package push over the engine, as the wssd binary's push
-// mode runs it: one app, fan-outs through engine.Server.Prepare and
-// Broadcast (Server.Bind), the memory trimmer.
+// mode runs it: one app, the Pusher HTTP API on the WebSocket's port
+// (engine.Config.HTTPHandler), fan-outs through engine.Server.Prepare and
+// Broadcast (Server.Bind), the memory trimmer. It also triggers through
+// its Go API (Triggerer), for comparison.
 type pushServer struct {
 	es       *engine.Server
 	ps       *push.Server
@@ -57,12 +59,10 @@ func startPush(o Options) (Server, error) {
 		ReusePort:      o.ReusePort,
 		PingInterval:   o.PingInterval,
 		MaxMessageSize: 1 << 20,
+		HTTPHandler:    ps.API(push.APIConfig{Logger: o.logger()}),
 	}
 	if o.PingInterval <= 0 {
 		cfg.PingInterval = -1
-	}
-	if o.Compression {
-		cfg.Compression = &engine.Compression{}
 	}
 	if o.TLS() {
 		if cfg.TLS, err = o.tlsConfig(); err != nil {
