@@ -32,6 +32,10 @@ const (
 	// connection is open once the server's pusher:connection_established
 	// came.
 	Pusher
+	// Centrifugo upgrades like WebSocket (to Target.Path,
+	// /connection/websocket) and speaks Centrifugo's JSON protocol: a
+	// connection is open once its connect command was answered.
+	Centrifugo
 )
 
 func (p Proto) String() string {
@@ -44,13 +48,15 @@ func (p Proto) String() string {
 		return "tls-handshake"
 	case Pusher:
 		return "pusher"
+	case Centrifugo:
+		return "centrifugo"
 	}
 	return fmt.Sprintf("Proto(%d)", int(p))
 }
 
 // ParseProto parses a Proto's String.
 func ParseProto(s string) (Proto, error) {
-	for _, p := range []Proto{WebSocket, Raw, Handshake, Pusher} {
+	for _, p := range []Proto{WebSocket, Raw, Handshake, Pusher, Centrifugo} {
 		if p.String() == s {
 			return p, nil
 		}
@@ -182,7 +188,7 @@ func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, 
 		for fr.fill() == nil { // until the server closes
 			fr.i, fr.n = 0, 0
 		}
-	case WebSocket, Pusher:
+	case WebSocket, Pusher, Centrifugo:
 		if _, err := c.Write(req); err != nil {
 			return fail(err)
 		}
@@ -204,8 +210,13 @@ func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, 
 				break
 			}
 		}
-		if t.Proto == Pusher {
+		switch t.Proto {
+		case Pusher:
 			if err := awaitEstablished(fr); err != nil {
+				return fail(err)
+			}
+		case Centrifugo:
+			if err := awaitConnected(c, fr); err != nil {
 				return fail(err)
 			}
 		}

@@ -38,38 +38,7 @@ var errPusher = errors.New("load: no pusher:connection_established")
 // object or ends early (a message longer than the prefix the frame reader
 // keeps). The slices point into p.
 func parsePusher(p []byte) (event, channel, data []byte, ok bool) {
-	i := skipSpace(p, 0)
-	if i >= len(p) || p[i] != '{' {
-		return nil, nil, nil, false
-	}
-	i = skipSpace(p, i+1)
-	if i < len(p) && p[i] == '}' {
-		return nil, nil, nil, skipSpace(p, i+1) == len(p)
-	}
-	for i < len(p) {
-		if p[i] != '"' {
-			return nil, nil, nil, false
-		}
-		key, next, ok := scanString(p, i)
-		if !ok {
-			return nil, nil, nil, false
-		}
-		i = skipSpace(p, next)
-		if i >= len(p) || p[i] != ':' {
-			return nil, nil, nil, false
-		}
-		i = skipSpace(p, i+1)
-		var val []byte
-		if i < len(p) && p[i] == '"' {
-			if val, next, ok = scanString(p, i); !ok {
-				return nil, nil, nil, false
-			}
-		} else {
-			if next, ok = scanValue(p, i); !ok {
-				return nil, nil, nil, false
-			}
-			val = p[i:next]
-		}
+	ok = jsonFields(p, func(key, val []byte) {
 		switch string(key) {
 		case "event":
 			event = val
@@ -78,23 +47,79 @@ func parsePusher(p []byte) (event, channel, data []byte, ok bool) {
 		case "data":
 			data = val
 		}
+	})
+	if !ok {
+		return nil, nil, nil, false
+	}
+	return event, channel, data, true
+}
+
+// jsonField returns the value of the top-level field key of the JSON
+// object p, as jsonFields gives it; ok is false when p is not a whole
+// object or has no such field.
+func jsonField(p []byte, key string) (val []byte, ok bool) {
+	found := false
+	whole := jsonFields(p, func(k, v []byte) {
+		if string(k) == key {
+			val, found = v, true
+		}
+	})
+	return val, whole && found
+}
+
+// jsonFields calls f with the key and value of each top-level field of the
+// JSON object p, in order: a key as it is between its quotes, escapes left
+// in, a string value likewise, any other value as its JSON text. It
+// reports whether p is a whole object (f may have been called before a
+// false). The slices point into p.
+func jsonFields(p []byte, f func(key, val []byte)) bool {
+	i := skipSpace(p, 0)
+	if i >= len(p) || p[i] != '{' {
+		return false
+	}
+	i = skipSpace(p, i+1)
+	if i < len(p) && p[i] == '}' {
+		return skipSpace(p, i+1) == len(p)
+	}
+	for i < len(p) {
+		if p[i] != '"' {
+			return false
+		}
+		key, next, ok := scanString(p, i)
+		if !ok {
+			return false
+		}
+		i = skipSpace(p, next)
+		if i >= len(p) || p[i] != ':' {
+			return false
+		}
+		i = skipSpace(p, i+1)
+		var val []byte
+		if i < len(p) && p[i] == '"' {
+			if val, next, ok = scanString(p, i); !ok {
+				return false
+			}
+		} else {
+			if next, ok = scanValue(p, i); !ok {
+				return false
+			}
+			val = p[i:next]
+		}
+		f(key, val)
 		i = skipSpace(p, next)
 		if i >= len(p) {
-			return nil, nil, nil, false
+			return false
 		}
 		switch p[i] {
 		case '}':
-			if skipSpace(p, i+1) != len(p) {
-				return nil, nil, nil, false
-			}
-			return event, channel, data, true
+			return skipSpace(p, i+1) == len(p)
 		case ',':
 			i = skipSpace(p, i+1)
 		default:
-			return nil, nil, nil, false
+			return false
 		}
 	}
-	return nil, nil, nil, false
+	return false
 }
 
 func skipSpace(p []byte, i int) int {
@@ -210,7 +235,8 @@ func (c *conn) pusherData(n int, prefix []byte) {
 // PusherSubscribe has each connection subscribe to one of channels public
 // channels, the one its index (first plus its place in the session) names
 // modulo channels, and waits up to timeout for every subscription to
-// succeed. Result.Msgs counts the subscriptions that did.
+// succeed. Result.Msgs counts the subscriptions that did. Centrifugo
+// connections subscribe with their protocol's command.
 func (s *Session) PusherSubscribe(channels, first int, timeout time.Duration) Result {
 	var wg sync.WaitGroup
 	t := &task{kind: taskSubscribe, rounds: 1, wg: &wg}
@@ -224,7 +250,12 @@ func (s *Session) PusherSubscribe(channels, first int, timeout time.Duration) Re
 	start := time.Now()
 	var frame []byte
 	for _, c := range s.conns {
-		frame = pusherSubscribe(frame[:0], PusherChannel((first+c.id)%max(channels, 1)))
+		ch := PusherChannel((first + c.id) % max(channels, 1))
+		if s.t.Proto == Centrifugo {
+			frame = centrifugoSubscribe(frame[:0], ch)
+		} else {
+			frame = pusherSubscribe(frame[:0], ch)
+		}
 		if c.dead.Load() || c.write(frame) != nil {
 			c.finishBroadcast(t)
 		}

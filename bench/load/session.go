@@ -276,14 +276,17 @@ func (c *conn) abandon() {
 	}
 }
 
-// deliver hands a data message to the task: its payload, or on a Pusher
-// connection what the message means.
+// deliver hands a data message to the task: its payload, or on a Pusher or
+// Centrifugo connection what the message means.
 func (c *conn) deliver(n int, prefix []byte) {
-	if c.s.t.Proto == Pusher {
+	switch c.s.t.Proto {
+	case Pusher:
 		c.pusherData(n, prefix)
-		return
+	case Centrifugo:
+		c.centrifugoData(n, prefix)
+	default:
+		c.data(n, prefix)
 	}
-	c.data(n, prefix)
 }
 
 func (c *conn) data(n int, prefix []byte) {

@@ -18,13 +18,26 @@ import (
 
 // Trigger publishes PusherEvent events through a push server's back-end
 // side: Pusher's HTTP API (POST /apps/{id}/events, signed as the Pusher
-// server SDKs sign) or, for a server without one, benchd's POST /trigger,
-// which calls the server's Go API. Both take the same JSON body. Its
-// methods may be called concurrently.
+// server SDKs sign), benchd's POST /trigger, which calls the server's Go
+// API with the same body, or Centrifugo's HTTP API (POST /api/publish with
+// its API key). Its methods may be called concurrently.
 type Trigger struct {
 	url   *url.URL
 	creds *push.Credentials // nil: unsigned (benchd's /trigger)
-	hc    *http.Client
+	// apiKey, when set, makes this a Centrifugo publish.
+	apiKey string
+	hc     *http.Client
+}
+
+// NewCentrifugoTrigger returns a Trigger publishing through Centrifugo's
+// HTTP API at u (http or https, path /api/publish) with apiKey.
+func NewCentrifugoTrigger(u, apiKey string) (*Trigger, error) {
+	t, err := NewTrigger(u, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.apiKey = apiKey
+	return t, nil
 }
 
 // NewTrigger returns a Trigger posting to u: an https or http URL whose
@@ -49,7 +62,11 @@ type triggerBody struct {
 
 // Send triggers PusherEvent with data on channel and waits for the answer.
 func (t *Trigger) Send(ctx context.Context, channel, data string) error {
-	body, err := json.Marshal(triggerBody{Name: PusherEvent, Channels: []string{channel}, Data: data})
+	var v any = triggerBody{Name: PusherEvent, Channels: []string{channel}, Data: data}
+	if t.apiKey != "" {
+		v = centrifugoPublish{Channel: channel, Data: data}
+	}
+	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -62,6 +79,9 @@ func (t *Trigger) Send(ctx context.Context, channel, data string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if t.apiKey != "" {
+		req.Header.Set("X-API-Key", t.apiKey)
+	}
 	resp, err := t.hc.Do(req)
 	if err != nil {
 		return err
@@ -71,7 +91,17 @@ func (t *Trigger) Send(ctx context.Context, channel, data string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("load: trigger: %s %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
+	if _, failed := jsonField(msg, "error"); failed && t.apiKey != "" { // Centrifugo answers errors with 200
+		return fmt.Errorf("load: trigger: %s", msg)
+	}
 	return nil
+}
+
+// centrifugoPublish is the body of Centrifugo's publish; data is any JSON,
+// here a string.
+type centrifugoPublish struct {
+	Channel string `json:"channel"`
+	Data    string `json:"data"`
 }
 
 // stampData is a trigger's data: its stamp, padded with x's to size bytes.

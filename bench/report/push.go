@@ -30,12 +30,14 @@ func writePush(p func(string, ...any), res *runner.Results) {
 	p("`push`: package push (Pusher Channels protocol 7) as the engine's handler, as the wssd binary's push mode runs it: one app, fan-outs framed once and handed to each event loop once (`Server.Bind`: `engine.Server.Prepare` and `Broadcast`), the memory trimmer on. "+
 		"Its clients speak the protocol minimally (`bench/load/pusher.go`): connect to `/app/{key}?protocol=7` and wait for `pusher:connection_established`, `pusher:subscribe` to one public channel and wait for `pusher_internal:subscription_succeeded`, read the events, answer WebSocket pings and `pusher:ping`. "+
 		"Events are triggered %s. **wssd** beside it is the engine's echo server of the other scenarios, measured in the same way in the same scenario.\n\n", triggerPath(cfg))
+	p("`centrifugo`, where it ran: Centrifugo v6 built from `bench/go.mod` (a tool of the bench module), anonymous connections allowed to subscribe, pinging at the run's interval, its own TLS on wss, GOGC as every server; its clients speak its JSON protocol as minimally (connect command, subscribe command, publications, the empty-object ping answered), and events are published through its HTTP API (`POST /api/publish` with its API key) on its own port. " +
+		"Not with its Go client, centrifuge-go: v0.12.1 needs github.com/centrifugal/protocol v0.21, whose API the centrifuge library Centrifugo v6.9.1 pins (built against protocol v0.19.2) no longer has, so the two do not build in one module; the same minimal client also keeps the client's cost the same for both servers. Its Go heap is not read (no stats endpoint): \"–\".\n\n")
 	if len(res.PushIdle) > 0 {
 		p("### idle, each connection subscribed to a channel\n\n")
 		p("The idle scenario's measure (pings every %s; VmRSS ÷ connections at +%s and +%s after the last connection opened; growth: less the RSS before any connection), with the live heap a collection forced at the end found, less the same before any connection. "+
-			"`push`'s connections each subscribed to one of N ÷ %d channels (%d subscribers each); wssd's (the engine alone) to nothing. The goal: push adds at most %s per connection to the engine's figure.\n\n",
+			"`push`'s (and `centrifugo`'s) connections each subscribed to one of N ÷ %d channels (%d subscribers each); wssd's (the engine alone) to nothing. The goal: push adds at most %s per connection to the engine's figure.\n\n",
 			cfg.PingInterval, secs(cfg.IdleSettle), secs(cfg.IdleHold), cfg.PushSubsPerChannel, cfg.PushSubsPerChannel, kb(pushIdleGoal))
-		p("| server | transport | conns | channels | RSS/conn | growth/conn | push − engine | heap+stack/conn | live heap/conn | push − engine | goroutines |\n" +
+		p("| server | transport | conns | channels | RSS/conn | growth/conn | − engine | heap+stack/conn | live heap/conn | − engine | goroutines |\n" +
 			"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range res.PushIdle {
 			base := find(res.PushIdle, "wssd", r.Transport)
@@ -48,8 +50,12 @@ func writePush(p func(string, ...any), res *runner.Results) {
 			if r.Channels > 0 {
 				channels = fmt.Sprint(r.Channels)
 			}
-			p("| %s | %s | %d | %s | %s%s | %s | %s | %s | %s | %s | %d |\n", name(r.Server), r.Transport, r.Alive, channels,
-				kb(held), at(after), kb(r.RSSPerConn), growthMore, kb(r.HeapPerConn), kb(r.LiveHeapPerConn), liveMore, r.Goroutines)
+			heap, live, goroutines := kb(r.HeapPerConn), kb(r.LiveHeapPerConn), fmt.Sprint(r.Goroutines)
+			if r.Server == "centrifugo" {
+				heap, live, liveMore, goroutines = "–", "–", "–", "–"
+			}
+			p("| %s | %s | %d | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", name(r.Server), r.Transport, r.Alive, channels,
+				kb(held), at(after), kb(r.RSSPerConn), growthMore, heap, live, liveMore, goroutines)
 		}
 		p("\n")
 	}

@@ -107,7 +107,7 @@ const (
 )
 
 var (
-	allServers   = []string{"wssd", "push", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
+	allServers   = []string{"wssd", "push", "centrifugo", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
 	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "echo-deflate", "idle-deflate", "broadcast-deflate", "push-idle", "push-fanout", "push-latency", "scale"}
 )
 

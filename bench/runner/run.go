@@ -193,7 +193,10 @@ func protoOf(s servers.Info) load.Proto {
 	case "tls-loop":
 		return load.Handshake
 	}
-	if s.Push {
+	switch {
+	case s.Name == "centrifugo":
+		return load.Centrifugo
+	case s.Push:
 		return load.Pusher
 	}
 	return load.WebSocket
@@ -291,7 +294,7 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 		return fail(err)
 	}
 	// The live heap is read in the permessage-deflate and push rows.
-	live := d != deflateNone || r.step == "push-idle"
+	live := (d != deflateNone || r.step == "push-idle") && !s.noStats
 	var live0 uint64
 	if live {
 		if live0, err = s.liveHeap(); err != nil {

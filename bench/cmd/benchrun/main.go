@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -85,6 +86,12 @@ func run() error {
 	start := time.Now()
 	if err := runner.Build(ctx, ".", bin); err != nil {
 		return err
+	}
+	if slices.Contains(cfg.Servers, "centrifugo") && slices.ContainsFunc(cfg.Scenarios, func(s string) bool { return strings.HasPrefix(s, "push-") }) {
+		fmt.Fprintln(os.Stderr, "benchrun: building centrifugo (minutes the first time)")
+		if err := runner.BuildCentrifugo(ctx, ".", bin); err != nil {
+			fmt.Fprintf(os.Stderr, "benchrun: %v\nbenchrun: centrifugo's rows will be problems\n", err)
+		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err

@@ -19,7 +19,9 @@
 //	collect TIMEOUT             wait for the armed broadcasts, report them (or what came since listen)
 //
 // With -proto pusher the connections speak the Pusher Channels protocol
-// (-path /app/KEY?protocol=7), and with -trigger they can publish:
+// (-path /app/KEY?protocol=7), with -proto centrifugo Centrifugo's JSON
+// protocol (-path /connection/websocket), and with -trigger they can
+// publish:
 //
 //	psubscribe CHANNELS FIRST TIMEOUT
 //	                            connection i subscribes to channel c-((FIRST+i) mod CHANNELS)
@@ -68,7 +70,7 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8282", "server host:port")
 	useTLS := flag.Bool("tls", false, "speak TLS (wss)")
-	proto := flag.String("proto", "ws", "ws, raw (no upgrade: the echo ceiling), tls-handshake (the TLS ceiling) or pusher (ws speaking the Pusher protocol)")
+	proto := flag.String("proto", "ws", "ws, raw (no upgrade: the echo ceiling), tls-handshake (the TLS ceiling), pusher (ws speaking the Pusher protocol) or centrifugo (ws speaking Centrifugo's JSON protocol)")
 	src := flag.String("src", "", "comma-separated local addresses to dial from, e.g. 127.0.0.2,127.0.0.3")
 	rbuf := flag.Int("rbuf", 2048, "read buffer per connection, bytes")
 	path := flag.String("path", "/", "the upgrade request's path")
@@ -80,6 +82,7 @@ func run() error {
 	deflate := flag.Bool("deflate", false, "offer permessage-deflate (RFC 7692), as Chrome does")
 	trigger := flag.String("trigger", "", "where the trigger commands publish: a push server's https://HOST/apps/ID/events (with -trigger-auth) or benchd's http://HOST/trigger")
 	triggerAuth := flag.String("trigger-auth", "", "KEY:SECRET signing the HTTP API requests, as the Pusher server SDKs sign")
+	triggerAPIKey := flag.String("trigger-apikey", "", "Centrifugo's HTTP API key: -trigger is its /api/publish")
 	flag.Parse()
 
 	if *rbuf < 256 {
@@ -109,7 +112,12 @@ func run() error {
 		if key, secret, ok := strings.Cut(*triggerAuth, ":"); ok {
 			creds = &push.Credentials{Key: key, Secret: secret}
 		}
-		if trig, err = load.NewTrigger(*trigger, creds); err != nil {
+		if *triggerAPIKey != "" {
+			trig, err = load.NewCentrifugoTrigger(*trigger, *triggerAPIKey)
+		} else {
+			trig, err = load.NewTrigger(*trigger, creds)
+		}
+		if err != nil {
 			return err
 		}
 	}
