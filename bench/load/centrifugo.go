@@ -86,9 +86,8 @@ func (c *conn) centrifugoReply(line []byte) {
 		_ = c.write(centrifugoPong)
 		return
 	}
-	if push, ok := jsonField(line, "push"); ok {
-		pub, _ := jsonField(push, "pub")
-		if data, ok := jsonField(pub, "data"); ok {
+	if data, isPush, ok := centrifugoPub(line); isPush {
+		if ok {
 			c.data(len(data), data)
 		}
 		return
@@ -100,4 +99,20 @@ func (c *conn) centrifugoReply(line []byte) {
 	if _, ok := jsonField(line, "subscribe"); ok && c.s.task.Load().kind == taskSubscribe {
 		c.data(len(line), line)
 	}
+}
+
+// centrifugoPub returns the data of a publication pushed to a channel,
+// {"push":{"channel":...,"pub":{"data":...}}}: isPush says whether line is
+// a push, ok whether it is a publication with data.
+func centrifugoPub(line []byte) (data []byte, isPush, ok bool) {
+	push, isPush := jsonField(line, "push")
+	if !isPush {
+		return nil, false, false
+	}
+	pub, ok := jsonField(push, "pub")
+	if !ok {
+		return nil, true, false
+	}
+	data, ok = jsonField(pub, "data")
+	return data, true, ok
 }
