@@ -93,7 +93,7 @@ func writePush(p func(string, ...any), res *runner.Results) {
 func pushTargets(res *runner.Results, add func(target string, ok bool, format string, args ...any)) {
 	for _, r := range res.PushIdle {
 		base := find(res.PushIdle, "wssd", r.Transport)
-		if r.Server == "wssd" || base.Alive == 0 || r.Alive == 0 {
+		if r.Server != "push" || base.Alive == 0 || r.Alive == 0 {
 			continue
 		}
 		more := r.RSSPerConn - base.RSSPerConn
