@@ -41,6 +41,7 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 		c, err := s.accept(ln, rc)
 		if err == nil {
 			backoff = 0
+			s.counts.accepted.Add(1)
 			s.admit(c)
 			continue
 		}

@@ -110,6 +110,15 @@ func TestAcceptErrorsKeepServing(t *testing.T) {
 				if strings.Contains(srv.logs.String(), "server stopped") {
 					t.Fatalf("server stopped:\n%s", srv.logs.String())
 				}
+				// Stats count them as the log does: refusals, or accept errors.
+				st := srv.Stats()
+				got, what := st.AcceptErrors, "accept errors"
+				if tc.refused {
+					got, what = st.Refused[engine.RefusedNoFiles], "no_files refusals"
+				}
+				if got != failing {
+					t.Fatalf("stats: %d %s for %d failed accepts: %+v", got, what, failing, st)
+				}
 			})
 		})
 	}
@@ -338,6 +347,9 @@ func TestAcceptRate(t *testing.T) {
 				}
 			}
 			srv.waitLog(`msg="connections delayed: AcceptRate reached"`, "accept_rate=5")
+			if st := srv.Stats(); st.AcceptDelayed == 0 || st.Accepted != 4 || st.Upgraded != 4 {
+				t.Fatalf("stats: %+v, want 4 accepted and upgraded, some delayed", st)
+			}
 		})
 		t.Run("held back", func(t *testing.T) {
 			srv := startServer(t, tr, engine.Config{AcceptRate: 0.001, AcceptBurst: 2}, echo{})
@@ -350,6 +362,9 @@ func TestAcceptRate(t *testing.T) {
 				t.Fatal("the third connection was served at once")
 			}
 			srv.waitRefusals("connections delayed: AcceptRate reached", 1)
+			if st := srv.Stats(); st.AcceptDelayed != 1 || st.Upgraded != 2 {
+				t.Fatalf("stats: %+v, want 1 delayed and 2 upgraded", st)
+			}
 		})
 	})
 }

@@ -144,6 +144,18 @@ func (l *admissionLog) init(s *Server) {
 
 // add counts a refusal for why, with the error behind it if any.
 func (l *admissionLog) add(why refusal, err error) {
+	switch c := &l.srv.counts; why {
+	case refusedMaxConns:
+		l.srv.refuse(RefusedMaxConns)
+	case refusedPerIP:
+		l.srv.refuse(RefusedPerIP)
+	case refusedNoFiles:
+		l.srv.refuse(RefusedNoFiles)
+	case refusedThrottled:
+		c.delayed.Add(1)
+	default:
+		c.acceptErrors.Add(1)
+	}
 	m := &l.msgs[why]
 	attrs := make([]slog.Attr, 0, 2)
 	if m.attr.Key != "" {

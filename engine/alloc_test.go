@@ -13,7 +13,7 @@ import (
 
 // TestEchoAllocations: echoing a message in steady state allocates nothing
 // of wssd's own, client and server together (testing.AllocsPerRun counts
-// the process). Over wss, crypto/tls allocates a small reader each time it
+// the process), the server's counters (Stats) included. Over wss, crypto/tls allocates a small reader each time it
 // reads from its transport: per record once in the client, and in the
 // server once plus once more for the last read that finds the input
 // drained; that is the whole wss budget for a one-record message (3). A
@@ -67,8 +67,13 @@ func TestEchoAllocations(t *testing.T) {
 				if tr.TLS {
 					budget = tc.wssBudget
 				}
+				before := srv.Stats()
 				if n := testing.AllocsPerRun(500, roundTrip); n > budget {
 					t.Fatalf("%.2f allocations per echo, want at most %v", n, budget)
+				}
+				// The echoes measured were counted: counting is on the path.
+				if st := srv.Stats(); st.MessagesIn-before.MessagesIn < 500 || st.MessagesOut-before.MessagesOut < 500 || st.BytesIn == before.BytesIn {
+					t.Fatalf("the measured echoes were not counted: %+v, before %+v", st, before)
 				}
 			})
 		}
@@ -113,8 +118,12 @@ func TestCompressedEchoAllocations(t *testing.T) {
 		if tr.TLS {
 			budget = 3 // crypto/tls's, as in TestEchoAllocations
 		}
+		before := srv.Stats()
 		if n := testing.AllocsPerRun(500, roundTrip); n > budget {
 			t.Fatalf("%.2f allocations per compressed echo, want at most %v", n, budget)
+		}
+		if st := srv.Stats(); st.CompressedIn-before.CompressedIn < 500 || st.CompressedOut-before.CompressedOut < 500 {
+			t.Fatalf("the measured compressed echoes were not counted: %+v, before %+v", st, before)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/bufpool"
+	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -21,7 +22,11 @@ func BenchmarkEcho(b *testing.B) {
 	for _, tr := range transports {
 		for _, size := range []int{64, 512, 4096, 65536} {
 			b.Run(tr.Name+"/"+strconv.Itoa(size)+"B", func(b *testing.B) {
-				srv, err := engine.New(engine.Config{EventLoops: 1, PingInterval: -1}, echo{})
+				cfg, opts := engine.Config{EventLoops: 1, PingInterval: -1}, wstest.DialOptions{}
+				if tr.TLS {
+					cfg.TLS, opts.TLS = testpki.Get().ServerConfig(), testpki.Get().ClientConfig()
+				}
+				srv, err := engine.New(cfg, echo{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -29,7 +34,7 @@ func BenchmarkEcho(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer srv.Shutdown(b.Context())
-				c, err := wstest.Dial(srv.Addr().String(), wstest.DialOptions{})
+				c, err := wstest.Dial(srv.Addr().String(), opts)
 				if err != nil {
 					b.Fatal(err)
 				}

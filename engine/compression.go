@@ -199,9 +199,11 @@ func (c *Conn) SendPrepared(pm *PreparedMessage) error {
 	c.mu.Lock()
 	if err := c.admitLocked(true); err != nil {
 		c.refuseLocked()
+		c.countSent(false, err)
 		return err
 	}
 	frame, deflated := pm.frameFor(c)
+	c.countSent(deflated, nil)
 	if deflated {
 		c.deflater.Took(pm.data)
 	}

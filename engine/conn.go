@@ -88,9 +88,11 @@ type Conn struct {
 	flushQueued bool            // a flush task is queued on the loop
 	sendErr     error           // non-nil once nothing more may be queued
 	closeSent   *wsproto.CloseError
-	full        atomic.Bool  // Send is failing with ErrBufferFull
-	fullSeen    bool         // OnBufferFull was delivered for the current episode
-	wire        atomic.Int64 // bytes gnet holds for the socket, as of the loop's last look
+	// Conn.Close began the closing handshake, with the send queue full.
+	appClosed, appClosedFull bool
+	full                     atomic.Bool  // Send is failing with ErrBufferFull
+	fullSeen                 bool         // OnBufferFull was delivered for the current episode
+	wire                     atomic.Int64 // bytes gnet holds for the socket, as of the loop's last look
 
 	http *httpConn // plain HTTP served before any upgrade (http.go); owned by the loop
 }
@@ -160,6 +162,11 @@ func (c *Conn) Close(code wsproto.CloseCode, reason string) error {
 	if !utf8.ValidString(reason) {
 		return errCloseReasonUTF8
 	}
+	c.mu.Lock()
+	if c.sendErr == nil { // this Close begins the closing handshake
+		c.appClosed, c.appClosedFull = true, c.full.Load()
+	}
+	c.mu.Unlock()
 	return c.queueClose(code, reason)
 }
 
@@ -173,10 +180,16 @@ func (c *Conn) queue(op wsproto.Opcode, p []byte, limited bool) error {
 	if err := c.admitLocked(limited); err != nil {
 		c.refuseLocked()
 		bufpool.Put(z)
+		if !op.IsControl() {
+			c.countSent(false, err)
+		}
 		return err
 	}
 	if z == nil {
 		z = c.compressLocked(op, p)
+	}
+	if !op.IsControl() {
+		c.countSent(z != nil, nil)
 	}
 	if z != nil {
 		c.appendLocked(z.B)

@@ -73,4 +73,16 @@
 // delays connections but never stops the server. Refusals (limits, rejected
 // upgrades, failed TLS handshakes, bad PROXY headers) are logged at most once
 // a second per kind, with a count.
+//
+// # Counters
+//
+// [Server.Stats] returns the server's counters, from any goroutine:
+// connections open and admitted; accepted, upgraded and closed by
+// [CloseCause]; refused by [RefusalReason] and upgrade refusals by HTTP
+// status; data messages and bytes both ways, compressed messages, and sends
+// refused with [ErrBufferFull]. What happens per message is counted by each
+// event loop in counters of its own, on cache lines of their own, and
+// summed when Stats is called: the loops share no counter, and the echo
+// path allocates nothing for them. A metrics exporter reads Stats at
+// scrape time (wssd's is internal/metrics).
 package engine

@@ -268,3 +268,30 @@ func ExampleServer_Broadcast() {
 	// compressed true: 41 bytes on the wire for 340
 	// compressed false: 340 bytes on the wire for 340
 }
+
+func ExampleServer_Stats() {
+	srv, _ := engine.New(engine.Config{Path: "/wss"}, echo{})
+	_ = srv.Start("127.0.0.1:0")
+	defer srv.Shutdown(context.Background())
+
+	c, _ := wstest.Dial(srv.Addr().String(), wstest.DialOptions{Path: "/wss"})
+	defer c.Close()
+	_ = c.Write(wstest.Message(wsproto.OpText, []byte("hi")))
+	_, _, _ = c.ReadMessage(time.Second)
+	refused, err := wstest.Dial(srv.Addr().String(), wstest.DialOptions{Path: "/chat"})
+	fmt.Println(err != nil)
+	refused.Close() // the 404's connection
+
+	// Stats may be called from any goroutine, a metrics scrape say; the
+	// refused upgrade is counted once the server has read its request.
+	st := srv.Stats()
+	for st.UpgradeRefused[404] == 0 {
+		time.Sleep(time.Millisecond)
+		st = srv.Stats()
+	}
+	fmt.Println("open:", st.Open, "messages in:", st.MessagesIn, "out:", st.MessagesOut)
+	fmt.Println(engine.RefusedUpgrade, st.Refused[engine.RefusedUpgrade], "404:", st.UpgradeRefused[404])
+	// Output: true
+	// open: 1 messages in: 1 out: 1
+	// upgrade 1 404: 1
+}

@@ -172,7 +172,9 @@ func (c *Conn) markClosed(err error) {
 	}
 	c.gcErr = err
 	if c.opened != 0 { // bytes the kernel took after the 101 response
-		c.bytesOut = int64(max(c.handed-c.outBase-c.gc.OutboundBuffered(), 0))
+		handed := c.handed - c.outBase
+		c.bytesOut = int64(max(handed-c.gc.OutboundBuffered(), 0))
+		c.loop.stats.bytesOut.Add(-uint64(int64(handed) - c.bytesOut)) // less what it did not take
 	}
 	c.setState(stateClosed)
 	c.mu.Lock()
@@ -249,6 +251,9 @@ func (c *Conn) sockWrite(p []byte) {
 		return
 	}
 	c.handed += len(p)
+	if c.opened != 0 {
+		c.loop.stats.bytesOut.Add(uint64(len(p)))
+	}
 	_, _ = c.gc.Write(p)
 }
 

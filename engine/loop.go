@@ -17,6 +17,8 @@ type loop struct {
 	conns []*Conn // every connection of the loop, for the timer sweep
 	now   int64   // coarse clock in Unix nanoseconds, advanced by each sweep
 	plain []byte  // scratch for decrypted bytes, reused by every wss connection
+
+	stats loopStats
 }
 
 func (l *loop) add(c *Conn) {
@@ -78,6 +80,7 @@ func (l *loop) check(c *Conn, now int64) {
 	switch c.state {
 	case stateUpgrading:
 		if now >= c.deadline {
+			l.srv.refuse(RefusedHandshakeTimeout)
 			c.closeErr = errHandshakeTimeout
 			c.closeNow()
 		}

@@ -110,6 +110,7 @@ func (c *Conn) receiveProxyHeader(data []byte) (rest []byte, release func(), ok 
 		src, err = parseProxyHeader(buf[:n])
 	}
 	if err != nil {
+		c.srv.refuse(RefusedProxyHeader)
 		c.srv.refusals.note(time.Now(), refusalKind{level: slog.LevelWarn, msg: "connection refused: bad PROXY protocol header"},
 			slog.Any("peer", c.remote), slog.String("err", err.Error()))
 		c.closeErr = err

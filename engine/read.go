@@ -104,7 +104,7 @@ func (c *Conn) consume(buf []byte) int {
 			return used
 		}
 		if c.tls == nil {
-			c.bytesIn += int64(len(buf) - used) // frames that came with the request
+			c.countIn(len(buf) - used) // frames that came with the request
 		}
 	}
 	for c.state == stateOpen || c.state == stateClosing {
@@ -200,6 +200,7 @@ func (c *Conn) refused(err error, uri string) {
 	if errors.As(err, &rej) {
 		status = rej.Status
 	}
+	c.srv.refuseUpgrade(status)
 	attrs := []slog.Attr{slog.Any("peer", c.remote), slog.String("reason", err.Error())}
 	if uri != "" {
 		attrs = append(attrs, slog.String("uri", uri))
@@ -227,6 +228,10 @@ func (c *Conn) dispatch(m wsproto.Message) {
 	switch m.Op {
 	case wsproto.OpText, wsproto.OpBinary:
 		if c.state == stateOpen {
+			c.loop.stats.msgsIn.Add(1)
+			if m.Compressed {
+				c.loop.stats.compressedIn.Add(1)
+			}
 			c.srv.h.OnMessage(c, MessageType(m.Op), m.Payload)
 			bufpool.Poison(m.Payload) // in tests, a payload kept past the call reads garbage
 		}

@@ -52,6 +52,9 @@ type Server struct {
 	// faults injects socket failures in tests; nil otherwise.
 	faults atomic.Pointer[faults]
 
+	// counts are the counters Stats reads that are not per loop.
+	counts serverCounts
+
 	lns         []*net.TCPListener
 	adm         admission
 	acceptors   sync.WaitGroup
@@ -341,6 +344,7 @@ func (s *Server) checkDrained() {
 // opened logs an upgraded connection and tells the handler.
 func (s *Server) opened(c *Conn) {
 	s.open.Add(1)
+	c.loop.stats.upgraded.Add(1)
 	s.log.Info("ws open", "client_ip", c.clientIP, "client_ip_source", c.ipSource.String(), "peer", c.remote, "path", c.path)
 	s.h.OnOpen(c)
 }
@@ -356,6 +360,8 @@ func (s *Server) closed(c *Conn, err error) {
 	} else if err == nil {
 		err = net.ErrClosed
 	}
+	c.loop.stats.closes[c.closeCause(err)].Add(1)
+	c.loop.stats.closed.Add(1)
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
 		s.log.Info("ws close", "client_ip", c.clientIP, "path", c.path,
 			"code", uint16(closeCode(err)), "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond).String(),
@@ -445,7 +451,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 	}
 	if c.opened != 0 {
-		c.bytesIn += int64(len(data))
+		c.countIn(len(data))
 	}
 	c.pingOut = false // any bytes answer a ping
 	c.enter()

@@ -156,6 +156,14 @@ func (c *Conn) tlsFailed(err error, first []byte) {
 		c.reject(errPlainOnTLS)
 		return
 	}
+	switch {
+	case errors.Is(err, tlsconn.ErrHandshakeTimeout):
+		c.srv.refuse(RefusedHandshakeTimeout)
+	case errors.Is(err, tlsconn.ErrTooManyHandshakes), errors.Is(err, tlsconn.ErrTooManyPerIP):
+		c.srv.refuse(RefusedTLSBusy)
+	case !errors.Is(err, tlsconn.ErrHandshakerClosed): // closed by Shutdown: no refusal
+		c.srv.refuse(RefusedTLSHandshake)
+	}
 	c.srv.refusals.note(time.Now(), refusalKind{level: slog.LevelInfo, msg: "TLS handshake failed"},
 		slog.Any("peer", c.remote), slog.String("err", err.Error()))
 	c.drain() // an alert may be queued: it goes out first

@@ -546,6 +546,14 @@ func TestHostileHandshakeLimit(t *testing.T) {
 		}
 	}
 	cleared := time.Since(start)
+	// Stats: those refused for want of a slot, the honest client among
+	// them, and those that stalled until the timeout.
+	waitStats(t, srv.Server, func(st engine.Stats) string {
+		if st.Refused[engine.RefusedTLSBusy] != n-running-queued+1 || st.Refused[engine.RefusedHandshakeTimeout] != running+queued || st.Refused[engine.RefusedTLSHandshake] != 0 {
+			return fmt.Sprintf("want %d tls_busy, %d handshake_timeout", n-running-queued+1, running+queued)
+		}
+		return ""
+	})
 	after := waitGoroutines(t, baseline)
 	expectEchoOf(t, srv.dial(t, wstest.DialOptions{}), wsproto.OpText, "slots free again")
 	t.Logf("after %v: %d answered, %d queued, %d refused; goroutines: baseline %d, stalled %d, after %d; all closed %v after connecting (timeout %v)",

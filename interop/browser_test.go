@@ -1,10 +1,8 @@
 package interop
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -189,8 +187,7 @@ func testSPKIHash(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return spkiHash(leaf)
 }
 
 // pageResult is what the page reports about its WebSocket.

@@ -15,5 +15,8 @@ func TestMain(m *testing.M) {
 	bufpool.SetPoison(true)
 	code := leakcheck.Run(m, 10*time.Second)
 	missing.report(os.Stderr)
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
 	os.Exit(code)
 }

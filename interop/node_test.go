@@ -18,12 +18,21 @@ const nodeDir = "node"
 
 func TestNode(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	requireComponent(t, "Node.js (node)", err)
-	requireComponent(t, "the npm packages of interop/node", installNodeModules(t))
+	node := requireNode(t)
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		runScript(t, startServer(t, tr), nodeDir, node, "client.mjs")
 	})
+}
+
+// requireNode returns the path of node, once the npm packages of
+// interop/node are installed; without either the test is skipped, or fails
+// in CI.
+func requireNode(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	requireComponent(t, "Node.js (node)", err)
+	requireComponent(t, "the npm packages of interop/node", installNodeModules(t))
+	return node
 }
 
 var nodeModules struct {

@@ -30,12 +30,13 @@ const unitFile = "../deploy/systemd/wssd.service"
 const unitBinary = "/usr/local/bin/wssd"
 
 // unitRewrites turn an ExecStart line of the unit into one the test can
-// run: a free loopback port, the test certificate, and, for the line that
-// trusts a load balancer's network, the loopback address.
+// run: free loopback ports (the metrics endpoint's too: the lines run at
+// once), the test certificate, and, for the line that trusts a load
+// balancer's network, the loopback address.
 func unitRewrites(cert, key string) []rewrite {
 	return []rewrite{
-		{"-listen 127.0.0.1:8282", "-listen 127.0.0.1:0"},
-		{"-listen :443", "-listen 127.0.0.1:0"},
+		{"-listen 127.0.0.1:8282", "-listen 127.0.0.1:0 -metrics-listen 127.0.0.1:0"},
+		{"-listen :443", "-listen 127.0.0.1:0 -metrics-listen 127.0.0.1:0"},
 		{"/etc/ssl/wssd/cert.pem", cert},
 		{"/etc/ssl/wssd/key.pem", key},
 		{"-trusted-proxies 10.0.0.0/8", "-trusted-proxies 127.0.0.1"},

@@ -52,7 +52,7 @@ func startPushAPI(t *testing.T, tr transport) (*engine.Server, string) {
 
 // runReport runs cmd, a script printing a scriptReport on its last line,
 // and checks as subtests that it ran and passed each of checks.
-func runReport(t *testing.T, cmd *exec.Cmd, checks []string) {
+func runReport(t *testing.T, cmd *exec.Cmd, checks []string) scriptReport {
 	t.Helper()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -84,6 +84,7 @@ func runReport(t *testing.T, cmd *exec.Cmd, checks []string) {
 	if len(got) != len(checks) {
 		t.Errorf("the script ran %d checks, the test lists %d", len(got), len(checks))
 	}
+	return rep
 }
 
 // TestPusherAPI drives Pusher's official Node server SDK (pusher 5.3.4)

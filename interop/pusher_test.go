@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -30,68 +28,53 @@ var pusherChecks = []string{
 // and events the Go API triggers and sends to a user.
 func TestPusherJS(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	requireComponent(t, "Node.js (node)", err)
-	requireComponent(t, "the npm packages of interop/node", installNodeModules(t))
+	node := requireNode(t)
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		app := push.App{ID: "42", Key: "interop-key", Secret: "interop-secret", ClientEvents: true}
-		apps, err := push.NewApps(app)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, err := push.New(push.Config{Apps: apps})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := newPush(t, app)
 		es := startPushEngine(t, tr, ps)
-		control := startControl(t, ps, app.ID)
+		control := startControl(t, ps, app.ID, nil)
 
 		cfg, _ := json.Marshal(map[string]any{
 			"appId": app.ID, "key": app.Key, "secret": app.Secret,
 			"masterKey": base64.StdEncoding.EncodeToString([]byte("an encryption master key of 32 b")),
 			"host":      "localhost", "port": es.Addr().Port(), "tls": tr.TLS, "control": control,
 		})
-		ctx, cancel := context.WithTimeout(t.Context(), 2*scriptTimeout)
-		defer cancel()
-		cmd := command(ctx, nodeDir, node, "pusher.mjs", string(cfg))
-		cmd.Env = os.Environ()
-		if tr.TLS {
-			cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+caFile(t))
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, runErr := cmd.Output()
-		var rep scriptReport
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-			t.Fatalf("no JSON report on the script's last line: %v (%v)\nstderr:\n%s", err, runErr, stderr.String())
-		}
-		t.Logf("%s %s", rep.Client, rep.Version)
-		if rep.Version != "8.6.0" {
-			t.Errorf("pusher-js %s, want 8.6.0", rep.Version)
-		}
-		if runErr != nil {
-			t.Logf("%v\nstderr:\n%s", runErr, stderr.String())
-		}
-		got := map[string]scriptResult{}
-		for _, r := range rep.Results {
-			got[r.Name] = r
-		}
-		for _, name := range pusherChecks {
-			t.Run(name, func(t *testing.T) {
-				r, ok := got[name]
-				if !ok {
-					t.Fatal("the script did not run this check")
-				}
-				if !r.OK {
-					t.Error(r.Error)
-				}
-			})
-		}
-		if len(got) != len(pusherChecks) {
-			t.Errorf("the script ran %d checks, pusherChecks lists %d", len(got), len(pusherChecks))
-		}
+		runNodeChecks(t, tr, node, "pusher.mjs", cfg, "pusher-js", "8.6.0", pusherChecks)
 	})
+}
+
+// runNodeChecks runs the script in interop/node with the JSON config as
+// its argument (over wss, Node trusts the test CA through
+// NODE_EXTRA_CA_CERTS), reads the JSON report on its last line, and turns
+// each of the checks, which the script must run all and only, into a
+// subtest. The report must name client at version.
+func runNodeChecks(t *testing.T, tr transport, node, script string, cfg []byte, client, version string, checks []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*scriptTimeout)
+	defer cancel()
+	cmd := command(ctx, nodeDir, node, script, string(cfg))
+	cmd.Env = os.Environ()
+	if tr.TLS {
+		cmd.Env = append(cmd.Env, "NODE_EXTRA_CA_CERTS="+caFile(t))
+	}
+	if rep := runReport(t, cmd, checks); rep.Client != client || rep.Version != version {
+		t.Errorf("%s %s, want %s %s", rep.Client, rep.Version, client, version)
+	}
+}
+
+// newPush returns a push server for the apps.
+func newPush(t *testing.T, apps ...push.App) *push.Server {
+	t.Helper()
+	a, err := push.NewApps(apps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := push.New(push.Config{Apps: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }
 
 // startPushEngine starts an engine with ps as its handler, bound to it,
@@ -106,10 +89,14 @@ func startPushEngine(t *testing.T, tr transport, ps *push.Server) *engine.Server
 }
 
 // startControl serves the script's requests to trigger events through the
-// Go API, standing in for the HTTP API: POST /trigger and POST /user.
-func startControl(t *testing.T, ps *push.Server, appID string) string {
+// Go API, standing in for the HTTP API: POST /trigger and POST /user, and
+// the routes given (patterns of http.ServeMux).
+func startControl(t *testing.T, ps *push.Server, appID string, routes map[string]http.Handler) string {
 	t.Helper()
 	mux := http.NewServeMux()
+	for pattern, h := range routes {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("POST /trigger", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Channels []string `json:"channels"`

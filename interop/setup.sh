@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh installs what wssd's interop tests need on a Debian machine:
 # Debian's python3-websockets (for /usr/bin/python3), Node.js with npm, the
-# npm packages pinned in node/package-lock.json (ws, pusher-js, pusher, tweetnacl), Chromium (the browser test)
+# npm packages pinned in node/package-lock.json (ws, pusher-js, pusher, tweetnacl,
+# laravel-echo), Chromium (the browser tests)
 # openssl (the s_client test), testssl.sh (the TLS scan of the wssd
 # binary), and nginx, Apache, HAProxy and systemd's
 # tools (the proxy tests, which start their own proxy processes and never the
@@ -58,7 +59,7 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # npm ci only when node_modules lacks a package of package.json at the
-# version package-lock.json pins (ws, pusher-js, pusher, tweetnacl).
+# version package-lock.json pins (ws, pusher-js, pusher, tweetnacl, laravel-echo).
 cd node
 stale=$(node -e '
 const lock = require("./package-lock.json").packages;
@@ -72,7 +73,7 @@ if [[ -n $stale ]]; then
 	npm ci --no-audit --no-fund
 fi
 locked=$(node -p 'require("./package-lock.json").packages["node_modules/ws"].version')
-echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked, pusher-js $(node -p 'require("./package-lock.json").packages["node_modules/pusher-js"].version')"
+echo "interop/setup.sh: python3-websockets $(/usr/bin/python3 -c 'import websockets; print(websockets.__version__)'), node $(node --version), ws $locked, pusher-js $(node -p 'require("./package-lock.json").packages["node_modules/pusher-js"].version'), laravel-echo $(node -p 'require("./package-lock.json").packages["node_modules/laravel-echo"].version')"
 echo "interop/setup.sh: $(chromium --version 2>/dev/null), $(openssl version), testssl.sh $(dpkg-query -W -f '${Version}' testssl.sh 2>/dev/null || echo '?')"
 echo "interop/setup.sh: $(php -r 'echo "php ", PHP_VERSION, ", curl ", curl_version()["version"];')"
 echo "interop/setup.sh: $(/usr/sbin/nginx -v 2>&1), $(/usr/sbin/apache2 -v | head -1), $(/usr/sbin/haproxy -v | head -1)"

@@ -1,11 +1,9 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,49 +86,4 @@ func TestTestSSL(t *testing.T) {
 	if t.Failed() {
 		t.Logf("testssl.sh output:\n%s", out)
 	}
-}
-
-// startWssd builds and starts the wssd binary with args on a free loopback
-// port, stops it when the test ends, and returns its host:port.
-func startWssd(t *testing.T, args ...string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wssd")
-	if out, err := runOutput(t, 2*time.Minute, ".", "go", "build", "-o", bin, "github.com/wssd/wssd/cmd/wssd"); err != nil {
-		t.Fatalf("building wssd: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := command(ctx, ".", append([]string{bin, "-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testWriter{t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-	})
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		var line struct {
-			Msg string `json:"msg"`
-			URL string `json:"url"`
-		}
-		if json.Unmarshal(lines.Bytes(), &line) != nil || line.Msg != "wssd listening" {
-			continue
-		}
-		u, err := url.Parse(line.URL)
-		if err != nil {
-			t.Fatalf("wssd listening on %q: %v", line.URL, err)
-		}
-		go func() { // keep the log flowing
-			for lines.Scan() {
-			}
-		}()
-		return "127.0.0.1:" + u.Port()
-	}
-	t.Fatalf("wssd exited before listening: %v", lines.Err())
-	return ""
 }

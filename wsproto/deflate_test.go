@@ -114,6 +114,24 @@ func TestInflateContext(t *testing.T) {
 					}
 				}
 			}
+			// Message.Compressed tells which arrived compressed.
+			p := wsproto.Parser{Inflater: wsproto.NewInflater(1<<15, !keep)}
+			var compressed []bool
+			for buf := bytes.Clone(input); len(buf) > 0; {
+				m, n, err := p.Parse(buf)
+				if err != nil || n == 0 {
+					t.Fatalf("whole input: %v after %d messages", err, len(compressed))
+				}
+				if m.Op == wsproto.OpText {
+					compressed = append(compressed, m.Compressed)
+				}
+				buf = buf[n:]
+			}
+			for i, m := range msgs {
+				if compressed[i] != (m != "plain") {
+					t.Fatalf("message %d (%.10q...): Compressed %v", i, m, compressed[i])
+				}
+			}
 		})
 	}
 }

@@ -16,6 +16,9 @@ const DefaultMaxMessageSize = 1 << 20
 type Message struct {
 	Op      Opcode
 	Payload []byte
+	// Compressed says the message arrived compressed (permessage-deflate)
+	// and Payload is what it inflated to.
+	Compressed bool
 }
 
 // Parser reads the frames of one connection, in place. The zero value reads
@@ -172,7 +175,7 @@ func (p *Parser) inflate(op Opcode, src []byte) (Message, error) {
 	p.asm = out
 	p.endMessage()
 	p.handed = true
-	return Message{Op: op, Payload: out.B}, nil
+	return Message{Op: op, Payload: out.B, Compressed: true}, nil
 }
 
 // Need returns the size, header included, of the frame whose header the

@@ -41,7 +41,7 @@ func startServer(ctx context.Context, bin string, args []string, statsEvery time
 	if err != nil {
 		return nil, err
 	}
-	args = append([]string{"-mode", "echo", "-listen", "127.0.0.1:0", "-log-format", "json", "-stats-interval", statsEvery.String()}, args...)
+	args = append([]string{"-mode", "echo", "-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-format", "json", "-stats-interval", statsEvery.String()}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = f
 	// wssd must not outlive a soak that is killed.

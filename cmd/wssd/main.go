@@ -24,6 +24,7 @@ import (
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/memtrim"
+	"github.com/wssd/wssd/internal/metrics"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -54,6 +55,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	trimMemory      bool
 	statsInterval   time.Duration
+	metricsListen   string // empty: no metrics endpoint
 
 	tlsCerts, tlsKeys []string // paired in order
 	tlsClientCA       string
@@ -105,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for closing handshakes")
 	fs.BoolVar(&o.trimMemory, "trim-memory", true, "once a burst of connections is over, collect its garbage and return the free memory to the OS")
 	fs.DurationVar(&o.statsInterval, "stats-interval", 0, "log a stats line (connections, Go heap, RSS, goroutines, GC cycles) this often; 0: never")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "127.0.0.1:9282", "host:port serving Prometheus /metrics, /healthz and /readyz, unauthenticated: keep it on loopback or a private network; empty: off")
 	fs.Var((*stringList)(&o.tlsCerts), "tls-cert", "PEM certificate (chain) file; serves wss. Repeat with -tls-key for more pairs, chosen by SNI")
 	fs.Var((*stringList)(&o.tlsKeys), "tls-key", "PEM private key file for the -tls-cert of the same position")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "require client certificates signed by this PEM CA file")
@@ -174,6 +177,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.mode != "push" && o.mode != "echo" {
 		return o, fmt.Errorf("unknown -mode %q (push or echo)", o.mode)
+	}
+	if o.mode == "push" && o.path != "" {
+		return o, errors.New("-path is for -mode echo: the push server serves /app/{key} and /apps/{id}/")
 	}
 	single := o.appID != "" || o.appKey != "" || o.appSecret != ""
 	switch {
@@ -310,6 +316,26 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if ps != nil {
 		ps.srv.Bind(srv)
+	}
+	// wssd's own registry: whatever else the binary serves (the push
+	// server) registers its series on it, through reg.Registerer().
+	reg := metrics.New(srv)
+	if ps != nil {
+		if err := reg.RegisterPush(ps.srv, ps.api, ps.webhook); err != nil {
+			return err
+		}
+	}
+	if o.metricsListen != "" {
+		// Before Start, so that a port in use stops wssd before it takes
+		// clients; /readyz says 503 until it does.
+		addr, stopMetrics, err := serveMetrics(o.metricsListen, reg, log)
+		if err != nil {
+			return fmt.Errorf("-metrics-listen: %w", err)
+		}
+		// It stops when run returns, after the server's shutdown: /readyz
+		// says 503 throughout.
+		defer stopMetrics(time.Second)
+		log.Info("metrics listening", "url", "http://"+addr.String()+"/metrics")
 	}
 	if err := srv.Start(o.listen); err != nil {
 		return err

@@ -103,6 +103,16 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantErr: "log-level"},
 		{name: "bad max message", args: []string{"-max-message", "0"}, wantErr: "max-message"},
+		{name: "metrics on loopback by default", check: func(t *testing.T, o options) {
+			if o.metricsListen != "127.0.0.1:9282" {
+				t.Fatalf("-metrics-listen defaults to %q", o.metricsListen)
+			}
+		}},
+		{name: "metrics off", args: []string{"-metrics-listen", ""}, check: func(t *testing.T, o options) {
+			if o.metricsListen != "" {
+				t.Fatalf("-metrics-listen '' gave %q", o.metricsListen)
+			}
+		}},
 		{name: "stats off by default", check: func(t *testing.T, o options) {
 			if o.statsInterval != 0 {
 				t.Fatalf("-stats-interval defaults to %v, want 0 (off)", o.statsInterval)
@@ -194,6 +204,9 @@ type wssdProcess struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
 	addr  string // host:port from the "wssd listening" line
+	// metrics is the URL of /metrics from the "metrics listening" line, or
+	// "" with -metrics-listen "".
+	metrics string
 }
 
 // binDir holds the binary buildOnce built; TestMain removes it.
@@ -213,8 +226,8 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// startWSSD runs the binary with args plus JSON logging on a free port and
-// waits until it listens.
+// startWSSD runs the binary with args plus JSON logging, and the metrics
+// endpoint, on free ports and waits until it listens.
 func startWSSD(t *testing.T, args ...string) *wssdProcess {
 	t.Helper()
 	bin, err := buildOnce()
@@ -223,7 +236,7 @@ func startWSSD(t *testing.T, args ...string) *wssdProcess {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-format", "json"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +256,12 @@ func startWSSD(t *testing.T, args ...string) *wssdProcess {
 			}
 		}
 	}()
-	u, err := url.Parse(p.next("wssd listening")["url"].(string))
+	listening := p.next("wssd listening", "metrics listening")
+	if listening["msg"] == "metrics listening" {
+		p.metrics = listening["url"].(string)
+		listening = p.next("wssd listening")
+	}
+	u, err := url.Parse(listening["url"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,8 +269,8 @@ func startWSSD(t *testing.T, args ...string) *wssdProcess {
 	return p
 }
 
-// next returns the next log line with message msg.
-func (p *wssdProcess) next(msg string) map[string]any {
+// next returns the next log line with message msg, or one of others.
+func (p *wssdProcess) next(msg string, others ...string) map[string]any {
 	p.t.Helper()
 	for {
 		select {
@@ -260,7 +278,7 @@ func (p *wssdProcess) next(msg string) map[string]any {
 			if !ok {
 				p.t.Fatalf("wssd exited before logging %q", msg)
 			}
-			if m["msg"] == msg {
+			if m["msg"] == msg || slices.Contains(others, m["msg"].(string)) {
 				return m
 			}
 		case <-time.After(10 * time.Second):

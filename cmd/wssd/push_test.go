@@ -41,6 +41,7 @@ func TestParsePushFlags(t *testing.T) {
 					t.Fatalf("%+v", o)
 				}
 			}},
+		{name: "path in push mode", args: []string{"-path", "/ws"}, wantErr: "-path is for -mode echo"},
 		{name: "half an app", args: []string{"-app-id", "1", "-app-key", "k"}, wantErr: "go together"},
 		{name: "apps file and app flags", args: []string{"-apps", "apps.json", "-app-id", "1", "-app-key", "k", "-app-secret", "s"}, wantErr: "exclude each other"},
 		{name: "apps file and client events", args: []string{"-apps", "apps.json", "-client-events"}, wantErr: "each app has"},
@@ -255,6 +256,16 @@ func TestBinaryPushApp(t *testing.T) {
 	}
 	if ev, data := c.next(); ev != "update" || data != `{"n":1}` {
 		t.Fatalf("event %s %s", ev, data)
+	}
+	m := scrape(t, p.metrics)
+	for name, want := range map[string]float64{
+		`wssd_push_connections{app="42"}`:                                          1,
+		`wssd_push_subscriptions{app="42"}`:                                        1,
+		`wssd_api_requests_total{route="POST /apps/{app_id}/events",status="200"}`: 1,
+	} {
+		if m[name] != want {
+			t.Errorf("%s = %v, want %v", name, m[name], want)
+		}
 	}
 	ready, err := http.Get("http://" + p.addr + "/readyz")
 	if err != nil {

@@ -15,15 +15,13 @@
 // match interop/pusher_test.go.
 
 import { createRequire } from 'node:module';
-import { createHash, randomBytes } from 'node:crypto';
+import { connected, controller, encrypted, eq, nothing, runChecks, subscribed } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
 const PusherSDK = require('pusher');
-const nacl = require('tweetnacl');
 const version = require('pusher-js/package.json').version;
 
-const CHECK_TIMEOUT_MS = 15_000;
 const cfg = JSON.parse(process.argv[2]);
 const sdk = new PusherSDK({
   appId: cfg.appId, key: cfg.key, secret: cfg.secret,
@@ -59,15 +57,6 @@ function connect(user, watchlist) {
 }
 const opened = [];
 
-function connected(p) {
-  return new Promise((resolve, reject) => {
-    if (p.connection.state === 'connected') return resolve();
-    p.connection.bind('connected', resolve);
-    p.connection.bind('failed', () => reject(new Error('connection failed')));
-    p.connection.bind('unavailable', () => reject(new Error('connection unavailable')));
-  });
-}
-
 // once resolves with the first emission of event on target.
 function once(target, event) {
   return new Promise((resolve) => {
@@ -76,33 +65,7 @@ function once(target, event) {
   });
 }
 
-function subscribed(p, name) {
-  const ch = p.subscribe(name);
-  return new Promise((resolve, reject) => {
-    ch.bind('pusher:subscription_succeeded', () => resolve(ch));
-    ch.bind('pusher:subscription_error', (e) => reject(new Error(`subscription_error on ${name}: ${JSON.stringify(e)}`)));
-  });
-}
-
-async function control(path, body) {
-  const r = await fetch(cfg.control + path, { method: 'POST', body: JSON.stringify(body) });
-  if (!r.ok) throw new Error(`control ${path}: ${r.status} ${await r.text()}`);
-}
-
-function eq(got, want, what) {
-  if (JSON.stringify(got) !== JSON.stringify(want)) {
-    throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  }
-}
-
-// nothing checks that target does not emit event within ms.
-function nothing(target, event, ms) {
-  return new Promise((resolve, reject) => {
-    const f = (d) => reject(new Error(`unexpected ${event}: ${JSON.stringify(d)}`));
-    target.bind(event, f);
-    setTimeout(() => { target.unbind(event, f); resolve(); }, ms);
-  });
-}
+const control = controller(cfg.control);
 
 // triggered checks that an event the Go API triggers on the channel
 // reaches a pusher-js subscriber, its data decoded.
@@ -126,12 +89,7 @@ const checks = {
     await connected(p);
     const ch = await subscribed(p, name);
     const got = once(ch, 'secret');
-    // What Pusher's server libraries do: a per-channel key from the master key.
-    const key = createHash('sha256')
-      .update(Buffer.concat([Buffer.from(name), Buffer.from(cfg.masterKey, 'base64')])).digest();
-    const nonce = randomBytes(24);
-    const box = nacl.secretbox(Buffer.from(JSON.stringify({ pin: 1234 })), nonce, key);
-    const data = JSON.stringify({ nonce: nonce.toString('base64'), ciphertext: Buffer.from(box).toString('base64') });
+    const data = encrypted(name, cfg.masterKey, { pin: 1234 });
     await control('/trigger', { channels: [name], event: 'secret', data });
     eq((await got).data, { pin: 1234 }, 'decrypted event');
     p.disconnect();
@@ -220,23 +178,4 @@ const checks = {
   },
 };
 
-function withTimeout(p, name) {
-  let timer;
-  return Promise.race([p, new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name}: timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  })]).finally(() => clearTimeout(timer));
-}
-
-const results = [];
-for (const [name, run] of Object.entries(checks)) {
-  try {
-    await withTimeout(run(), name);
-    results.push({ name, ok: true, error: '' });
-  } catch (e) {
-    process.stderr.write(`${name}: ${e.stack || e}\n`);
-    results.push({ name, ok: false, error: String(e.message || e) });
-  }
-}
-for (const p of opened) p.disconnect();
-process.stdout.write(JSON.stringify({ client: 'pusher-js', version, results }) + '\n');
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+await runChecks('pusher-js', version, checks, () => { for (const p of opened) p.disconnect(); });

@@ -12,13 +12,13 @@
 // match interop/pusher_api_test.go.
 
 import { createRequire } from 'node:module';
+import { connected, eq, nothing, runChecks, subscribed } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
 const PusherSDK = require('pusher');
 const version = require('pusher/package.json').version;
 
-const CHECK_TIMEOUT_MS = 15_000;
 const cfg = JSON.parse(process.argv[2]);
 const sdk = new PusherSDK({
   appId: cfg.appId, key: cfg.key, secret: cfg.secret,
@@ -47,15 +47,6 @@ function connect(user) {
   return p;
 }
 
-function connected(p) {
-  return new Promise((resolve, reject) => {
-    if (p.connection.state === 'connected') return resolve();
-    p.connection.bind('connected', resolve);
-    p.connection.bind('failed', () => reject(new Error('connection failed')));
-    p.connection.bind('unavailable', () => reject(new Error('connection unavailable')));
-  });
-}
-
 function once(target, event) {
   return new Promise((resolve) => {
     const f = (data) => { target.unbind(event, f); resolve(data); };
@@ -70,32 +61,6 @@ function global(p, event) {
     const f = (name, data) => { if (name === event) { p.unbind_global(f); resolve(data); } };
     p.bind_global(f);
   });
-}
-
-// nothing checks that target does not emit event within ms; a failure is
-// reported where the promise is awaited, not as an unhandled rejection.
-function nothing(target, event, ms) {
-  const p = new Promise((resolve, reject) => {
-    const f = (d) => reject(new Error(`unexpected ${event}: ${JSON.stringify(d)}`));
-    target.bind(event, f);
-    setTimeout(() => { target.unbind(event, f); resolve(); }, ms);
-  });
-  p.catch(() => {});
-  return p;
-}
-
-function subscribed(p, name) {
-  const ch = p.subscribe(name);
-  return new Promise((resolve, reject) => {
-    ch.bind('pusher:subscription_succeeded', () => resolve(ch));
-    ch.bind('pusher:subscription_error', (e) => reject(new Error(`subscription_error on ${name}: ${JSON.stringify(e)}`)));
-  });
-}
-
-function eq(got, want, what) {
-  if (JSON.stringify(got) !== JSON.stringify(want)) {
-    throw new Error(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
-  }
 }
 
 // signedIn connects as user, signs in and waits for #server-to-user-{user}.
@@ -219,23 +184,4 @@ const checks = {
   },
 };
 
-function withTimeout(p, name) {
-  let timer;
-  return Promise.race([p, new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${name}: timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-  })]).finally(() => clearTimeout(timer));
-}
-
-const results = [];
-for (const [name, run] of Object.entries(checks)) {
-  try {
-    await withTimeout(run(), name);
-    results.push({ name, ok: true, error: '' });
-  } catch (e) {
-    process.stderr.write(`${name}: ${e.stack || e}${e.body ? ` (body: ${e.body})` : ''}\n`);
-    results.push({ name, ok: false, error: String(e.message || e) + (e.body ? `: ${e.body}` : '') });
-  }
-}
-for (const p of opened) p.disconnect();
-process.stdout.write(JSON.stringify({ client: 'pusher', version, results }) + '\n');
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+await runChecks('pusher', version, checks, () => { for (const p of opened) p.disconnect(); });
