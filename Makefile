@@ -70,6 +70,7 @@ fuzz:
 	done
 	cd bench && $(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./load
 	cd bench && $(GO) test -run XXX -fuzz '^FuzzParseDeflateAnswer$$' -fuzztime $(FUZZTIME) ./load
+	cd bench && $(GO) test -run XXX -fuzz '^FuzzPusherFrame$$' -fuzztime $(FUZZTIME) ./load
 
 clean:
 	rm -rf bin

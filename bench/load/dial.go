@@ -27,6 +27,15 @@ const (
 	// Handshake completes a TLS handshake and waits for the server to
 	// close: the tls-loop ceiling. Churn only.
 	Handshake
+	// Pusher upgrades like WebSocket (to Target.Path,
+	// /app/{key}?protocol=7) and speaks the Pusher Channels protocol: a
+	// connection is open once the server's pusher:connection_established
+	// came.
+	Pusher
+	// Centrifugo upgrades like WebSocket (to Target.Path,
+	// /connection/websocket) and speaks Centrifugo's JSON protocol: a
+	// connection is open once its connect command was answered.
+	Centrifugo
 )
 
 func (p Proto) String() string {
@@ -37,13 +46,17 @@ func (p Proto) String() string {
 		return "raw"
 	case Handshake:
 		return "tls-handshake"
+	case Pusher:
+		return "pusher"
+	case Centrifugo:
+		return "centrifugo"
 	}
 	return fmt.Sprintf("Proto(%d)", int(p))
 }
 
 // ParseProto parses a Proto's String.
 func ParseProto(s string) (Proto, error) {
-	for _, p := range []Proto{WebSocket, Raw, Handshake} {
+	for _, p := range []Proto{WebSocket, Raw, Handshake, Pusher, Centrifugo} {
 		if p.String() == s {
 			return p, nil
 		}
@@ -175,7 +188,7 @@ func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, 
 		for fr.fill() == nil { // until the server closes
 			fr.i, fr.n = 0, 0
 		}
-	case WebSocket:
+	case WebSocket, Pusher, Centrifugo:
 		if _, err := c.Write(req); err != nil {
 			return fail(err)
 		}
@@ -195,6 +208,16 @@ func (t *Target) dial(ctx context.Context, req []byte) (net.Conn, *frameReader, 
 				}
 				fr.i = end + 4
 				break
+			}
+		}
+		switch t.Proto {
+		case Pusher:
+			if err := awaitEstablished(fr); err != nil {
+				return fail(err)
+			}
+		case Centrifugo:
+			if err := awaitConnected(c, fr); err != nil {
+				return fail(err)
 			}
 		}
 	}

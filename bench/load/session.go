@@ -44,7 +44,7 @@ type conn struct {
 
 // task is what a connection does with the data messages it receives.
 type task struct {
-	kind     int      // taskIdle, taskEcho, taskBroadcast, taskRate, taskSubscribe
+	kind     int      // taskIdle, taskEcho, taskBroadcast, taskRate, taskSubscribe, taskStamp
 	msgs     messages // echo: what each connection sends
 	deadline int64    // echo: no message is sent after this (ns)
 	rounds   int64    // broadcast: messages each connection expects
@@ -57,6 +57,7 @@ const (
 	taskBroadcast
 	taskRate
 	taskSubscribe
+	taskStamp // each message timed from the stamp it carries (Listen)
 )
 
 // messages are the frames connections send, the i-th connection the
@@ -219,7 +220,7 @@ func (c *conn) run() {
 			return
 		default:
 			if c.inf == nil || !c.compressedFrame(op) {
-				c.data(n, prefix)
+				c.deliver(n, prefix)
 				continue
 			}
 			if c.inMsg {
@@ -230,7 +231,7 @@ func (c *conn) run() {
 				return
 			}
 			c.s.compressed.Add(1)
-			c.data(len(c.plain), c.plain[:min(len(c.plain), prefixLen)])
+			c.deliver(len(c.plain), c.plain[:min(len(c.plain), prefixLen)])
 		}
 	}
 }
@@ -275,6 +276,19 @@ func (c *conn) abandon() {
 	}
 }
 
+// deliver hands a data message to the task: its payload, or on a Pusher or
+// Centrifugo connection what the message means.
+func (c *conn) deliver(n int, prefix []byte) {
+	switch c.s.t.Proto {
+	case Pusher:
+		c.pusherData(n, prefix)
+	case Centrifugo:
+		c.centrifugoData(n, prefix)
+	default:
+		c.data(n, prefix)
+	}
+}
+
 func (c *conn) data(n int, prefix []byte) {
 	now := time.Now().UnixNano()
 	t := c.s.task.Load()
@@ -306,6 +320,11 @@ func (c *conn) data(n int, prefix []byte) {
 		if c.received.Swap(1) == 0 {
 			c.s.msgs.Add(1)
 			t.wg.Done()
+		}
+	case taskStamp:
+		if _, sent, ok := parseStamp(prefix); ok {
+			c.s.lat.record(c.id, time.Duration(now-sent))
+			c.s.msgs.Add(1)
 		}
 	case taskBroadcast:
 		round, sent, ok := parseStamp(prefix)
@@ -575,9 +594,11 @@ func (s *Session) Subscribe(timeout time.Duration) Result {
 	return r
 }
 
-// Stats reports the live connections and the process's CPU time so far.
+// Stats reports the live connections, the messages counted by the task
+// running (listen: the events received so far) and the process's CPU time
+// so far.
 func (s *Session) Stats() Result {
-	r := Result{Cmd: "stats", Conns: int(s.alive.Load()), Errors: s.errs.Load()}
+	r := Result{Cmd: "stats", Conns: int(s.alive.Load()), Errors: s.errs.Load(), Msgs: s.msgs.Load()}
 	r.addCPU(rusageZero)
 	return r
 }

@@ -181,6 +181,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 		p("\n")
 	}
 	writeDeflate(p, res)
+	writePush(p, res)
 	if s := res.Scale; s != nil {
 		p("## scale — as many wss connections as the machine holds\n\n")
 		p("%d wssd processes sharing one port (SO_REUSEPORT), %d loadgen processes from their own source addresses; the open-file limit is 20,000 per process. Opening stops at the target, at a deadline (%s), or when less than %d MiB of memory is available.",
@@ -395,6 +396,7 @@ func writeTargets(p func(string, ...any), res *runner.Results) {
 			"%s/conn more (growth %s vs %s, %d conns); live heap %s/conn more", kb(more), kb(on.RSSPerConn), kb(off.RSSPerConn), on.Alive,
 			kb(on.LiveHeapPerConn-off.LiveHeapPerConn))
 	}
+	pushTargets(res, add)
 	trs := []string{"ws", "wss"}
 	for _, tr := range trs {
 		for _, sz := range res.Config.EchoSizes {

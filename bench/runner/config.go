@@ -12,7 +12,8 @@ type Config struct {
 	Servers    []string `json:"servers"`
 	Transports []string `json:"transports"` // ws, wss
 	// Scenarios: connect, idle, echo, latency, broadcast, echo-deflate,
-	// idle-deflate, broadcast-deflate, scale.
+	// idle-deflate, broadcast-deflate, push-idle, push-fanout,
+	// push-latency, scale.
 	Scenarios []string `json:"scenarios"`
 
 	ConnectN           int           `json:"connect_n"` // ws; wss opens a quarter
@@ -56,6 +57,24 @@ type Config struct {
 	// broadcast scenarios'.
 	DeflateSize int `json:"deflate_size,omitempty"`
 
+	// The push scenarios, on the push server (package push on the engine):
+	// push-idle holds IdleN connections, PushSubsPerChannel to a channel;
+	// push-fanout triggers PushFanoutRounds events, BroadcastInterval apart,
+	// on one channel of PushFanoutN subscribers, beside the engine's own
+	// broadcast and the raw TCP ceiling at the same N; push-latency
+	// triggers PushLatencyRate events a second over PushLatencyChannels
+	// channels of PushLatencySubs subscribers, for PushLatencyDuration.
+	PushSubsPerChannel  int           `json:"push_subs_per_channel,omitempty"`
+	PushFanoutN         int           `json:"push_fanout_n,omitempty"`
+	PushFanoutRounds    int           `json:"push_fanout_rounds,omitempty"`
+	PushLatencyChannels int           `json:"push_latency_channels,omitempty"`
+	PushLatencySubs     int           `json:"push_latency_subs,omitempty"`
+	PushLatencyRate     int           `json:"push_latency_rate,omitempty"`
+	PushLatencyDuration time.Duration `json:"push_latency_duration,omitempty"`
+	// PushTrigger is how the push scenarios publish: PushTriggerGo or
+	// PushTriggerHTTP.
+	PushTrigger string `json:"push_trigger,omitempty"`
+
 	ScaleTarget  int           `json:"scale_target"`
 	ScaleTimeout time.Duration `json:"scale_timeout"`
 	// ScaleMinFree stops the scale scenario's opening when the machine's
@@ -77,9 +96,19 @@ type Config struct {
 	Profile bool `json:"profile"`
 }
 
+// How the push scenarios trigger their events (Config.PushTrigger).
+const (
+	// PushTriggerGo: POST /trigger on benchd's side port, which calls
+	// push.Server.Trigger (the Go API).
+	PushTriggerGo = "go"
+	// PushTriggerHTTP: Pusher's HTTP API on the server's own port, POST
+	// /apps/{id}/events signed as the Pusher server SDKs sign.
+	PushTriggerHTTP = "http"
+)
+
 var (
-	allServers   = []string{"wssd", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
-	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "echo-deflate", "idle-deflate", "broadcast-deflate", "scale"}
+	allServers   = []string{"wssd", "push", "centrifugo", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
+	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "echo-deflate", "idle-deflate", "broadcast-deflate", "push-idle", "push-fanout", "push-latency", "scale"}
 )
 
 // Full is `make bench`: about 25 minutes on 2 cores, 9 of them scale.
@@ -91,7 +120,10 @@ func Full() Config {
 		EchoConns: 1000, EchoSizes: []int{64, 512, 4096, 65536}, EchoDuration: 1500 * time.Millisecond, EchoRepeat: 3,
 		LatencyConns: 1000, LatencyRate: 20000, LatencySize: 512, LatencyDuration: 3 * time.Second,
 		BroadcastN: 10000, BroadcastRounds: 15, BroadcastInterval: 200 * time.Millisecond, BroadcastSize: 64,
-		DeflateSize: 512,
+		DeflateSize:        512,
+		PushSubsPerChannel: 15, PushFanoutN: 15000, PushFanoutRounds: 30,
+		PushLatencyChannels: 1000, PushLatencySubs: 10, PushLatencyRate: 500, PushLatencyDuration: 5 * time.Second,
+		PushTrigger: PushTriggerHTTP,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
 	}
@@ -106,18 +138,22 @@ func Quick() Config {
 	c.EchoConns, c.EchoDuration, c.EchoRepeat = 200, 800*time.Millisecond, 1
 	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 200, 5000, time.Second
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond
+	c.PushFanoutN, c.PushFanoutRounds = 1000, 10
+	c.PushLatencyChannels, c.PushLatencyDuration = 100, 2*time.Second
 	return c
 }
 
 // Smoke is the test's run: a few servers, a few connections, seconds.
 func Smoke() Config {
 	c := Quick()
-	c.Servers = []string{"wssd", "gorilla", "nginx", "gnet-echo", "tls-loop"}
+	c.Servers = []string{"wssd", "push", "gorilla", "nginx", "gnet-echo", "tls-loop"}
 	c.ConnectN, c.ConnectDuration, c.ConnectConcurrency = 40, time.Second, 8
 	c.IdleN, c.IdleSettle, c.IdleHold, c.PingInterval = 20, 100*time.Millisecond, 400*time.Millisecond, 100*time.Millisecond
 	c.EchoConns, c.EchoSizes, c.EchoDuration, c.EchoRepeat = 10, []int{64, 65536}, 200*time.Millisecond, 2
 	c.LatencyConns, c.LatencyRate, c.LatencyDuration = 10, 500, 300*time.Millisecond
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 20, 3, 50*time.Millisecond
+	c.PushSubsPerChannel, c.PushFanoutN, c.PushFanoutRounds = 5, 20, 3
+	c.PushLatencyChannels, c.PushLatencySubs, c.PushLatencyRate, c.PushLatencyDuration = 4, 5, 50, 500*time.Millisecond
 	c.Profile = false
 	return c
 }

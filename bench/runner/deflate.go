@@ -163,7 +163,7 @@ func subscribe(clients []*client, d deflate, open load.Result) (*DeflateStats, e
 // then offering it.
 func (r *run) broadcastDeflate(ctx context.Context, info servers.Info, tr string) error {
 	return plainThenCompressed(func(d deflate) error {
-		row, err := r.broadcastWith(ctx, info, tr, d, r.cfg.DeflateSize)
+		row, err := r.broadcastWith(ctx, info, tr, d, r.cfg.DeflateSize, r.cfg.BroadcastN, r.cfg.BroadcastRounds)
 		if row != nil {
 			r.res.DeflateBroadcast = append(r.res.DeflateBroadcast, *row)
 			r.checkDeflate("broadcast-deflate", row.Key, row.Deflate, row.Conns)

@@ -58,6 +58,10 @@ type server struct {
 	ready ready
 	// front is nginx terminating TLS in front of benchd, or nil.
 	front *nginxProc
+	// noStats: not a benchd (centrifugo), with no /stats: its Go runtime's
+	// figures read as zero and its live heap is not read.
+	noStats bool
+	dir     string // removed at stop, if set
 }
 
 // target starts the server info names for transport tr, on a free port with
@@ -68,11 +72,25 @@ func (r *run) target(ctx context.Context, info servers.Info, tr string, d deflat
 	if info.Front {
 		name, backTr = "wssd", "ws"
 	}
-	s, err := r.startServer(ctx, name, backTr, "127.0.0.1:0", false, r.cfg.PingInterval, d != deflateNone)
+	var s *server
+	var err error
+	if info.External {
+		s, err = r.startCentrifugo(ctx, tr)
+	} else {
+		s, err = r.startServer(ctx, name, backTr, "127.0.0.1:0", false, r.cfg.PingInterval, d != deflateNone)
+	}
 	if err != nil {
 		return nil, clientSpec{}, err
 	}
 	sp := clientSpec{addr: s.ready.Addr, tls: tr == "wss", proto: protoOf(info), conc: r.cfg.ConnectConcurrency, deflate: d == deflateOn}
+	switch {
+	case info.External:
+		sp.path = load.CentrifugoPath
+		sp.trigger = s.centrifugoTrigger(tr)
+	case info.Push:
+		sp.path = "/app/" + servers.PushAppKey + "?protocol=7"
+		sp.trigger = r.triggerArgs(s, tr)
+	}
 	if info.Front {
 		if s.front, err = r.startNginx(ctx, s.ready.Addr); err != nil {
 			s.stop()
@@ -163,6 +181,9 @@ func (s *server) liveHeap() (uint64, error) {
 
 func (s *server) statsAfter(query string) (serverStats, error) {
 	var st serverStats
+	if s.noStats {
+		return st, nil
+	}
 	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get("http://" + s.ready.Stats + "/stats" + query)
 	if err != nil {
@@ -201,6 +222,9 @@ func (s *server) stop() {
 		s.front.stop()
 	}
 	stopProcess(s.cmd, 3*time.Second)
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
 }
 
 func stopProcess(cmd *exec.Cmd, grace time.Duration) {
@@ -236,6 +260,9 @@ type clientSpec struct {
 	env   []string // added to each loadgen's environment
 	// deflate offers permessage-deflate.
 	deflate bool
+	// trigger are loadgen's -trigger arguments: where a push server's
+	// events are published.
+	trigger []string
 }
 
 func (sp clientSpec) args() []string {
@@ -249,7 +276,7 @@ func (sp clientSpec) args() []string {
 	if sp.deflate {
 		a = append(a, "-deflate")
 	}
-	return a
+	return append(a, sp.trigger...)
 }
 
 // loadgen returns the command of the i-th loadgen process for sp, with

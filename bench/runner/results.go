@@ -23,6 +23,14 @@ type Results struct {
 	DeflateEcho      []EchoRow      `json:"deflate_echo,omitempty"`
 	DeflateIdle      []IdleRow      `json:"deflate_idle,omitempty"`
 	DeflateBroadcast []BroadcastRow `json:"deflate_broadcast,omitempty"`
+	// The push scenarios: push-idle (the push server's rows, each
+	// connection subscribed to a channel, beside the engine's wssd rows
+	// measured the same way in the same scenario), push-fanout (the push
+	// server's triggers beside the engine's broadcast and the raw TCP
+	// ceiling at the same N) and push-latency.
+	PushIdle    []IdleRow        `json:"push_idle,omitempty"`
+	PushFanout  []BroadcastRow   `json:"push_fanout,omitempty"`
+	PushLatency []PushLatencyRow `json:"push_latency,omitempty"`
 	// Profiles are CPU profiles taken during echo, relative to the output
 	// directory.
 	Profiles []string `json:"profiles,omitempty"`
@@ -124,6 +132,10 @@ type IdleRow struct {
 	// connections hold, without the garbage RSS and HeapPerConn count).
 	Deflate         *DeflateStats `json:"deflate,omitempty"`
 	LiveHeapPerConn float64       `json:"live_heap_per_conn_bytes,omitempty"`
+	// Channels is, in the push server's push-idle rows, the number of
+	// channels the connections subscribed to, one each (so do
+	// LiveHeapPerConn the push-idle rows).
+	Channels int `json:"channels,omitempty"`
 }
 
 // EchoRow is the echo scenario for one server, transport and payload size.
@@ -178,6 +190,7 @@ type BroadcastRow struct {
 	// TimeToLast is, per round, the time from the send until the last
 	// connection had the message: its median and worst over rounds.
 	TimeToLastMedianUs int64 `json:"time_to_last_median_us"`
+	TimeToLastP99Us    int64 `json:"time_to_last_p99_us,omitempty"`
 	TimeToLastMaxUs    int64 `json:"time_to_last_max_us"`
 	// Latency is over every arrival on every connection.
 	Latency   Latency `json:"latency"`
@@ -185,6 +198,28 @@ type BroadcastRow struct {
 	ClientCPU float64 `json:"client_cpu"`
 	// Deflate is set in the permessage-deflate scenarios.
 	Deflate *DeflateStats `json:"deflate,omitempty"`
+}
+
+// PushLatencyRow is the push-latency scenario for one server and transport:
+// events triggered at a fixed rate over many small channels.
+type PushLatencyRow struct {
+	Key
+	Conns       int `json:"conns"`
+	Channels    int `json:"channels"`
+	Subscribers int `json:"subscribers"` // per channel
+	// Rate is the triggers a second offered; Sent those the server took,
+	// Failed those it refused or that failed.
+	Rate   int   `json:"rate"`
+	Sent   int64 `json:"sent"`
+	Failed int64 `json:"failed,omitempty"`
+	// Expected is Sent × Subscribers; Delivered the events received.
+	Expected  int64 `json:"expected"`
+	Delivered int64 `json:"delivered"`
+	// Latency runs from when each trigger was due to be sent until a
+	// subscriber had its event, over every delivery.
+	Latency   Latency `json:"latency"`
+	ServerCPU float64 `json:"server_cpu"`
+	ClientCPU float64 `json:"client_cpu"`
 }
 
 // ScaleRow is the scale scenario.

@@ -26,7 +26,8 @@ type run struct {
 	certFile, keyFile string
 	log               io.Writer
 	res               *Results
-	round             int // of a repeated scenario, from 0
+	step              string // the scenario running
+	round             int    // of a repeated scenario, from 0
 
 	// Idle servers stand idle until Config.IdleHold on their own
 	// goroutines, at most Config.IdleHolds at once, while the next ones
@@ -77,6 +78,9 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 		{"echo-deflate", r.echoDeflate, max(1, cfg.EchoRepeat)},
 		{"idle-deflate", r.idleDeflate, 1},
 		{"broadcast-deflate", r.broadcastDeflate, 1},
+		{"push-idle", r.idle, 1},
+		{"push-fanout", r.pushFanout, 1},
+		{"push-latency", r.pushLatency, 1},
 	}
 	for _, name := range cfg.Servers {
 		if _, ok := servers.Lookup(name); !ok {
@@ -87,6 +91,7 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 		if !cfg.has(st.name) {
 			continue
 		}
+		r.step = st.name
 		for r.round = range st.rounds {
 			for _, name := range cfg.Servers {
 				info, _ := servers.Lookup(name)
@@ -108,11 +113,14 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 				}
 			}
 		}
-		if st.name == "idle" || st.name == "idle-deflate" {
+		if st.name == "idle" || st.name == "idle-deflate" || st.name == "push-idle" {
 			r.holds.Wait()
 			dst := &r.res.Idle
-			if st.name == "idle-deflate" {
+			switch st.name {
+			case "idle-deflate":
 				dst = &r.res.DeflateIdle
+			case "push-idle":
+				dst = &r.res.PushIdle
 			}
 			for _, row := range r.idleRows {
 				if row != nil {
@@ -147,6 +155,15 @@ func applies(scenario string, s servers.Info, transport string) bool {
 		return s.Compression
 	case "idle-deflate", "broadcast-deflate":
 		return s.Name == "wssd"
+	case "push-idle": // the push server beside the engine, both measured alike
+		return s.Push || s.Name == "wssd"
+	case "push-fanout": // beside the engine's broadcast and the raw TCP ceiling
+		return s.Push || s.Name == "wssd" || s.Name == "gnet-echo"
+	case "push-latency":
+		return s.Push
+	}
+	if s.Push {
+		return false
 	}
 	switch s.Name {
 	case "gnet-echo": // raw TCP: the ws ceiling for connect, echo, broadcast and idle memory
@@ -175,6 +192,12 @@ func protoOf(s servers.Info) load.Proto {
 		return load.Raw
 	case "tls-loop":
 		return load.Handshake
+	}
+	switch {
+	case s.Name == "centrifugo":
+		return load.Centrifugo
+	case s.Push:
+		return load.Pusher
 	}
 	return load.WebSocket
 }
@@ -270,8 +293,10 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 	if err != nil {
 		return fail(err)
 	}
+	// The live heap is read in the permessage-deflate and push rows.
+	live := (d != deflateNone || r.step == "push-idle") && !s.noStats
 	var live0 uint64
-	if d != deflateNone {
+	if live {
 		if live0, err = s.liveHeap(); err != nil {
 			return fail(err)
 		}
@@ -288,18 +313,27 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 		}
 		r.checkDeflate("idle-deflate", Key{info.Name, tr}, stats, open.Conns)
 	}
+	channels := 0
+	if info.Push {
+		channels = max(1, r.cfg.IdleN/max(1, r.cfg.PushSubsPerChannel))
+		if err := pusherSubscribe(clients, r.cfg.IdleN, channels); err != nil {
+			closeClients(clients)
+			return fail(err)
+		}
+	}
 	opened := time.Now()
 	r.mu.Lock()
 	slot := len(r.idleRows)
 	r.idleRows = append(r.idleRows, nil)
 	r.mu.Unlock()
-	row := &IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds, RSSBase: base, Deflate: stats}
+	row := &IdleRow{Key: Key{info.Name, tr}, Conns: open.Conns, Failed: open.Failed, SetupSeconds: open.Seconds, RSSBase: base, Deflate: stats, Channels: channels}
+	step := r.step
 	r.holds.Go(func() {
 		defer release()
 		defer s.stop()
 		defer closeClients(clients)
-		if err := r.holdIdle(ctx, s, clients, opened, row, st0, live0); err != nil {
-			r.problem("idle %s %s%s: %v", info.Name, tr, d.suffix(), err)
+		if err := r.holdIdle(ctx, s, clients, opened, row, st0, live, live0); err != nil {
+			r.problem("%s %s %s%s: %v", step, info.Name, tr, d.suffix(), err)
 			if row.Alive == 0 {
 				return
 			}
@@ -312,10 +346,10 @@ func (r *run) idleWith(ctx context.Context, info servers.Info, tr string, d defl
 }
 
 // holdIdle reads s's RSS at Config.IdleSettle and Config.IdleHold after
-// opened, when the last connection opened, and fills in row; in the
-// permessage-deflate rows, also the live heap after a collection, less
-// live0, the same before any connection.
-func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats, live0 uint64) error {
+// opened, when the last connection opened, and fills in row; with
+// readLive (the permessage-deflate and push rows), also the live heap
+// after a collection, less live0, the same before any connection.
+func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened time.Time, row *IdleRow, st0 serverStats, readLive bool, live0 uint64) error {
 	sample := func() RSSSample {
 		return RSSSample{AfterSeconds: time.Since(opened).Seconds(), RSS: s.rss()}
 	}
@@ -332,7 +366,7 @@ func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened
 	}
 	row.Goroutines = st.Goroutines
 	var live uint64
-	if row.Deflate != nil { // after every other reading: it collects
+	if readLive { // after every other reading: it collects
 		if live, err = s.liveHeap(); err != nil {
 			return err
 		}
@@ -354,7 +388,7 @@ func (r *run) holdIdle(ctx context.Context, s *server, clients []*client, opened
 		row.RSSPerConn = float64(row.RSS-row.RSSBase) / float64(row.Alive)
 		row.HeapPerConn = float64(int64(st.HeapInuse+st.StackInuse)-int64(st0.HeapInuse+st0.StackInuse)) / float64(row.Alive)
 		row.ClientRSSPerConn = float64(clientRSS) / float64(row.Alive)
-		if row.Deflate != nil {
+		if readLive {
 			row.LiveHeapPerConn = float64(int64(live)-int64(live0)) / float64(row.Alive)
 		}
 	}
@@ -536,40 +570,46 @@ func medianEcho(rows []EchoRow) []EchoRow {
 }
 
 func (r *run) broadcast(ctx context.Context, info servers.Info, tr string) error {
-	row, err := r.broadcastWith(ctx, info, tr, deflateNone, r.cfg.BroadcastSize)
+	row, err := r.broadcastWith(ctx, info, tr, deflateNone, r.cfg.BroadcastSize, r.cfg.BroadcastN, r.cfg.BroadcastRounds)
 	if row != nil {
 		r.res.Broadcast = append(r.res.Broadcast, *row)
 	}
 	return err
 }
 
-// broadcastWith measures broadcasts of size bytes, using permessage-deflate
-// as d says; unless d is deflateNone, the messages are JSON chat, and the
-// row says how compression went. The row is nil when nothing was measured.
-func (r *run) broadcastWith(ctx context.Context, info servers.Info, tr string, d deflate, size int) (*BroadcastRow, error) {
-	s, clients, open, done, err := r.hold(ctx, info, tr, r.cfg.BroadcastN, 0, d)
+// broadcastWith measures rounds broadcasts of size bytes to n connections,
+// using permessage-deflate as d says; unless d is deflateNone, the
+// messages are JSON chat, and the row says how compression went. The row
+// is nil when nothing was measured.
+func (r *run) broadcastWith(ctx context.Context, info servers.Info, tr string, d deflate, size, n, rounds int) (*BroadcastRow, error) {
+	s, clients, open, done, err := r.hold(ctx, info, tr, n, 0, d)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	rounds := r.cfg.BroadcastRounds
-	if _, err := broadcastCommand(clients, fmt.Sprintf("arm %d", rounds)); err != nil {
-		return nil, err
-	}
-	m := meterCPU(s.pids()...)
 	send := fmt.Sprintf("send %d %d %s", rounds, size, r.cfg.BroadcastInterval)
 	if d != deflateNone {
 		send += " chat"
 	}
-	if _, err := clients[0].command(send); err != nil {
+	return r.timeBroadcast(s, clients, open, Key{info.Name, tr}, d, rounds, send)
+}
+
+// timeBroadcast arms clients for rounds messages, has the first one send
+// them with the loadgen command send, and collects the row.
+func (r *run) timeBroadcast(s *server, clients []*client, open load.Result, key Key, d deflate, rounds int, send string) (*BroadcastRow, error) {
+	if _, err := broadcastCommand(clients, fmt.Sprintf("arm %d", rounds)); err != nil {
 		return nil, err
+	}
+	m := meterCPU(s.pids()...)
+	if res, err := clients[0].command(send); err != nil || res.LastError != "" {
+		return nil, errors.Join(err, errorOf(res.LastError))
 	}
 	res, err := broadcastCommand(clients, "collect 30s")
 	serverCPU := m.cores()
 	if err != nil {
 		return nil, err
 	}
-	row := BroadcastRow{Key: Key{info.Name, tr}, Conns: open.Conns, Rounds: rounds, ServerCPU: serverCPU,
+	row := BroadcastRow{Key: key, Conns: open.Conns, Rounds: rounds, ServerCPU: serverCPU,
 		Expected: int64(open.Conns) * int64(rounds)}
 	total, h := merge(res)
 	row.Delivered, row.Latency = total.Msgs, latency(h)
@@ -586,16 +626,25 @@ func (r *run) broadcastWith(ctx context.Context, info servers.Info, tr string, d
 	}
 	sort.Slice(perRound, func(i, j int) bool { return perRound[i] < perRound[j] })
 	row.TimeToLastMedianUs = perRound[len(perRound)/2] / 1000
+	row.TimeToLastP99Us = perRound[(len(perRound)*99+99)/100-1] / 1000 // nearest rank
 	row.TimeToLastMaxUs = perRound[len(perRound)-1] / 1000
 	if d != deflateNone {
 		row.Deflate = &DeflateStats{Offered: d == deflateOn, Negotiated: open.Deflated, Received: total.Msgs, Compressed: total.Compressed}
 	}
-	r.logf("  %d conns%s: time to last median %dµs max %dµs, arrivals p50 %dµs p99 %dµs, %d/%d delivered", row.Conns, d.suffix(),
-		row.TimeToLastMedianUs, row.TimeToLastMaxUs, row.Latency.P50, row.Latency.P99, row.Delivered, row.Expected)
+	r.logf("  %d conns%s: time to last median %dµs p99 %dµs max %dµs, arrivals p50 %dµs p99 %dµs, %d/%d delivered", row.Conns, d.suffix(),
+		row.TimeToLastMedianUs, row.TimeToLastP99Us, row.TimeToLastMaxUs, row.Latency.P50, row.Latency.P99, row.Delivered, row.Expected)
 	if row.Delivered < row.Expected {
 		return &row, fmt.Errorf("%d of %d messages not delivered", row.Expected-row.Delivered, row.Expected)
 	}
 	return &row, nil
+}
+
+// errorOf is a loadgen's LastError as an error, nil if empty.
+func errorOf(s string) error {
+	if s == "" {
+		return nil
+	}
+	return errors.New(s)
 }
 
 // lockedWriter serializes writes from the children's log copiers.

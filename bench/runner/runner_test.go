@@ -69,6 +69,11 @@ func TestSmoke(t *testing.T) {
 		// wssd × ws, wss × plain, compressed
 		{"idle-deflate rows", len(res.DeflateIdle), 4},
 		{"broadcast-deflate rows", len(res.DeflateBroadcast), 4},
+		// push beside wssd × ws, wss
+		{"push-idle rows", len(res.PushIdle), 4},
+		// and the raw ceiling (ws)
+		{"push-fanout rows", len(res.PushFanout), 5},
+		{"push-latency rows", len(res.PushLatency), 2},
 	}
 	for _, c := range cases {
 		if c.n != c.want {
@@ -125,6 +130,23 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("broadcast %s %s: %d/%d delivered, time to last %dµs", r.Server, r.Transport, r.Delivered, r.Expected, r.TimeToLastMedianUs)
 		}
 	}
+	for _, r := range res.PushIdle {
+		if r.Alive != r.Conns || r.RSS == 0 || (r.Server == "push") != (r.Channels > 0) {
+			t.Errorf("push-idle %s %s: %d of %d alive, RSS %d, %d channels", r.Server, r.Transport, r.Alive, r.Conns, r.RSS, r.Channels)
+		}
+	}
+	for _, r := range res.PushFanout {
+		if r.Conns != cfg.PushFanoutN || r.Delivered != r.Expected || r.TimeToLastMedianUs == 0 || r.TimeToLastP99Us < r.TimeToLastMedianUs {
+			t.Errorf("push-fanout %s %s: %d conns, %d/%d delivered, time to last p50 %dµs p99 %dµs", r.Server, r.Transport, r.Conns,
+				r.Delivered, r.Expected, r.TimeToLastMedianUs, r.TimeToLastP99Us)
+		}
+	}
+	for _, r := range res.PushLatency {
+		if r.Sent == 0 || r.Failed != 0 || r.Expected != r.Sent*int64(cfg.PushLatencySubs) || r.Delivered != r.Expected || r.Latency.P50 == 0 {
+			t.Errorf("push-latency %s %s: %d sent, %d failed, %d/%d delivered, p50 %dµs", r.Server, r.Transport, r.Sent, r.Failed,
+				r.Delivered, r.Expected, r.Latency.P50)
+		}
+	}
 	var deflateRows []deflateRow
 	for _, r := range res.DeflateEcho {
 		deflateRows = append(deflateRows, deflateRow{"echo-deflate", r.Key, r.Deflate, r.Conns, r.Msgs})
@@ -163,7 +185,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMD := []string{"## connect", "## idle", "## echo", "## latency", "## broadcast", "**wssd**", "gorilla", "![", "× wssd",
-		"## permessage-deflate", "### echo, 512 B JSON", "### idle with compression negotiated", "### broadcast of a prepared message"}
+		"## permessage-deflate", "### echo, 512 B JSON", "### idle with compression negotiated", "### broadcast of a prepared message",
+		"## push", "### idle, each connection subscribed", "### fan-out", "### end-to-end latency", "push idle (subscribed)"}
 	if nginx {
 		wantMD = append(wantMD, "nginx→wssd", "## wssd's own TLS vs nginx")
 	}

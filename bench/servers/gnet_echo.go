@@ -61,28 +61,49 @@ func (e *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (e *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
 	buf, _ := c.Next(-1)
-	if frame, ok := rawBroadcast(buf); ok {
-		e.mu.Lock()
-		for _, l := range e.loops {
-			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-				for peer := range l.conns {
-					_, _ = peer.Write(frame)
-				}
-				return nil
-			}))
-		}
-		e.mu.Unlock()
-		return gnet.None
+	frames, rest := rawBroadcasts(buf)
+	for _, f := range frames {
+		e.broadcast(f)
 	}
-	_, _ = c.Write(buf)
+	if len(rest) > 0 {
+		_, _ = c.Write(rest)
+	}
 	return gnet.None
 }
 
-// rawBroadcast recognizes a read that is exactly one masked text frame
-// whose payload starts with BroadcastPrefix, and returns the unmasked text
-// frame to send everyone. A command split over two reads is echoed
-// instead, and shows as undelivered broadcasts: on loopback, a frame this
-// small arrives whole.
+// rawBroadcasts splits off the whole broadcast commands at the start of b
+// (sent in quick succession, several may arrive in one read) and returns
+// their frames and the rest, to be echoed.
+func rawBroadcasts(b []byte) (frames [][]byte, rest []byte) {
+	for len(b) >= 2 && b[1]&0x7f < 126 {
+		n := 6 + int(b[1]&0x7f)
+		if len(b) < n {
+			break
+		}
+		frame, ok := rawBroadcast(b[:n])
+		if !ok {
+			break
+		}
+		frames = append(frames, frame)
+		b = b[n:]
+	}
+	return frames, b
+}
+
+// broadcast hands frame to every event loop, to write to its connections.
+func (e *gnetEcho) broadcast(frame []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, l := range e.loops {
+		_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			for peer := range l.conns {
+				_, _ = peer.Write(frame)
+			}
+			return nil
+		}))
+	}
+}
+
 func rawBroadcast(b []byte) ([]byte, bool) {
 	if len(b) < 6 || b[0] != 0x81 || b[1]&0x80 == 0 {
 		return nil, false

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -39,6 +40,34 @@ func TestRawBroadcast(t *testing.T) {
 			}
 			if !ok && !bytes.Equal(in, c.in) {
 				t.Errorf("echoed bytes changed: %q, want %q", in, c.in)
+			}
+		})
+	}
+}
+
+func TestRawBroadcasts(t *testing.T) {
+	cmd := func(p string) []byte { return masked(0x1, "broadcast:"+p) }
+	cases := []struct {
+		name   string
+		in     []byte
+		frames []string // the broadcast payloads
+		rest   []byte   // echoed
+	}{
+		{"one", cmd("1,"), []string{"1,"}, nil},
+		{"two in one read", append(cmd("1,"), cmd("2,")...), []string{"1,", "2,"}, nil},
+		{"then an echo", append(cmd("1,"), masked(0x2, "x")...), []string{"1,"}, masked(0x2, "x")},
+		{"echo first", append(masked(0x2, "x"), cmd("1,")...), nil, append(masked(0x2, "x"), cmd("1,")...)},
+		{"then one cut short", append(cmd("1,"), cmd("2,")[:5]...), []string{"1,"}, cmd("2,")[:5]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			frames, rest := rawBroadcasts(bytes.Clone(c.in))
+			var got []string
+			for _, f := range frames {
+				got = append(got, string(f[2:]))
+			}
+			if !slices.Equal(got, c.frames) || !bytes.Equal(rest, c.rest) {
+				t.Fatalf("got %q, rest %q; want %q, rest %q", got, rest, c.frames, c.rest)
 			}
 		})
 	}

@@ -101,6 +101,13 @@ type Info struct {
 	Front bool
 	// Compression: the server can accept permessage-deflate.
 	Compression bool
+	// Push: a push server, not an echo server: it speaks the Pusher
+	// Channels protocol at /app/PushAppKey?protocol=7 (push), or its own
+	// (centrifugo); it takes part in the push scenarios only.
+	Push bool
+	// External: a program of its own, which the runner builds and starts
+	// (benchd cannot).
+	External bool
 	// Model says how the server serves a connection, for the report.
 	Model string
 	start func(Options) (Server, error)
@@ -113,9 +120,15 @@ var all = []Info{
 	{Name: "gws", TLS: true, WebSocket: true, Compression: true, Model: "goroutine per connection", start: startGWS},
 	{Name: "nbio", TLS: true, WebSocket: true, Model: "nbio event loops, forked crypto/tls (llib)", start: startNbio},
 	{Name: "coder", TLS: true, WebSocket: true, Model: "net/http, goroutine per connection (+1 pinging)", start: startCoder},
+	{Name: "push", TLS: true, WebSocket: true, Push: true, Model: "package push (Pusher protocol 7) on the engine, fan-out by Prepare+Broadcast", start: startPush},
+	{Name: "centrifugo", TLS: true, WebSocket: true, Push: true, External: true, Model: "Centrifugo v6 (its own binary, from the bench module), JSON protocol over WebSocket, goroutine per connection", start: startExternal},
 	{Name: "nginx", TLS: true, WebSocket: true, Front: true, Model: "nginx terminating TLS (2 workers, deploy/nginx/wssd.conf) in front of wssd's ws", start: startFront},
 	{Name: "gnet-echo", Ceiling: true, Model: "raw TCP echo on gnet", start: startGnetEcho},
 	{Name: "tls-loop", TLS: true, Ceiling: true, Model: "accept, crypto/tls handshake, close", start: startTLSLoop},
+}
+
+func startExternal(Options) (Server, error) {
+	return nil, errors.New("servers: centrifugo is built and started by the bench runner")
 }
 
 func startFront(Options) (Server, error) {

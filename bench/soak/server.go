@@ -33,14 +33,15 @@ type server struct {
 }
 
 // startServer runs the wssd binary bin with args, JSON logging and a
-// stats line every statsEvery, and waits until it listens. Its log goes to
+// stats line every statsEvery, and waits until it listens; it serves echo
+// (-mode echo), what the honest clients check. Its log goes to
 // logFile.
 func startServer(ctx context.Context, bin string, args []string, statsEvery time.Duration, logFile string) (*server, error) {
 	f, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
 	}
-	args = append([]string{"-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-format", "json", "-stats-interval", statsEvery.String()}, args...)
+	args = append([]string{"-mode", "echo", "-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-log-format", "json", "-stats-interval", statsEvery.String()}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = f
 	// wssd must not outlive a soak that is killed.

@@ -6,7 +6,10 @@
 // address, the address of its stats endpoint and its process id. The stats
 // endpoint serves /stats (goroutines, Go heap, connections, as JSON; with
 // ?gc=1 after a garbage collection, so that the heap is what is live) and
-// /debug/pprof/. SIGINT or SIGTERM stops it.
+// /debug/pprof/; for a server that triggers through its Go API (the push
+// server), also POST /trigger, with the body of the Pusher HTTP API's POST
+// /apps/{id}/events ({"name", "channels", "data"}). SIGINT or SIGTERM
+// stops it.
 package main
 
 import (
@@ -52,7 +55,7 @@ func main() {
 }
 
 func run() error {
-	name := flag.String("server", "wssd", "server to run: wssd, gorilla, gobwas, gws, nbio, coder, gnet-echo, tls-loop")
+	name := flag.String("server", "wssd", "server to run: wssd, push, gorilla, gobwas, gws, nbio, coder, gnet-echo, tls-loop")
 	listen := flag.String("listen", "127.0.0.1:0", "host:port to serve on")
 	certFile := flag.String("tls-cert", "", "PEM certificate file: serve wss")
 	keyFile := flag.String("tls-key", "", "PEM key file for -tls-cert")
@@ -104,6 +107,24 @@ func run() error {
 			Conns:      srv.Conns(),
 		})
 	})
+	if t, ok := srv.(servers.Triggerer); ok {
+		mux.HandleFunc("POST /trigger", func(w http.ResponseWriter, r *http.Request) {
+			var ev struct {
+				Name     string   `json:"name"`
+				Channels []string `json:"channels"`
+				Data     string   `json:"data"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := t.Trigger(ev.Channels, ev.Name, ev.Data); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			_, _ = w.Write([]byte("{}"))
+		})
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)

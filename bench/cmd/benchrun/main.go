@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ func run() error {
 	mode := flag.String("mode", "quick", "quick, full or smoke")
 	out := flag.String("out", "results", "directory for latest.md, latest.json and the charts")
 	serverList := flag.String("servers", "", "comma-separated servers (default: all)")
-	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, echo-deflate, idle-deflate, broadcast-deflate, scale (default: the mode's)")
+	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, echo-deflate, idle-deflate, broadcast-deflate, push-idle, push-fanout, push-latency, scale (default: the mode's)")
 	scaleTarget := flag.Int("scale-target", 0, "connections the scale scenario aims for (default: the mode's)")
 	render := flag.Bool("render", false, "measure nothing: rewrite latest.md and the charts in -out from its latest.json")
 	flag.Parse()
@@ -85,6 +86,12 @@ func run() error {
 	start := time.Now()
 	if err := runner.Build(ctx, ".", bin); err != nil {
 		return err
+	}
+	if slices.Contains(cfg.Servers, "centrifugo") && slices.ContainsFunc(cfg.Scenarios, func(s string) bool { return strings.HasPrefix(s, "push-") }) {
+		fmt.Fprintln(os.Stderr, "benchrun: building centrifugo (minutes the first time)")
+		if err := runner.BuildCentrifugo(ctx, ".", bin); err != nil {
+			fmt.Fprintf(os.Stderr, "benchrun: %v\nbenchrun: centrifugo's rows will be problems\n", err)
+		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err

@@ -16,7 +16,22 @@
 //	                            ask the server to broadcast, through the first connection
 //	subscribe TIMEOUT           every connection sends one small message (a pusher:subscribe)
 //	                            and waits for its echo
-//	collect TIMEOUT             wait for the armed broadcasts, report them
+//	collect TIMEOUT             wait for the armed broadcasts, report them (or what came since listen)
+//
+// With -proto pusher the connections speak the Pusher Channels protocol
+// (-path /app/KEY?protocol=7), with -proto centrifugo Centrifugo's JSON
+// protocol (-path /connection/websocket), and with -trigger they can
+// publish:
+//
+//	psubscribe CHANNELS FIRST TIMEOUT
+//	                            connection i subscribes to channel c-((FIRST+i) mod CHANNELS)
+//	                            and waits for its subscription_succeeded
+//	trigger ROUNDS INTERVAL CHANNEL SIZE
+//	                            trigger ROUNDS stamped events on CHANNEL, INTERVAL apart (after arm)
+//	listen                      time every event received from its stamp, until collect
+//	triggers PERSEC DURATION CHANNELS SIZE
+//	                            PERSEC events a second over channels c-0.. in turn, for DURATION,
+//	                            each stamped with when it was due
 //	stats                       live connections and CPU time so far
 //	quit                        close everything and exit (so does end of input)
 //
@@ -42,6 +57,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/bench/load"
+	"github.com/wssd/wssd/push"
 )
 
 func main() {
@@ -54,7 +70,7 @@ func main() {
 func run() error {
 	addr := flag.String("addr", "127.0.0.1:8282", "server host:port")
 	useTLS := flag.Bool("tls", false, "speak TLS (wss)")
-	proto := flag.String("proto", "ws", "ws, raw (no upgrade: the echo ceiling) or tls-handshake (the TLS ceiling)")
+	proto := flag.String("proto", "ws", "ws, raw (no upgrade: the echo ceiling), tls-handshake (the TLS ceiling), pusher (ws speaking the Pusher protocol) or centrifugo (ws speaking Centrifugo's JSON protocol)")
 	src := flag.String("src", "", "comma-separated local addresses to dial from, e.g. 127.0.0.2,127.0.0.3")
 	rbuf := flag.Int("rbuf", 2048, "read buffer per connection, bytes")
 	path := flag.String("path", "/", "the upgrade request's path")
@@ -64,6 +80,9 @@ func run() error {
 	concurrency := flag.Int("concurrency", 64, "connections being opened at once")
 	retries := flag.Int("retries", 2, "retries for a connection that fails to open")
 	deflate := flag.Bool("deflate", false, "offer permessage-deflate (RFC 7692), as Chrome does")
+	trigger := flag.String("trigger", "", "where the trigger commands publish: a push server's https://HOST/apps/ID/events (with -trigger-auth) or benchd's http://HOST/trigger")
+	triggerAuth := flag.String("trigger-auth", "", "KEY:SECRET signing the HTTP API requests, as the Pusher server SDKs sign")
+	triggerAPIKey := flag.String("trigger-apikey", "", "Centrifugo's HTTP API key: -trigger is its /api/publish")
 	flag.Parse()
 
 	if *rbuf < 256 {
@@ -85,6 +104,21 @@ func run() error {
 				return err
 			}
 			t.Sources = append(t.Sources, a)
+		}
+	}
+	var trig *load.Trigger
+	if *trigger != "" {
+		var creds *push.Credentials
+		if key, secret, ok := strings.Cut(*triggerAuth, ":"); ok {
+			creds = &push.Credentials{Key: key, Secret: secret}
+		}
+		if *triggerAPIKey != "" {
+			trig, err = load.NewCentrifugoTrigger(*trigger, *triggerAPIKey)
+		} else {
+			trig, err = load.NewTrigger(*trigger, creds)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	out := json.NewEncoder(os.Stdout)
@@ -124,6 +158,18 @@ func run() error {
 			res = s.Send(atoi(f[1]), atoi(f[2]), parseDuration(f[3]), len(f) == 5)
 		case f[0] == "subscribe" && len(f) == 2:
 			res = s.Subscribe(parseDuration(f[1]))
+		case f[0] == "psubscribe" && len(f) == 4:
+			res = s.PusherSubscribe(atoi(f[1]), atoi(f[2]), parseDuration(f[3]))
+		case f[0] == "listen":
+			s.Listen()
+			res = load.Result{Cmd: "listen"}
+		case (f[0] == "trigger" || f[0] == "triggers") && trig == nil:
+			res = load.Result{Cmd: f[0], LastError: "no -trigger"}
+		case f[0] == "trigger" && len(f) == 5:
+			res = s.TriggerRounds(trig, atoi(f[1]), parseDuration(f[2]), f[3], atoi(f[4]))
+		case f[0] == "triggers" && len(f) == 5:
+			perSec, _ := strconv.ParseFloat(f[1], 64)
+			res = s.TriggerRate(trig, perSec, parseDuration(f[2]), atoi(f[3]), atoi(f[4]))
 		case f[0] == "collect" && len(f) == 2:
 			res = s.Collect(parseDuration(f[1]))
 		case f[0] == "stats":
