@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -51,6 +53,9 @@ func newPushServer(o options, log *slog.Logger) (*pushServer, error) {
 		}
 		list = []push.App{app}
 	default:
+		if !loopbackListen(o.listen) {
+			return nil, fmt.Errorf("no app configured for -listen %s: give -app-id, -app-key and -app-secret (or WSSD_APP_ID, WSSD_APP_KEY, WSSD_APP_SECRET) or -apps; the generated development app, whose demo signs anyone in, is served on loopback addresses only", o.listen)
+		}
 		app, err := loadDevApp(o.devAppFile)
 		if err != nil {
 			return nil, err
@@ -78,6 +83,20 @@ func newPushServer(o options, log *slog.Logger) (*pushServer, error) {
 	}
 	p.http = mux
 	return p, nil
+}
+
+// loopbackListen reports whether a -listen address only takes connections
+// from this machine.
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 // announce logs what a developer needs to connect: the apps, and for the

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -64,6 +65,33 @@ func TestParsePushFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.check(t, o)
+		})
+	}
+}
+
+// TestDevAppLoopbackOnly: without an app, wssd refuses to listen beyond
+// loopback, where its development app's demo would sign anyone in.
+func TestDevAppLoopbackOnly(t *testing.T) {
+	cases := []struct {
+		listen string
+		ok     bool
+	}{
+		{"127.0.0.1:0", true}, {"[::1]:0", true}, {"localhost:0", true},
+		{":8282", false}, {"0.0.0.0:8282", false}, {"192.0.2.1:8282", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.listen, func(t *testing.T) {
+			o, err := parseFlags([]string{"-listen", tc.listen}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, err := newPushServer(o, slog.New(slog.DiscardHandler))
+			if (err == nil) != tc.ok {
+				t.Fatalf("error %v, want ok=%v", err, tc.ok)
+			}
+			if ps != nil {
+				ps.stop(t.Context())
+			}
 		})
 	}
 }
