@@ -204,3 +204,47 @@ func TestCloseTimeout(t *testing.T) {
 		waitClosed(t, h.closed, time.Second)
 	})
 }
+
+// TestHeartbeatSpread: connections opened together are not all pinged in
+// the same sweep (a burst of pings and pongs that holds the loop up, every
+// interval): their first pings spread over half an interval.
+func TestHeartbeatSpread(t *testing.T) {
+	const conns = 40
+	const interval = 2 * time.Second
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		// A short pong timeout makes the sweep fine-grained (a quarter of
+		// it); the clients never answer, so each is pinged once, then dropped.
+		srv := startServer(t, tr, engine.Config{PingInterval: interval, PongTimeout: 200 * time.Millisecond}, echo{})
+		clients := make([]*wstest.Client, conns)
+		for i := range clients {
+			clients[i] = srv.dial(t, wstest.DialOptions{})
+		}
+		first := make(chan time.Time, conns)
+		for _, c := range clients {
+			go func() {
+				h, _, err := c.ReadFrame(2 * interval)
+				if err != nil || h.Op != wsproto.OpPing {
+					first <- time.Time{}
+					return
+				}
+				first <- time.Now()
+			}()
+		}
+		var earliest, latest time.Time
+		for range conns {
+			at := <-first
+			if at.IsZero() {
+				t.Fatal("a connection got no ping")
+			}
+			if earliest.IsZero() || at.Before(earliest) {
+				earliest = at
+			}
+			if at.After(latest) {
+				latest = at
+			}
+		}
+		if spread := latest.Sub(earliest); spread < interval/5 {
+			t.Fatalf("the first pings of %d connections opened together came within %v: not spread over the interval", conns, spread)
+		}
+	})
+}
