@@ -3,7 +3,6 @@ package load
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -238,31 +237,11 @@ func (c *conn) pusherData(n int, prefix []byte) {
 // succeed. Result.Msgs counts the subscriptions that did. Centrifugo
 // connections subscribe with their protocol's command.
 func (s *Session) PusherSubscribe(channels, first int, timeout time.Duration) Result {
-	var wg sync.WaitGroup
-	t := &task{kind: taskSubscribe, rounds: 1, wg: &wg}
-	s.msgs.Store(0)
-	for _, c := range s.conns {
-		c.received.Store(0)
-	}
-	wg.Add(len(s.conns))
-	s.task.Store(t)
-	ru0 := rusage()
-	start := time.Now()
-	var frame []byte
-	for _, c := range s.conns {
+	return s.subscribeEach("psubscribe", timeout, func(frame []byte, c *conn) []byte {
 		ch := PusherChannel((first + c.id) % max(channels, 1))
 		if s.t.Proto == Centrifugo {
-			frame = centrifugoSubscribe(frame[:0], ch)
-		} else {
-			frame = pusherSubscribe(frame[:0], ch)
+			return centrifugoSubscribe(frame, ch)
 		}
-		if c.dead.Load() || c.write(frame) != nil {
-			c.finishBroadcast(t)
-		}
-	}
-	waitTimeout(&wg, timeout)
-	s.task.Store(&task{kind: taskIdle})
-	r := Result{Cmd: "psubscribe", Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Errors: s.errs.Load(), Seconds: time.Since(start).Seconds()}
-	r.addCPU(ru0)
-	return r
+		return pusherSubscribe(frame, ch)
+	})
 }

@@ -563,6 +563,21 @@ func subscribeMessage(dst []byte, i int) []byte {
 // it is then what a real client's holds. Result.Msgs counts the connections
 // answered.
 func (s *Session) Subscribe(timeout time.Duration) Result {
+	var p []byte
+	return s.subscribeEach("subscribe", timeout, func(frame []byte, c *conn) []byte {
+		p = subscribeMessage(p[:0], c.id)
+		if c.inf != nil {
+			return appendFrameRsv(frame, opText, rsv1, compressMessage(p, s.clientBits))
+		}
+		return appendFrame(frame, opText, p)
+	})
+}
+
+// subscribeEach sends each connection the frame that frameFor appends to
+// its argument, and waits up to timeout for each to be answered (see
+// conn.deliver for what counts): Subscribe's and PusherSubscribe's shared
+// run. The result is named cmd.
+func (s *Session) subscribeEach(cmd string, timeout time.Duration, frameFor func(frame []byte, c *conn) []byte) Result {
 	var wg sync.WaitGroup
 	t := &task{kind: taskSubscribe, rounds: 1, wg: &wg}
 	s.msgs.Store(0)
@@ -574,21 +589,16 @@ func (s *Session) Subscribe(timeout time.Duration) Result {
 	s.task.Store(t)
 	ru0 := rusage()
 	start := time.Now()
-	var p, frame []byte
+	var frame []byte
 	for _, c := range s.conns {
-		p = subscribeMessage(p[:0], c.id)
-		if c.inf != nil {
-			frame = appendFrameRsv(frame[:0], opText, rsv1, compressMessage(p, s.clientBits))
-		} else {
-			frame = appendFrame(frame[:0], opText, p)
-		}
+		frame = frameFor(frame[:0], c)
 		if c.dead.Load() || c.write(frame) != nil {
 			c.finishBroadcast(t)
 		}
 	}
 	waitTimeout(&wg, timeout)
 	s.task.Store(&task{kind: taskIdle})
-	r := Result{Cmd: "subscribe", Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Compressed: s.compressed.Load(),
+	r := Result{Cmd: cmd, Conns: int(s.alive.Load()), Msgs: s.msgs.Load(), Compressed: s.compressed.Load(),
 		Errors: s.errs.Load(), Seconds: time.Since(start).Seconds()}
 	r.addCPU(ru0)
 	return r
