@@ -225,12 +225,7 @@ func TestHTTPClient(t *testing.T) {
 		// The WebSocket endpoint on the same port, beside the kept-alive
 		// HTTP connection.
 		ws := srv.dial(t, wstest.DialOptions{})
-		if err := ws.Write(wstest.Message(wsproto.OpText, []byte("after http"))); err != nil {
-			t.Fatal(err)
-		}
-		if _, p, err := ws.ReadMessage(5 * time.Second); err != nil || string(p) != "after http" {
-			t.Fatalf("echo: %q, %v", p, err)
-		}
+		expectEchoOf(t, ws, wsproto.OpText, "after http")
 	})
 }
 
@@ -259,12 +254,7 @@ func TestHTTPPipelining(t *testing.T) {
 			t.Fatalf("upgrade after HTTP requests: %d", resp.StatusCode)
 		}
 		ws := wstest.NewClient(c.Conn)
-		if err := ws.Write(wstest.Message(wsproto.OpText, []byte("hi"))); err != nil {
-			t.Fatal(err)
-		}
-		if _, p, err := ws.ReadMessage(5 * time.Second); err != nil || string(p) != "hi" {
-			t.Fatalf("echo after upgrade: %q, %v", p, err)
-		}
+		expectEchoOf(t, ws, wsproto.OpText, "hi")
 	})
 }
 
@@ -305,12 +295,7 @@ func TestHTTPSlowHandler(t *testing.T) {
 		slow.send(t, "GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
 		<-h.started
 		ws := srv.dial(t, wstest.DialOptions{})
-		if err := ws.Write(wstest.Message(wsproto.OpText, []byte("still here"))); err != nil {
-			t.Fatal(err)
-		}
-		if _, p, err := ws.ReadMessage(5 * time.Second); err != nil || string(p) != "still here" {
-			t.Fatalf("echo beside a blocked handler: %q, %v", p, err)
-		}
+		expectEchoOf(t, ws, wsproto.OpText, "still here")
 		c := srv.httpDial(t)
 		c.send(t, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp, _ := c.read(t, "GET"); resp.StatusCode != 200 {
