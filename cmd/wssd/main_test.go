@@ -46,6 +46,7 @@ func TestParseFlags(t *testing.T) {
 	cases := []struct {
 		name    string
 		args    []string
+		env     map[string]string // set for the case
 		wantErr string
 		check   func(t *testing.T, o options)
 	}{
@@ -180,9 +181,31 @@ func TestParseFlags(t *testing.T) {
 				t.Fatalf("got %q", o.allowedOrigins)
 			}
 		}},
+		// The push server's apps.
+		{name: "one app from flags", args: []string{"-app-id", "1", "-app-key", "k", "-app-secret", "s", "-client-events", "-webhook-url", "https://example.com/hook"},
+			check: func(t *testing.T, o options) {
+				if o.appID != "1" || o.appKey != "k" || o.appSecret != "s" || !o.clientEvents || o.webhookURL == "" {
+					t.Fatalf("%+v", o)
+				}
+			}},
+		{name: "one app from the environment", env: map[string]string{"WSSD_APP_ID": "7", "WSSD_APP_KEY": "ek", "WSSD_APP_SECRET": "es"},
+			check: func(t *testing.T, o options) {
+				if o.appID != "7" || o.appKey != "ek" || o.appSecret != "es" {
+					t.Fatalf("%+v", o)
+				}
+			}},
+		{name: "path in push mode", args: []string{"-path", "/ws"}, wantErr: "-path is for -mode echo"},
+		{name: "half an app", args: []string{"-app-id", "1", "-app-key", "k"}, wantErr: "go together"},
+		{name: "apps file and app flags", args: []string{"-apps", "apps.json", "-app-id", "1", "-app-key", "k", "-app-secret", "s"}, wantErr: "exclude each other"},
+		{name: "apps file and client events", args: []string{"-apps", "apps.json", "-client-events"}, wantErr: "each app has"},
+		{name: "webhook for the development app", args: []string{"-webhook-url", "https://example.com/hook"}, wantErr: "development app has no webhooks"},
+		{name: "relative webhook URL", args: []string{"-app-id", "1", "-app-key", "k", "-app-secret", "s", "-webhook-url", "/hook"}, wantErr: "absolute"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
 			o, err := parseFlags(tc.args, io.Discard)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
