@@ -115,20 +115,13 @@ func (c *Conn) negotiate(r *wsproto.Request) {
 // be called from any goroutine once OnOpen has been called.
 func (c *Conn) Compressed() bool { return c.deflater != nil }
 
-// compressOutside compresses p for c outside c.mu, when c's deflater keeps
-// no context (and is then safe to share); nil when p goes uncompressed or
-// must be compressed under the lock.
-func (c *Conn) compressOutside(op wsproto.Opcode, p []byte) *bufpool.Buffer {
-	if c.deflater == nil || op.IsControl() || len(p) < c.deflateMin || c.deflater.KeepsContext() {
-		return nil
-	}
-	return c.compressFrame(op, p)
-}
-
-// compressLocked compresses p for c under c.mu when its deflater keeps a
-// context, which must follow the order of the queue.
-func (c *Conn) compressLocked(op wsproto.Opcode, p []byte) *bufpool.Buffer {
-	if c.deflater == nil || op.IsControl() || len(p) < c.deflateMin || !c.deflater.KeepsContext() {
+// compress returns, in a pooled buffer, p as one compressed frame, or nil
+// when p goes uncompressed. A deflater that keeps a context must see the
+// messages in the order of the queue, so it compresses only under c.mu
+// (locked); one that keeps none is safe to share and compresses only
+// outside it, on the sender's goroutine.
+func (c *Conn) compress(op wsproto.Opcode, p []byte, locked bool) *bufpool.Buffer {
+	if c.deflater == nil || op.IsControl() || len(p) < c.deflateMin || c.deflater.KeepsContext() != locked {
 		return nil
 	}
 	return c.compressFrame(op, p)

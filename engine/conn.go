@@ -175,7 +175,7 @@ func (c *Conn) Close(code wsproto.CloseCode, reason string) error {
 // (see flush); only the heartbeat's own empty ping, one per ping interval,
 // and the one close frame do not.
 func (c *Conn) queue(op wsproto.Opcode, p []byte, limited bool) error {
-	z := c.compressOutside(op, p)
+	z := c.compress(op, p, false)
 	c.mu.Lock()
 	if err := c.admitLocked(limited); err != nil {
 		c.refuseLocked()
@@ -186,7 +186,7 @@ func (c *Conn) queue(op wsproto.Opcode, p []byte, limited bool) error {
 		return err
 	}
 	if z == nil {
-		z = c.compressLocked(op, p)
+		z = c.compress(op, p, true)
 	}
 	if !op.IsControl() {
 		c.countSent(z != nil, nil)
