@@ -98,20 +98,30 @@ func (s *testServer) rawDial(t *testing.T) net.Conn {
 // waitLog waits until the server's log holds a line containing all of parts.
 func (s *testServer) waitLog(parts ...string) string {
 	s.t.Helper()
+	return s.waitLogN(1, parts...)
+}
+
+// waitLogN waits for the nth log line (from 1) that contains all of parts
+// and returns it.
+func (s *testServer) waitLogN(n int, parts ...string) string {
+	s.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
+		seen := 0
 		for line := range strings.SplitSeq(s.logs.String(), "\n") {
 			all := true
 			for _, p := range parts {
 				all = all && strings.Contains(line, p)
 			}
 			if all {
-				return line
+				if seen++; seen == n {
+					return line
+				}
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.t.Fatalf("no log line with %q in:\n%s", parts, s.logs.String())
+	s.t.Fatalf("no log line #%d with %q in:\n%s", n, parts, s.logs.String())
 	return ""
 }
 

@@ -172,8 +172,19 @@ func (c *Conn) markClosed(err error) {
 	}
 	c.gcErr = err
 	if c.opened != 0 { // bytes the kernel took after the 101 response
+		took := c.handed - c.gc.OutboundBuffered()
+		if err != nil && c.gc.OutboundBuffered() == 0 {
+			// gnet empties its buffer without writing it when the socket
+			// reports an error, before OnClose: ask the kernel instead.
+			if k, ok := kernelTook(c.gc.Fd()); ok {
+				if c.finSent {
+					k--
+				}
+				took = min(took, k)
+			}
+		}
 		handed := c.handed - c.outBase
-		c.bytesOut = int64(max(handed-c.gc.OutboundBuffered(), 0))
+		c.bytesOut = int64(max(took-c.outBase, 0))
 		c.loop.stats.bytesOut.Add(-uint64(int64(handed) - c.bytesOut)) // less what it did not take
 	}
 	c.setState(stateClosed)
@@ -245,16 +256,21 @@ func (c *Conn) shutdownWrite() {
 // sockWrite hands p to gnet, which writes it now or keeps a copy until the
 // socket is writable. When the write fails gnet closes the connection at
 // once, calling OnClose before it returns: callers re-read the state.
+// A failed write took nothing of p (gnet buffers behind a pending write
+// and fails only a direct one), so p is counted only if c survives it.
 func (c *Conn) sockWrite(p []byte) {
 	if !c.alive() {
 		c.srv.violation() // a write to an fd that may be another connection's
+		return
+	}
+	_, _ = c.gc.Write(p)
+	if !c.alive() {
 		return
 	}
 	c.handed += len(p)
 	if c.opened != 0 {
 		c.loop.stats.bytesOut.Add(uint64(len(p)))
 	}
-	_, _ = c.gc.Write(p)
 }
 
 // sockShutdown shuts down the sending side of c's socket.

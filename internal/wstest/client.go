@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/wssd/wssd/wsproto"
@@ -33,6 +34,10 @@ type DialOptions struct {
 	// PreHandshake is written first on the TCP connection, before TLS and
 	// the request: a PROXY protocol header, as a load balancer sends it.
 	PreHandshake []byte
+	// ReadBuffer, when positive, fixes the socket's receive buffer (SO_RCVBUF)
+	// before it connects, so the kernel cannot grow it: a test that reads
+	// nothing knows how much the kernel can hold for it.
+	ReadBuffer int
 }
 
 // Client is one raw WebSocket connection. It is not safe for concurrent use,
@@ -57,6 +62,17 @@ func Dial(addr string, o DialOptions) (*Client, error) {
 		o.Timeout = 5 * time.Second
 	}
 	d := net.Dialer{Timeout: o.Timeout}
+	if o.ReadBuffer > 0 {
+		d.ControlContext = func(_ context.Context, _, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, o.ReadBuffer)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
 	if o.LocalIP != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalIP)}
 	}
