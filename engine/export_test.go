@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -140,3 +141,17 @@ func CompressionHeld(c *Conn) int {
 
 // ReadHTTPHead exposes the plain HTTP request head reader (http.go).
 var ReadHTTPHead = readHTTPHead
+
+// SweepBudget is how many connections a sweep slice acts on at most.
+const SweepBudget = sweepActs
+
+// SweepAt runs c's loop's timer sweep by hand, as if the time were at,
+// from wherever the current sweep stands to its end, and returns the
+// number of slices it took.
+func SweepAt(c *Conn, at time.Time) (slices int) {
+	OnLoop(c, func() {
+		for slices = 1; !c.loop.sweep(at.UnixNano()); slices++ {
+		}
+	})
+	return slices
+}

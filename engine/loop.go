@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"math/bits"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -17,6 +19,12 @@ type loop struct {
 	conns []*Conn // every connection of the loop, for the timer sweep
 	now   int64   // coarse clock in Unix nanoseconds, advanced by each sweep
 	plain []byte  // scratch for decrypted bytes, reused by every wss connection
+
+	// The timer sweep runs in slices (see sweepTask); next is where the
+	// next slice starts, and sweeping is set while a sweep is under way,
+	// by OnTick's goroutine, which starts a sweep only when none is.
+	next     int
+	sweeping atomic.Bool
 
 	stats loopStats
 }
@@ -35,46 +43,80 @@ func (l *loop) remove(c *Conn) {
 	l.conns = l.conns[:last]
 }
 
-// sweepTask runs the timer sweep on the loop.
+// A sweep slice ends after sweepActs connections needed something done
+// (a ping, a close, a flush of what drained) or sweepScan were looked at:
+// the loop then runs what is queued behind the sweep (broadcasts, sends
+// from other goroutines) before the next slice. A sweep that pinged tens
+// of thousands of connections at once held a loop for ~60 ms.
+const (
+	sweepActs = 64
+	sweepScan = 4096
+)
+
+// sweepTask runs the timer sweep on the loop, one slice per Run; a slice
+// that did not reach the end queues the next one behind the tasks already
+// waiting. A connection moved into a slot the sweep has passed (by a
+// removal between slices) waits for the next sweep.
 type sweepTask loop
 
 func (t *sweepTask) Run(context.Context) error {
-	(*loop)(t).sweep(time.Now().UnixNano())
+	l := (*loop)(t)
+	if l.sweep(time.Now().UnixNano()) {
+		l.sweeping.Store(false)
+		return nil
+	}
+	if l.el.Execute(context.Background(), t) != nil {
+		l.sweeping.Store(false) // the engine is stopping
+	}
 	return nil
 }
 
-// sweep applies every timeout and heartbeat of the loop's connections. A
-// linear pass over plain fields costs a few nanoseconds per connection.
-func (l *loop) sweep(now int64) {
+// sweep applies the timeouts and heartbeats of the loop's connections
+// from l.next on, until the slice's budget is spent, and reports whether
+// it reached the end (and then starts over at the next sweep).
+func (l *loop) sweep(now int64) (done bool) {
 	l.now = now
-	for i := 0; i < len(l.conns); i++ {
-		c := l.conns[i]
-		l.check(c, now)
-		if i < len(l.conns) && l.conns[i] != c {
-			i-- // c was removed and another connection took its slot
+	acts, scanned := 0, 0
+	for l.next < len(l.conns) {
+		if acts >= sweepActs || scanned >= sweepScan {
+			return false
 		}
+		c := l.conns[l.next]
+		if l.check(c, now) {
+			acts++
+		}
+		scanned++
+		if l.next < len(l.conns) && l.conns[l.next] != c {
+			continue // c was removed and another connection took its slot
+		}
+		l.next++
 	}
+	l.next = 0
+	return true
 }
 
-// check applies c's timers; it enters c only when there is something to do.
-func (l *loop) check(c *Conn, now int64) {
+// check applies c's timers; it enters c only when there is something to
+// do, and reports whether there was.
+func (l *loop) check(c *Conn, now int64) (acted bool) {
 	if c.full.Load() || c.wire.Load() != 0 {
 		// Output is waiting: see whether it drained, and write what room
 		// allows now (the pong owed for a peer's latest ping, say).
+		acted = true
 		c.enter()
 		c.wire.Store(int64(c.gc.OutboundBuffered()))
 		c.checkBuffer()
 		c.exit()
 		if !c.alive() {
-			return
+			return true
 		}
 	}
 	if c.http != nil && c.http.stalled { // plain HTTP waiting for the peer to read (http.go)
+		acted = true
 		c.enter()
 		c.resumeHTTP()
 		c.exit()
 		if !c.alive() {
-			return
+			return true
 		}
 	}
 	switch c.state {
@@ -83,6 +125,7 @@ func (l *loop) check(c *Conn, now int64) {
 			l.srv.refuse(RefusedHandshakeTimeout)
 			c.closeErr = errHandshakeTimeout
 			c.closeNow()
+			return true
 		}
 	case stateClosing, stateFailing, stateDraining:
 		if now >= c.deadline {
@@ -90,27 +133,41 @@ func (l *loop) check(c *Conn, now int64) {
 				c.closeErr = errCloseTimeout
 			}
 			c.closeNow()
-			return
+			return true
 		}
 		c.enter()
 		c.exit() // output that drained meanwhile: FIN, or close
+		return true
 	case stateOpen:
-		l.heartbeat(c, now, &l.srv.cfg)
+		return l.heartbeat(c, now, &l.srv.cfg) || acted
 	}
+	return acted
 }
 
-// heartbeat closes an idle connection and pings a quiet one. Any bytes from
-// the peer answer a ping (see events.OnTraffic: a slow upload of a large
-// frame is alive), but only complete frames count against the idle timeout.
-func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) {
+// heartbeat closes an idle connection and pings a quiet one, and reports
+// whether it did. Any bytes from the peer answer a ping (see
+// events.OnTraffic: a slow upload of a large frame is alive), but only
+// complete frames count against the idle timeout.
+//
+// A connection counts as quiet after between half and all of PingInterval,
+// a fraction of its own (heartbeatPhase): connections whose traffic
+// stopped together — opened in one storm, or all sent one broadcast — are
+// pinged over half an interval, not in one sweep, and their pongs do not
+// come back together either.
+func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) bool {
 	switch {
 	case cfg.IdleTimeout > 0 && now-c.lastRecv >= int64(cfg.IdleTimeout):
 		c.closeErr = ErrIdleTimeout
 		c.enter()
 		_ = c.queueClose(cfg.IdleTimeoutCode, "idle timeout")
 		c.exit()
+		return true
 	case cfg.PingInterval <= 0:
-	case c.pingOut && now-c.lastPing >= int64(cfg.PongTimeout):
+		return false
+	case c.pingOut:
+		if now-c.lastPing < int64(cfg.PongTimeout) {
+			return false
+		}
 		c.closeErr = ErrPongTimeout
 		if cfg.PongTimeoutCode != 0 {
 			c.enter()
@@ -118,12 +175,24 @@ func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) {
 			c.exit() // written now, if the socket takes it
 		}
 		c.closeNow() // the peer is gone or stuck: no closing handshake
-	case !c.pingOut && now-c.lastPing >= int64(cfg.PingInterval) &&
-		(now-c.lastRecv >= int64(cfg.PingInterval) || now-c.lastSend >= int64(cfg.PingInterval)):
-		c.pingOut = true
-		c.lastPing = now
-		c.enter()
-		_ = c.queue(wsproto.OpPing, nil, false)
-		c.exit()
+		return true
 	}
+	quiet := int64(cfg.PingInterval) - heartbeatPhase(c.gc.Fd(), cfg.PingInterval)
+	if now-c.lastPing < quiet || (now-c.lastRecv < quiet && now-c.lastSend < quiet) {
+		return false
+	}
+	c.pingOut = true
+	c.lastPing = now
+	c.enter()
+	_ = c.queue(wsproto.OpPing, nil, false)
+	c.exit()
+	return true
+}
+
+// heartbeatPhase returns a connection's share of the heartbeat's spread: a
+// duration in [0, interval/2) that its socket's number picks (Fibonacci
+// hashing, so that consecutive numbers land far apart).
+func heartbeatPhase(fd int, interval time.Duration) int64 {
+	hi, _ := bits.Mul64(uint64(interval/2), uint64(fd)*0x9E3779B97F4A7C15)
+	return int64(hi)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -167,17 +166,7 @@ func (c *Conn) upgrade(buf []byte) int {
 	c.setState(stateOpen)
 	c.opened = time.Now().UnixNano()
 	c.outBase = c.handed
-	c.lastRecv, c.lastSend, c.lastPing = c.loop.now, c.loop.now, c.loop.now
-	if iv := c.srv.cfg.PingInterval; iv > 0 {
-		// Spread the heartbeat: connections opened together (a reconnect
-		// storm, a benchmark) would otherwise be pinged in the same sweep,
-		// every interval, tens of thousands of pings and pongs at once
-		// holding up everything else the loop does. The first ping comes
-		// between half an interval and an interval after the upgrade.
-		j := rand.Int64N(int64(iv) / 2)
-		c.lastSend -= j
-		c.lastPing -= j
-	}
+	c.lastRecv, c.lastSend, c.lastPing = c.loop.now, c.loop.now, c.loop.now // the heartbeat spreads itself (heartbeatPhase)
 	c.path = strings.Clone(r.Path)
 	c.srv.opened(c)
 	return n

@@ -398,7 +398,11 @@ func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s.refusals.flush(time.Now())
 	s.loops.Range(func(_, v any) bool {
 		l := v.(*loop)
-		_ = l.el.Execute(context.Background(), (*sweepTask)(l))
+		if l.sweeping.CompareAndSwap(false, true) { // else the last one is still under way
+			if l.el.Execute(context.Background(), (*sweepTask)(l)) != nil {
+				l.sweeping.Store(false)
+			}
+		}
 		return true
 	})
 	return s.cfg.tick(), gnet.None

@@ -205,46 +205,98 @@ func TestCloseTimeout(t *testing.T) {
 	})
 }
 
-// TestHeartbeatSpread: connections opened together are not all pinged in
-// the same sweep (a burst of pings and pongs that holds the loop up, every
-// interval): their first pings spread over half an interval.
+// TestHeartbeatSpread: connections whose traffic stops together are not
+// all pinged in the same sweep (a burst of pings and pongs that holds the
+// loop up, every interval). The first version spread only the first ping
+// after the upgrade: connections that all received one broadcast, or all
+// sent a message at once, were pinged together again one interval later
+// (10,000 pings in one 60 ms sweep in the push-latency benchmark).
 func TestHeartbeatSpread(t *testing.T) {
 	const conns = 40
-	const interval = 2 * time.Second
+	const interval = 3 * time.Second // the 40 dials take far less than half of it
+	cases := []struct {
+		name    string
+		traffic bool // every client sends a message (and gets its echo) at once
+	}{
+		{name: "opened together"},
+		{name: "quiet together after traffic", traffic: true},
+	}
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		// A short pong timeout makes the sweep fine-grained (a quarter of
-		// it); the clients never answer, so each is pinged once, then dropped.
-		srv := startServer(t, tr, engine.Config{PingInterval: interval, PongTimeout: 200 * time.Millisecond}, echo{})
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				// A short pong timeout makes the sweep fine-grained (a quarter
+				// of it); the clients never answer, so each is pinged once.
+				srv := startServer(t, tr, engine.Config{PingInterval: interval, PongTimeout: 200 * time.Millisecond}, echo{})
+				clients := make([]*wstest.Client, conns)
+				for i := range clients {
+					clients[i] = srv.dial(t, wstest.DialOptions{})
+				}
+				if tc.traffic {
+					for _, c := range clients {
+						if err := c.Write(wstest.Message(wsproto.OpText, []byte("now"))); err != nil {
+							t.Fatal(err)
+						}
+					}
+					for _, c := range clients {
+						if _, _, err := c.ReadMessage(time.Second); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				first := make(chan time.Time, conns)
+				for _, c := range clients {
+					go func() {
+						h, _, err := c.ReadFrame(2 * interval)
+						if err != nil || h.Op != wsproto.OpPing {
+							first <- time.Time{}
+							return
+						}
+						first <- time.Now()
+					}()
+				}
+				var earliest, latest time.Time
+				for range conns {
+					at := <-first
+					if at.IsZero() {
+						t.Fatal("a connection got no ping")
+					}
+					if earliest.IsZero() || at.Before(earliest) {
+						earliest = at
+					}
+					if at.After(latest) {
+						latest = at
+					}
+				}
+				if spread := latest.Sub(earliest); spread < interval/5 {
+					t.Fatalf("the first pings of %d connections came within %v: not spread over the interval", conns, spread)
+				}
+			})
+		}
+	})
+}
+
+// TestSweepYields: a sweep acts on at most SweepBudget connections before
+// it lets the loop run what waits behind it, and still reaches them all.
+func TestSweepYields(t *testing.T) {
+	const conns = 3*engine.SweepBudget + 10
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		g := newGrabber()
+		srv := startServer(t, tr, engine.Config{EventLoops: 1, PingInterval: time.Hour}, g)
 		clients := make([]*wstest.Client, conns)
+		var last *engine.Conn
 		for i := range clients {
 			clients[i] = srv.dial(t, wstest.DialOptions{})
+			last = g.next(t)
 		}
-		first := make(chan time.Time, conns)
-		for _, c := range clients {
-			go func() {
-				h, _, err := c.ReadFrame(2 * interval)
-				if err != nil || h.Op != wsproto.OpPing {
-					first <- time.Time{}
-					return
-				}
-				first <- time.Now()
-			}()
+		// An hour on, every connection is due for a ping.
+		if slices := engine.SweepAt(last, time.Now().Add(2*time.Hour)); slices < conns/engine.SweepBudget {
+			t.Errorf("%d pings sent in %d slices: more than %d in one", conns, slices, engine.SweepBudget)
 		}
-		var earliest, latest time.Time
-		for range conns {
-			at := <-first
-			if at.IsZero() {
-				t.Fatal("a connection got no ping")
+		for i, c := range clients {
+			h, _, err := c.ReadFrame(5 * time.Second)
+			if err != nil || h.Op != wsproto.OpPing {
+				t.Fatalf("client %d: %v, %v; want a ping", i, h.Op, err)
 			}
-			if earliest.IsZero() || at.Before(earliest) {
-				earliest = at
-			}
-			if at.After(latest) {
-				latest = at
-			}
-		}
-		if spread := latest.Sub(earliest); spread < interval/5 {
-			t.Fatalf("the first pings of %d connections opened together came within %v: not spread over the interval", conns, spread)
 		}
 	})
 }
