@@ -487,7 +487,7 @@ func (a *API) channels(q *apiRequest) (any, error) {
 	}
 	out := make(map[string]channelAttrs, len(all))
 	for name, ci := range all {
-		if strings.HasPrefix(name, "#") {
+		if internal(name) {
 			continue // server-to-user and watchlist channels are internal
 		}
 		out[name] = attrs(name, ci, in)

@@ -154,7 +154,7 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 func (sock *Socket) publicSubs() int {
 	n := 0
 	for name := range sock.channels {
-		if !strings.HasPrefix(name, "#") {
+		if !internal(name) {
 			n++
 		}
 	}

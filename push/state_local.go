@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wssd/wssd/engine"
@@ -65,6 +66,10 @@ type appState struct {
 	cacheMu sync.Mutex
 	cache   map[string]cached
 	writes  int // setLast calls since the last sweep
+
+	// Channels with subscribers and their subscriptions, internal ones
+	// excepted, for LocalCounts.
+	nChannels, nSubs atomic.Int64
 }
 
 type cached struct {
@@ -157,9 +162,29 @@ func (l *LocalState) Connections(app string) int {
 	return n
 }
 
+// LocalCounts are an app's figures on this node alone.
+type LocalCounts struct {
+	Connections int
+	// Channels counts the channels with subscribers, and Subscriptions
+	// their subscriptions, internal channels (server-to-user, watchlists)
+	// excepted.
+	Channels, Subscriptions int
+}
+
+// LocalCounts returns the app's figures on this node, without looking at
+// each channel: for metrics, scraped while many channels come and go.
+func (l *LocalState) LocalCounts(app string) LocalCounts {
+	a := l.app(app)
+	return LocalCounts{Connections: l.Connections(app), Channels: int(a.nChannels.Load()), Subscriptions: int(a.nSubs.Load())}
+}
+
+// internal reports whether a channel is one of the server's own.
+func internal(name string) bool { return strings.HasPrefix(name, "#") }
+
 // Subscribe implements State.
 func (l *LocalState) Subscribe(s *Socket, name string, m *Member, f func(*Transition)) (Change, error) {
-	sh := &l.app(s.app.ID).channels[shardOf(name)]
+	a := l.app(s.app.ID)
+	sh := &a.channels[shardOf(name)]
 	for {
 		sh.mu.Lock()
 		ch := sh.m[name]
@@ -174,7 +199,14 @@ func (l *LocalState) Subscribe(s *Socket, name string, m *Member, f func(*Transi
 			ch.mu.Unlock()
 			continue
 		}
+		before := len(ch.subs)
 		c, err := ch.add(s, m)
+		if len(ch.subs) > before && !internal(name) {
+			a.nSubs.Add(1)
+			if c.Occupied {
+				a.nChannels.Add(1)
+			}
+		}
 		if err == nil && f != nil {
 			tr := &Transition{Change: c, Publish: l.publisher(ch)}
 			if m != nil {
@@ -246,7 +278,8 @@ func (l *LocalState) dropIfEmpty(sh *struct {
 
 // Unsubscribe implements State.
 func (l *LocalState) Unsubscribe(s *Socket, name string, f func(*Transition)) (Change, bool) {
-	sh := &l.app(s.app.ID).channels[shardOf(name)]
+	a := l.app(s.app.ID)
+	sh := &a.channels[shardOf(name)]
 	sh.mu.RLock()
 	ch := sh.m[name]
 	sh.mu.RUnlock()
@@ -271,6 +304,12 @@ func (l *LocalState) Unsubscribe(s *Socket, name string, f func(*Transition)) (C
 	}
 	c.Count = len(ch.subs)
 	c.Vacated = c.Count == 0
+	if !internal(name) {
+		a.nSubs.Add(-1)
+		if c.Vacated {
+			a.nChannels.Add(-1)
+		}
+	}
 	if f != nil {
 		f(&Transition{Change: c, Publish: l.publisher(ch)})
 	}
@@ -355,7 +394,7 @@ func (l *LocalState) Channels(app, prefix string) map[string]ChannelInfo {
 		sh := &a.channels[i]
 		sh.mu.RLock()
 		for name, ch := range sh.m {
-			if strings.HasPrefix(name, prefix) && !strings.HasPrefix(name, "#") {
+			if strings.HasPrefix(name, prefix) && !internal(name) {
 				ch.mu.RLock()
 				if info := ch.info(); info.Occupied {
 					out[name] = info

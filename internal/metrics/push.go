@@ -59,14 +59,10 @@ func (p *pushCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	state := p.srv.State()
 	for _, app := range p.srv.Apps().All() {
-		channels := state.Channels(app.ID, "")
-		subs := 0
-		for _, c := range channels {
-			subs += c.SubscriptionCount
-		}
-		gauge(p.conns, state.Connections(app.ID), app.ID)
-		gauge(p.channels, len(channels), app.ID)
-		gauge(p.subs, subs, app.ID)
+		n := countsOf(state, app.ID)
+		gauge(p.conns, n.Connections, app.ID)
+		gauge(p.channels, n.Channels, app.ID)
+		gauge(p.subs, n.Subscriptions, app.ID)
 	}
 	if p.api != nil {
 		for k, n := range p.api.Stats() {
@@ -81,4 +77,20 @@ func (p *pushCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(p.failed, st.Failed)
 		counter(p.cancelled, st.Cancelled)
 	}
+}
+
+// countsOf returns this process's figures for the app: in a cluster each
+// node exports its own share (a State's Connections and Channels would ask
+// every node at each scrape). A State that does not embed push.LocalState
+// is asked through the State interface.
+func countsOf(state push.State, app string) push.LocalCounts {
+	if l, ok := state.(interface{ LocalCounts(string) push.LocalCounts }); ok {
+		return l.LocalCounts(app)
+	}
+	n := push.LocalCounts{Connections: state.Connections(app)}
+	for _, c := range state.Channels(app, "") {
+		n.Channels++
+		n.Subscriptions += c.SubscriptionCount
+	}
+	return n
 }
