@@ -124,9 +124,8 @@ func (s *Server) OnOpen(c *engine.Conn) {
 		refuse(c, code, code.String())
 		return
 	}
-	sock := &Socket{id: s.newSocketID(), app: app, conn: c, log: s.log, channels: make(map[string]*Member)}
-	sock.tokens = float64(app.Limits.ClientEventsPerSecond)
-	sock.refill = time.Now()
+	sock := &Socket{id: s.newSocketID(), app: app, conn: c, log: s.log,
+		tokens: float64(app.Limits.ClientEventsPerSecond), refill: time.Now().UnixNano()}
 	c.SetValue(sock)
 	s.state.Connect(sock)
 	sock.send(wireFrame{Event: evConnectionEstablished,
@@ -226,8 +225,8 @@ func (s *Server) OnClose(c *engine.Conn, err error) {
 	sock.mu.Lock()
 	sock.closed = true
 	names := make([]string, 0, len(sock.channels))
-	for name := range sock.channels {
-		names = append(names, name)
+	for _, m := range sock.channels {
+		names = append(names, m.name)
 	}
 	u := sock.user
 	sock.mu.Unlock()

@@ -92,7 +92,7 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 		sock.mu.Unlock()
 		return net.ErrClosed
 	}
-	if _, ok := sock.channels[name]; ok {
+	if sock.channel(name) != nil {
 		sock.mu.Unlock()
 		if notify {
 			s.resendSucceeded(sock, name, k)
@@ -139,7 +139,7 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 		sock.mu.Unlock()
 		return err
 	}
-	sock.channels[name] = m
+	sock.channels = append(sock.channels, membership{name: name, member: m})
 	sock.mu.Unlock()
 	if missed {
 		s.emit(HookEvent{Kind: HookCacheMiss, App: app, Channel: name})
@@ -153,8 +153,8 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 // publicSubs counts the channels a client sees itself in. Called with mu.
 func (sock *Socket) publicSubs() int {
 	n := 0
-	for name := range sock.channels {
-		if !internal(name) {
+	for _, m := range sock.channels {
+		if !internal(m.name) {
 			n++
 		}
 	}
@@ -173,8 +173,7 @@ func (s *Server) resendSucceeded(sock *Socket, name string, k kind) {
 // reports what that changed.
 func (s *Server) unsubscribe(sock *Socket, name string) {
 	sock.mu.Lock()
-	_, ok := sock.channels[name]
-	delete(sock.channels, name)
+	ok := sock.leave(name)
 	sock.mu.Unlock()
 	if !ok {
 		return
@@ -320,11 +319,15 @@ func (s *Server) onClientEvent(sock *Socket, f clientFrame) {
 	}
 	now := time.Now()
 	sock.mu.Lock()
-	m, subscribed := sock.channels[f.Channel]
+	var m *Member
+	joined := sock.channel(f.Channel)
+	if joined != nil {
+		m = joined.member
+	}
 	allowed, over := sock.take(now, lim.ClientEventsPerSecond)
 	sock.mu.Unlock()
 	switch {
-	case !subscribed:
+	case joined == nil:
 		sock.fail("client event on a channel the connection has not joined")
 		return
 	case over:
@@ -348,13 +351,15 @@ func (s *Server) onClientEvent(sock *Socket, f clientFrame) {
 // second's worth of events in a row have been refused, and the connection
 // is closed with 4301. Called with mu.
 func (sock *Socket) take(now time.Time, rate int) (allowed, over bool) {
-	sock.tokens = min(float64(rate), sock.tokens+now.Sub(sock.refill).Seconds()*float64(rate))
-	sock.refill = now
+	at := now.UnixNano()
+	elapsed := max(time.Duration(at-sock.refill), 0) // the wall clock may step back
+	sock.tokens = min(float64(rate), sock.tokens+elapsed.Seconds()*float64(rate))
+	sock.refill = at
 	if sock.tokens >= 1 {
 		sock.tokens--
 		sock.rejected = 0
 		return true, false
 	}
 	sock.rejected++
-	return false, sock.rejected > rate
+	return false, int(sock.rejected) > rate
 }
