@@ -32,7 +32,9 @@ const workerLabel = "worker"
 // /healthz and /readyz. It is meant for a listener of its own, on loopback
 // or a private network: nothing on it is authenticated.
 func (s *Supervisor) Handler() http.Handler {
-	client := &http.Client{Timeout: scrapeTimeout}
+	// No keep-alive: a scrape every few seconds needs none, and no idle
+	// connection outlives the supervisor.
+	client := &http.Client{Timeout: scrapeTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(
 		prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return s.gather(client) }),
