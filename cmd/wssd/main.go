@@ -446,7 +446,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := reportServing(worker, o.listen, srv.Addr().Port(), metricsAddr); err != nil {
 		return err
 	}
-	if ps != nil {
+	if ps != nil && index == 0 { // the same apps in every worker
 		ps.announce(url)
 	}
 

@@ -123,7 +123,9 @@ func connectNATS(o natsOptions, node uint16, log *slog.Logger) (*nats.Conn, erro
 		nats.ReconnectWait(natsReconnectWait),
 		nats.ReconnectJitter(natsReconnectJitter, natsReconnectJitterTLS),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected; reconnecting", "err", err)
+			if err != nil { // nil: closed by us
+				log.Warn("nats disconnected; reconnecting", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
@@ -210,11 +212,29 @@ func defaultNATSStore() (string, error) {
 	return filepath.Join(home, ".local", "state", "wssd", "nats"), nil
 }
 
+// embeddedNATS is the NATS server a supervisor runs for its workers.
+type embeddedNATS struct {
+	ns   *server.Server
+	lock *os.File // held on the store directory
+	log  *slog.Logger
+}
+
+// URL is where the workers connect.
+func (e *embeddedNATS) URL() string { return e.ns.ClientURL() }
+
+// stop shuts the server down, waits for it and releases the store.
+func (e *embeddedNATS) stop() {
+	e.ns.Shutdown()
+	e.ns.WaitForShutdown()
+	e.lock.Close()
+	e.log.Info("embedded nats stopped")
+}
+
 // startEmbeddedNATS starts the NATS server the workers of -procs share
 // when there is no -nats-url: on listen (a loopback host:port, "": a free
 // port on 127.0.0.1), without authentication, with JetStream storing in
-// store. It logs through log; stop it with Shutdown and WaitForShutdown.
-func startEmbeddedNATS(listen, store string, log *slog.Logger) (*server.Server, error) {
+// store, which no other wssd may use meanwhile. It logs through log.
+func startEmbeddedNATS(listen, store string, log *slog.Logger) (*embeddedNATS, error) {
 	host, port := "127.0.0.1", server.RANDOM_PORT
 	if listen != "" {
 		h, p, err := net.SplitHostPort(listen)
@@ -233,6 +253,10 @@ func startEmbeddedNATS(listen, store string, log *slog.Logger) (*server.Server, 
 	if err := os.MkdirAll(store, 0o700); err != nil {
 		return nil, fmt.Errorf("-nats-store: %w", err)
 	}
+	lock, err := lockDir(store)
+	if err != nil {
+		return nil, fmt.Errorf("-nats-store %s: %w", store, err)
+	}
 	ns, err := server.NewServer(&server.Options{
 		ServerName: "wssd-embedded",
 		Host:       host,
@@ -242,6 +266,7 @@ func startEmbeddedNATS(listen, store string, log *slog.Logger) (*server.Server, 
 		NoSigs:     true,
 	})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	ns.SetLoggerV2(natsServerLog{log.With("component", "nats-server")}, false, false, false)
@@ -249,10 +274,11 @@ func startEmbeddedNATS(listen, store string, log *slog.Logger) (*server.Server, 
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
 		ns.WaitForShutdown()
+		lock.Close()
 		return nil, fmt.Errorf("embedded nats on %s:%d: not ready (see its log lines)", host, port)
 	}
 	log.Info("embedded nats started", "url", ns.ClientURL(), "store", store)
-	return ns, nil
+	return &embeddedNATS{ns: ns, lock: lock, log: log}, nil
 }
 
 // natsServerLog is the embedded server's logger: its notices are Debug

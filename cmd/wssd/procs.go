@@ -92,12 +92,8 @@ func supervise(o options, args []string, stdout, stderr io.Writer, log *slog.Log
 			if err != nil {
 				return err
 			}
-			defer func() {
-				ns.Shutdown()
-				ns.WaitForShutdown()
-				log.Info("embedded nats stopped")
-			}()
-			env = append(env, envWorkerNATS+"="+ns.ClientURL())
+			defer ns.stop() // after the workers
+			env = append(env, envWorkerNATS+"="+ns.URL())
 		}
 		if o.appID == "" && o.appsFile == "" && o.devAppFile == "" {
 			// One development app for all workers: each would make its own.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -349,6 +350,49 @@ func TestProcsExternalNATS(t *testing.T) {
 				t.Fatalf("the error does not say why:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestNATSStoreLocked: two supervisors cannot share an embedded NATS
+// server's JetStream directory.
+func TestNATSStoreLocked(t *testing.T) {
+	dir := t.TempDir()
+	first, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDir(dir); err == nil || !strings.Contains(err.Error(), "in use by another wssd") {
+		t.Fatalf("second lock: %v", err)
+	}
+	first.Close()
+	again, err := lockDir(dir)
+	if err != nil {
+		t.Fatalf("after the first is released: %v", err)
+	}
+	again.Close()
+}
+
+// TestProcsReload: SIGHUP to the supervisor reloads the certificate in
+// every worker.
+func TestProcsReload(t *testing.T) {
+	dir := t.TempDir()
+	writePair(t, dir)
+	p := startWSSD(t, "-mode", "echo", "-procs", "2", "-tls-watch", "0",
+		"-tls-cert", filepath.Join(dir, "cert.pem"), "-tls-key", filepath.Join(dir, "key.pem"))
+	workerLines(t, p, p.listening, 2)
+	next := writePair(t, dir)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := map[any]bool{}
+	for len(reloaded) < 2 {
+		reloaded[p.next("certificates loaded")["worker"]] = true
+	}
+	// Every new connection, whichever worker takes it, gets the new one.
+	for range 6 {
+		if serial, _ := serialOf(t, p.addr); serial.Cmp(next) != 0 {
+			t.Fatalf("serial %v after SIGHUP, want %v", serial, next)
+		}
 	}
 }
 
