@@ -328,8 +328,16 @@ func TestProcsExternalNATS(t *testing.T) {
 				t.Fatalf("connections to the test's NATS server: %q", names)
 			}
 		}
-		if conn := scrapeMetric(t, p.metrics, "wssd_nats_connected"); conn["0"] != 1 || conn["1"] != 1 {
-			t.Fatalf("wssd_nats_connected %v", conn)
+		// The second worker reports to the supervisor just after its
+		// listening line.
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			conn := scrapeMetric(t, p.metrics, "wssd_nats_connected")
+			if conn["0"] == 1 && conn["1"] == 1 {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("wssd_nats_connected %v", conn)
+			}
 		}
 	})
 
