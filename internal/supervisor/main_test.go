@@ -35,11 +35,12 @@ func TestMain(m *testing.M) {
 
 // testWorker is a worker that, as behaviour says:
 //   - "fail": exits with status 3 at once;
+//   - "others-fail": the first worker serves, the others fail;
 //   - "serve": serves /metrics (test_worker_index, its index) and /readyz
 //     on loopback, reports, and exits 0 on SIGTERM;
 //   - "stubborn": the same, but ignores SIGTERM.
 func testWorker(w *supervisor.Worker, behaviour string) int {
-	if behaviour == "fail" {
+	if behaviour == "fail" || behaviour == "others-fail" && w.Index > 0 {
 		return 3
 	}
 	sig := make(chan os.Signal, 1)

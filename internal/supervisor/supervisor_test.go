@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/wssd/wssd/internal/logtest"
 	"github.com/wssd/wssd/internal/supervisor"
 )
 
@@ -120,5 +122,38 @@ func TestShutdownKills(t *testing.T) {
 	defer cancel()
 	if err := sup.Shutdown(ctx); !errors.Is(err, supervisor.ErrKilled) {
 		t.Fatalf("Shutdown: %v, want ErrKilled", err)
+	}
+}
+
+// TestBackoff: a worker that dies at once is started again after 100 ms,
+// then 200 ms, then 400 ms, each death logged with its cause.
+func TestBackoff(t *testing.T) {
+	log, buf := logtest.New()
+	cfg := config(t, 2, "others-fail")
+	cfg.Logger = log
+	sup, err := supervisor.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Shutdown(context.Background())
+	const third = `msg="worker died; restarting it" worker=1`
+	for end := time.Now().Add(10 * time.Second); buf.Count(third) < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("fewer than three deaths logged:\n%s", buf)
+		}
+	}
+	var delays []string
+	for line := range strings.Lines(buf.String()) {
+		if !strings.Contains(line, third) {
+			continue
+		}
+		if !strings.Contains(line, `cause="exit status 3"`) {
+			t.Fatalf("death line without its cause: %s", line)
+		}
+		_, d, _ := strings.Cut(line, "restart_in=")
+		delays = append(delays, strings.TrimSpace(d))
+	}
+	if want := []string{"100ms", "200ms", "400ms"}; !slices.Equal(delays[:3], want) {
+		t.Fatalf("restart delays %v, want %v first", delays, want)
 	}
 }
