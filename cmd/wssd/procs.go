@@ -78,6 +78,9 @@ func supervise(o options, args []string, stdout, stderr io.Writer, log *slog.Log
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	if err := checkPortFree(o); err != nil {
+		return err
+	}
 
 	var env []string
 	if o.mode == "push" {
@@ -153,6 +156,24 @@ func supervise(o options, args []string, stdout, stderr io.Writer, log *slog.Log
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// checkPortFree fails if -listen is in use. The workers bind it with
+// SO_REUSEPORT, which would let them join another wssd's workers there and
+// split its clients with them; -reuseport given by hand says that sharing
+// is meant.
+func checkPortFree(o options) error {
+	if o.reusePort {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(o.listen); err != nil || port == "0" {
+		return nil // port 0 is always free; a bad address fails in the first worker
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("-listen: %w (-reuseport to share the port on purpose)", err)
+	}
+	return ln.Close()
 }
 
 // reportServing tells the supervisor, if any, that this worker serves on

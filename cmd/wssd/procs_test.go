@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/sys/unix"
 
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
@@ -358,6 +361,32 @@ func TestProcsExternalNATS(t *testing.T) {
 				t.Fatalf("the error does not say why:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestProcsPortInUse: -procs does not join another server that listens
+// on -listen with SO_REUSEPORT (another wssd's workers), though its own
+// workers use it.
+func TestProcsPortInUse(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1) })
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-mode", "echo", "-procs", "2", "-metrics-listen", "", "-listen", ln.Addr().String()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("wssd -procs on a port in use: %v\n%s", err, out)
 	}
 }
 
