@@ -291,22 +291,31 @@ func TestProcsSupervisorKilled(t *testing.T) {
 
 // TestProcsExternalNATS: with -nats-url the workers connect to that
 // server (the test's, with a user and password), as node -node*256+i,
-// instead of an embedded one; a wrong password stops wssd at start with
-// NATS's reason, with -procs and without.
+// instead of an embedded one, and reconnect after an outage; a wrong
+// password stops wssd at start with NATS's reason, with -procs and
+// without.
 func TestProcsExternalNATS(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, Username: "wssd", Password: "s3cret", NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("test NATS server not ready")
-	}
+	ns := startTestNATS(t, server.RANDOM_PORT)
 	url := ns.ClientURL()
+
+	for _, procs := range []string{"1", "2"} {
+		t.Run("wrong password/procs "+procs, func(t *testing.T) {
+			bin, err := buildOnce()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, append([]string{"-procs", procs, "-listen", "127.0.0.1:0", "-metrics-listen", "",
+				"-node", "1", "-nats-url", url, "-nats-user", "wssd", "-nats-password", "wrong"}, pushAppArgs...)...).CombinedOutput()
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("wssd with a wrong NATS password: %v (%v)\n%s", err, ctx.Err(), out)
+			}
+			if !strings.Contains(string(out), "Authorization Violation") {
+				t.Fatalf("the error does not say why:\n%s", out)
+			}
+		})
+	}
 
 	t.Run("connects", func(t *testing.T) {
 		t.Setenv("WSSD_NATS_PASSWORD", "s3cret")
@@ -333,35 +342,18 @@ func TestProcsExternalNATS(t *testing.T) {
 		}
 		// The second worker reports to the supervisor just after its
 		// listening line.
-		for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			conn := scrapeMetric(t, p.metrics, "wssd_nats_connected")
-			if conn["0"] == 1 && conn["1"] == 1 {
-				break
-			}
-			if time.Now().After(end) {
-				t.Fatalf("wssd_nats_connected %v", conn)
-			}
-		}
-	})
+		waitMetric(t, p.metrics, "wssd_nats_connected", 1, 1)
 
-	for _, procs := range []string{"1", "2"} {
-		t.Run("wrong password/procs "+procs, func(t *testing.T) {
-			bin, err := buildOnce()
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-			defer cancel()
-			out, err := exec.CommandContext(ctx, bin, append([]string{"-procs", procs, "-listen", "127.0.0.1:0", "-metrics-listen", "",
-				"-node", "1", "-nats-url", url, "-nats-user", "wssd", "-nats-password", "wrong"}, pushAppArgs...)...).CombinedOutput()
-			if err == nil || ctx.Err() != nil {
-				t.Fatalf("wssd with a wrong NATS password: %v (%v)\n%s", err, ctx.Err(), out)
-			}
-			if !strings.Contains(string(out), "Authorization Violation") {
-				t.Fatalf("the error does not say why:\n%s", out)
-			}
-		})
-	}
+		// An outage: the workers notice, and reconnect once NATS is back
+		// on its address.
+		port := ns.Addr().(*net.TCPAddr).Port
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		waitMetric(t, p.metrics, "wssd_nats_connected", 0, 0)
+		startTestNATS(t, port)
+		waitMetric(t, p.metrics, "wssd_nats_connected", 1, 1)
+		waitMetric(t, p.metrics, "wssd_nats_reconnects_total", 1, 1)
+	})
 }
 
 // TestProcsPortInUse: -procs does not join another server that listens
@@ -429,6 +421,45 @@ func TestProcsReload(t *testing.T) {
 	for range 6 {
 		if serial, _ := serialOf(t, p.addr); serial.Cmp(next) != 0 {
 			t.Fatalf("serial %v after SIGHUP, want %v", serial, next)
+		}
+	}
+}
+
+// startTestNATS starts a NATS server on port of 127.0.0.1 (RANDOM_PORT: a
+// free one) that wants the user wssd, password s3cret; it stops with the
+// test.
+func startTestNATS(t *testing.T, port int) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, Username: "wssd", Password: "s3cret", NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("test NATS server not ready")
+	}
+	return ns
+}
+
+// waitMetric waits until the merged series name has, for workers 0, 1,
+// ..., the values want.
+func waitMetric(t *testing.T, metricsURL, name string, want ...float64) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := scrapeMetric(t, metricsURL, name)
+		match := len(got) == len(want)
+		for i, v := range want {
+			match = match && got[strconv.Itoa(i)] == v
+		}
+		if match {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s %v, want %v by worker", name, got, want)
 		}
 	}
 }
