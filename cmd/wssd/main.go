@@ -165,11 +165,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	nodeSet := false
-	fs.Visit(func(f *flag.Flag) { nodeSet = nodeSet || f.Name == "node" })
-	if err := o.checkProcs(*node, nodeSet, *natsURL); err != nil {
-		return o, err
-	}
 	if *compress {
 		if z.Threshold == 0 {
 			z.Threshold = -1 // the flag's 0 means every message
@@ -241,6 +236,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.statsInterval < 0 {
 		return o, errors.New("-stats-interval must not be negative")
+	}
+	nodeSet := false
+	fs.Visit(func(f *flag.Flag) { nodeSet = nodeSet || f.Name == "node" })
+	if err := o.checkProcs(*node, nodeSet, *natsURL); err != nil {
+		return o, err
 	}
 	if o.pingInterval == 0 {
 		o.pingInterval = -1 // engine: negative disables
