@@ -3,6 +3,9 @@
 // serves -mode echo: every message is sent back with its opcode.
 //
 // SIGINT and SIGTERM shut down gracefully; SIGHUP reloads the certificates.
+// With -procs N it supervises N such processes on one port (package
+// internal/supervisor); -nats-url, or an embedded NATS server, connects
+// them.
 package main
 
 import (
@@ -12,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -21,10 +25,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/memtrim"
 	"github.com/wssd/wssd/internal/metrics"
+	"github.com/wssd/wssd/internal/supervisor"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -78,6 +85,14 @@ type options struct {
 	webhookURL               string
 	appsFile                 string
 	devAppFile               string
+	devApp                   *push.App // a worker's: the supervisor's development app
+
+	// Processes and NATS.
+	procs      int
+	node       uint16 // the machine's number; see pushNode
+	nats       natsOptions
+	natsListen string // the embedded server's address; "": a free port on 127.0.0.1
+	natsStore  string // the embedded server's JetStream directory; "": defaultNATSStore
 }
 
 // stringList is a flag that may be given several times.
@@ -134,6 +149,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&z.ServerContextTakeover, "compression-context", false, "compress each message with the ones sent before as dictionary: smaller repeated messages, up to 8 KiB (32 KiB at levels 1-9) more per connection")
 	fs.IntVar(&z.ClientMaxWindowBits, "compression-client-window", 15, "window bits (8-15) asked of clients that offer client_max_window_bits: what a connection may keep of what its client sent (2^bits bytes)")
 	fs.BoolVar(&z.RequireClientNoContextTakeover, "compression-no-client-context", false, "decline clients that keep their compression context (browsers do: they then get no compression); no connection keeps a window")
+	// Processes and NATS.
+	fs.IntVar(&o.procs, "procs", 1, "worker processes serving -listen together (SO_REUSEPORT), each restarted when it dies; above 1 this process supervises them and serves their merged -metrics-listen (at most 256)")
+	node := fs.Uint("node", 0, "this machine's number, 0-255, distinct on each machine sharing a NATS cluster (required with -nats-url); worker i's node in socket ids is node*256+i")
+	natsURL := fs.String("nats-url", "", "comma-separated NATS servers (nats://host:4222, tls://...) to share the push state with other machines; without it, -procs starts an embedded server")
+	fs.StringVar(&o.nats.creds, "nats-creds", "", "NATS user credentials file (JWT and nkey seed)")
+	fs.StringVar(&o.nats.nkeySeed, "nats-nkey", "", "file holding the NATS nkey seed to sign in with")
+	fs.StringVar(&o.nats.user, "nats-user", os.Getenv("WSSD_NATS_USER"), "NATS user name (env WSSD_NATS_USER)")
+	fs.StringVar(&o.nats.password, "nats-password", os.Getenv("WSSD_NATS_PASSWORD"), "NATS password (env WSSD_NATS_PASSWORD)")
+	fs.StringVar(&o.nats.tlsCA, "nats-tls-ca", "", "PEM CA file verifying the NATS servers' certificates")
+	fs.StringVar(&o.nats.tlsCert, "nats-tls-cert", "", "PEM client certificate for NATS, with -nats-tls-key")
+	fs.StringVar(&o.nats.tlsKey, "nats-tls-key", "", "PEM private key of -nats-tls-cert")
+	fs.StringVar(&o.natsListen, "nats-listen", "", "with -procs and no -nats-url: the embedded NATS server's loopback host:port (default a free port on 127.0.0.1)")
+	fs.StringVar(&o.natsStore, "nats-store", "", "with -procs and no -nats-url: the embedded NATS server's JetStream directory (default $STATE_DIRECTORY/nats under systemd, else $XDG_STATE_HOME/wssd/nats or ~/.local/state/wssd/nats)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -209,6 +237,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.statsInterval < 0 {
 		return o, errors.New("-stats-interval must not be negative")
 	}
+	nodeSet := false
+	fs.Visit(func(f *flag.Flag) { nodeSet = nodeSet || f.Name == "node" })
+	if err := o.checkProcs(*node, nodeSet, *natsURL); err != nil {
+		return o, err
+	}
 	if o.pingInterval == 0 {
 		o.pingInterval = -1 // engine: negative disables
 	}
@@ -217,6 +250,37 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// checkProcs validates and sets the flags of -procs and NATS.
+func (o *options) checkProcs(node uint, nodeSet bool, natsURL string) error {
+	if o.procs < 1 || o.procs > maxProcs {
+		return fmt.Errorf("-procs must be between 1 and %d, not %d", maxProcs, o.procs)
+	}
+	if node > maxMachine {
+		return fmt.Errorf("-node must be between 0 and %d, not %d", maxMachine, node)
+	}
+	o.node = uint16(node)
+	var err error
+	if o.nats.urls, err = parseNATSURLs(natsURL); err != nil {
+		return err
+	}
+	if err := o.nats.check(); err != nil {
+		return err
+	}
+	embedded := o.procs > 1 && o.mode == "push" && len(o.nats.urls) == 0
+	switch {
+	case len(o.nats.urls) > 0 && o.mode != "push":
+		return errors.New("-nats-url carries the push server's state: -mode echo has none to share")
+	case len(o.nats.urls) > 0 && !nodeSet:
+		return errors.New("-nats-url needs -node: each machine sharing a NATS cluster needs its own number (0-255)")
+	case (o.natsListen != "" || o.natsStore != "") && !embedded:
+		return errors.New("-nats-listen and -nats-store configure the embedded NATS server, which runs only with -mode push, -procs above 1 and no -nats-url")
+	}
+	if o.natsListen != "" && !loopbackListen(o.natsListen) {
+		return fmt.Errorf("-nats-listen %s: the embedded NATS server has no authentication; it listens on loopback addresses only", o.natsListen)
+	}
+	return nil
 }
 
 // parsePrefixes reads "10.0.0.0/8,127.0.0.1": CIDRs or single addresses.
@@ -267,9 +331,35 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(lh)
 
+	worker, err := supervisor.CurrentWorker()
+	if err != nil {
+		return err
+	}
+	if worker == nil && o.procs > 1 {
+		return supervise(o, args, stdout, stderr, log)
+	}
+	index := 0
+	if worker != nil {
+		if o, err = o.asWorker(worker); err != nil {
+			return err
+		}
+		index = worker.Index
+		log = log.With("worker", index)
+	}
+	node := pushNode(o.node, index)
+
 	store, err := loadTLS(o, log)
 	if err != nil {
 		return err
+	}
+	// NATS: a worker's, or a single process's with -nats-url; kept open
+	// until the server has shut down.
+	var nc *nats.Conn
+	if len(o.nats.urls) > 0 {
+		if nc, err = connectNATS(o.nats, node, log); err != nil {
+			return err
+		}
+		defer nc.Close()
 	}
 	cfg := engine.Config{
 		Logger:         log,
@@ -300,7 +390,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var handler engine.Handler = echoHandler{log: log}
 	var ps *pushServer
 	if o.mode == "push" {
-		if ps, err = newPushServer(o, log); err != nil {
+		if ps, err = newPushServer(o, pushState(nc, node), node, log); err != nil {
 			return err
 		}
 		handler = ps.srv
@@ -325,24 +415,38 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if nc != nil {
+		if err := registerNATS(reg.Registerer(), nc); err != nil {
+			return err
+		}
+	}
+	var metricsAddr net.Addr
 	if o.metricsListen != "" {
 		// Before Start, so that a port in use stops wssd before it takes
 		// clients; /readyz says 503 until it does.
-		addr, stopMetrics, err := serveMetrics(o.metricsListen, reg, log)
+		addr, stopMetrics, err := serveMetrics(o.metricsListen, reg.Handler(), log)
 		if err != nil {
 			return fmt.Errorf("-metrics-listen: %w", err)
 		}
 		// It stops when run returns, after the server's shutdown: /readyz
 		// says 503 throughout.
 		defer stopMetrics(time.Second)
-		log.Info("metrics listening", "url", "http://"+addr.String()+"/metrics")
+		metricsAddr = addr
+		if worker != nil {
+			log.Debug("worker metrics listening", "addr", addr.String()) // the supervisor serves them
+		} else {
+			log.Info("metrics listening", "url", "http://"+addr.String()+"/metrics")
+		}
 	}
 	if err := srv.Start(o.listen); err != nil {
 		return err
 	}
 	url := publicURL(scheme, srv.Addr(), o.path, o.tlsDev != "")
-	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid())
-	if ps != nil {
+	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid(), "node", node)
+	if err := reportServing(worker, o.listen, srv.Addr().Port(), metricsAddr); err != nil {
+		return err
+	}
+	if ps != nil && index == 0 { // the same apps in every worker
 		ps.announce(url)
 	}
 

@@ -199,6 +199,51 @@ func TestParseFlags(t *testing.T) {
 		{name: "apps file and app flags", args: []string{"-apps", "apps.json", "-app-id", "1", "-app-key", "k", "-app-secret", "s"}, wantErr: "exclude each other"},
 		{name: "apps file and client events", args: []string{"-apps", "apps.json", "-client-events"}, wantErr: "each app has"},
 		{name: "webhook for the development app", args: []string{"-webhook-url", "https://example.com/hook"}, wantErr: "development app has no webhooks"},
+		// Processes and NATS.
+		{name: "one process by default", check: func(t *testing.T, o options) {
+			if o.procs != 1 || o.node != 0 || len(o.nats.urls) != 0 {
+				t.Fatalf("procs %d node %d nats %v", o.procs, o.node, o.nats.urls)
+			}
+		}},
+		{name: "procs 0", args: []string{"-procs", "0"}, wantErr: "-procs must be between 1 and 256"},
+		{name: "procs -1", args: []string{"-procs", "-1"}, wantErr: "-procs must be between 1 and 256"},
+		{name: "procs 257", args: []string{"-procs", "257"}, wantErr: "-procs must be between 1 and 256"},
+		// Echo has no state: its workers need no NATS.
+		{name: "procs with echo", args: []string{"-mode", "echo", "-procs", "4"}, check: func(t *testing.T, o options) {
+			if o.procs != 4 {
+				t.Fatalf("procs %d", o.procs)
+			}
+		}},
+		{name: "node 256", args: []string{"-node", "256"}, wantErr: "-node must be between 0 and 255"},
+		{name: "NATS URLs", args: []string{"-node", "2", "-nats-url", "nats://a:4222, tls://b:4223,c:4224", "-nats-user", "u", "-nats-password", "p"}, check: func(t *testing.T, o options) {
+			if !slices.Equal(o.nats.urls, []string{"nats://a:4222", "tls://b:4223", "nats://c:4224"}) || o.node != 2 || o.nats.user != "u" {
+				t.Fatalf("%+v", o.nats)
+			}
+		}},
+		{name: "NATS password from the environment", args: []string{"-node", "0", "-nats-url", "a", "-nats-user", "u"}, env: map[string]string{"WSSD_NATS_PASSWORD": "pw"}, check: func(t *testing.T, o options) {
+			if o.nats.password != "pw" {
+				t.Fatalf("%+v", o.nats)
+			}
+		}},
+		{name: "NATS URL of another scheme", args: []string{"-node", "0", "-nats-url", "http://a:4222"}, wantErr: "not nats, tls, ws or wss"},
+		{name: "NATS URL without host", args: []string{"-node", "0", "-nats-url", "nats://:4222"}, wantErr: "no host"},
+		{name: "NATS URL with a bad port", args: []string{"-node", "0", "-nats-url", "nats://a:99999"}, wantErr: "bad port"},
+		{name: "NATS URL unparsable", args: []string{"-node", "0", "-nats-url", "nats://a b:1"}, wantErr: "-nats-url"},
+		{name: "NATS URL list of commas", args: []string{"-node", "0", "-nats-url", ", ,"}, wantErr: "no URL"},
+		{name: "NATS without -node", args: []string{"-nats-url", "nats://a:4222"}, wantErr: "needs -node"},
+		{name: "NATS with echo", args: []string{"-mode", "echo", "-node", "0", "-nats-url", "nats://a:4222"}, wantErr: "-mode echo has none"},
+		{name: "NATS credentials without URL", args: []string{"-nats-creds", "a.creds"}, wantErr: "which is not given"},
+		{name: "two NATS credentials", args: []string{"-node", "0", "-nats-url", "a", "-nats-creds", "a.creds", "-nats-nkey", "a.nk"}, wantErr: "exclude each other"},
+		{name: "NATS user without password", args: []string{"-node", "0", "-nats-url", "a", "-nats-user", "u"}, wantErr: "go together"},
+		{name: "NATS client cert without key", args: []string{"-node", "0", "-nats-url", "a", "-nats-tls-cert", "c.pem"}, wantErr: "go together"},
+		{name: "embedded NATS store without procs", args: []string{"-nats-store", "d"}, wantErr: "runs only with"},
+		{name: "embedded NATS beside -nats-url", args: []string{"-procs", "2", "-node", "0", "-nats-url", "a", "-nats-listen", "127.0.0.1:4222"}, wantErr: "runs only with"},
+		{name: "embedded NATS beyond loopback", args: []string{"-procs", "2", "-nats-listen", "0.0.0.0:4222"}, wantErr: "loopback addresses only"},
+		{name: "embedded NATS address", args: []string{"-procs", "2", "-nats-listen", "127.0.0.1:4222", "-nats-store", "d"}, check: func(t *testing.T, o options) {
+			if o.natsListen != "127.0.0.1:4222" || o.natsStore != "d" {
+				t.Fatalf("%q %q", o.natsListen, o.natsStore)
+			}
+		}},
 		{name: "relative webhook URL", args: []string{"-app-id", "1", "-app-key", "k", "-app-secret", "s", "-webhook-url", "/hook"}, wantErr: "absolute"},
 	}
 	for _, tc := range cases {
@@ -230,6 +275,9 @@ type wssdProcess struct {
 	// metrics is the URL of /metrics from the "metrics listening" line, or
 	// "" with -metrics-listen "".
 	metrics string
+	// listening is the "wssd listening" line (with -procs, the first
+	// worker's).
+	listening map[string]any
 }
 
 // binDir holds the binary buildOnce built; TestMain removes it.
@@ -288,7 +336,7 @@ func startWSSD(t *testing.T, args ...string) *wssdProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.addr = "127.0.0.1:" + u.Port()
+	p.addr, p.listening = "127.0.0.1:"+u.Port(), listening
 	return p
 }
 

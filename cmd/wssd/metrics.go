@@ -7,20 +7,19 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/wssd/wssd/internal/metrics"
 )
 
-// serveMetrics serves reg's /metrics, /healthz and /readyz on addr (see
-// internal/metrics) until stop is called, which waits up to timeout for
-// requests in flight. It returns the address it listens on.
-func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (bound net.Addr, stop func(timeout time.Duration), err error) {
+// serveMetrics serves the operations endpoint h (/metrics, /healthz and
+// /readyz of an internal/metrics.Registry or an internal/supervisor) on
+// addr until stop is called, which waits up to timeout for requests in
+// flight. It returns the address it listens on.
+func serveMetrics(addr string, h http.Handler, log *slog.Logger) (bound net.Addr, stop func(timeout time.Duration), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
 	hs := &http.Server{
-		Handler:           reg.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

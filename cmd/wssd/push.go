@@ -34,7 +34,9 @@ const (
 	closePause = 100 * time.Millisecond
 )
 
-func newPushServer(o options, log *slog.Logger) (*pushServer, error) {
+// newPushServer makes the push server of o, as node, on state (nil: push's
+// local state).
+func newPushServer(o options, state push.State, node uint16, log *slog.Logger) (*pushServer, error) {
 	var list []push.App
 	dev := false
 	switch {
@@ -56,18 +58,22 @@ func newPushServer(o options, log *slog.Logger) (*pushServer, error) {
 		if !loopbackListen(o.listen) {
 			return nil, fmt.Errorf("no app configured for -listen %s: give -app-id, -app-key and -app-secret (or WSSD_APP_ID, WSSD_APP_KEY, WSSD_APP_SECRET) or -apps; the generated development app, whose demo signs anyone in, is served on loopback addresses only", o.listen)
 		}
-		app, err := loadDevApp(o.devAppFile)
-		if err != nil {
-			return nil, err
+		app := o.devApp
+		if app == nil {
+			a, err := loadDevApp(o.devAppFile)
+			if err != nil {
+				return nil, err
+			}
+			app = &a
 		}
-		list, dev = []push.App{app}, true
+		list, dev = []push.App{*app}, true
 	}
 	apps, err := push.NewApps(list...)
 	if err != nil {
 		return nil, err
 	}
 	sender := push.NewWebhookSender(push.WebhookOptions{Logger: log})
-	srv, err := push.New(push.Config{Apps: apps, Hook: push.NewWebhookHook(apps, sender), Logger: log})
+	srv, err := push.New(push.Config{Apps: apps, State: state, Node: node, Hook: push.NewWebhookHook(apps, sender), Logger: log})
 	if err != nil {
 		_ = sender.Close(context.Background())
 		return nil, err
