@@ -282,3 +282,10 @@ func (c Config) tick() time.Duration {
 	}
 	return min(max(d/4, 10*time.Millisecond), time.Second)
 }
+
+// sweepParts returns into how many parts the timer sweep splits each tick,
+// one part every tick/sweepParts and none shorter than 10 ms: ten at the
+// usual one-second tick.
+func (c Config) sweepParts() int {
+	return int(min(max(c.tick()/(10*time.Millisecond), 1), 10))
+}

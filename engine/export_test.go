@@ -145,12 +145,14 @@ var ReadHTTPHead = readHTTPHead
 // SweepBudget is how many connections a sweep slice acts on at most.
 const SweepBudget = sweepActs
 
-// SweepAt runs c's loop's timer sweep by hand, as if the time were at,
-// from wherever the current sweep stands to its end, and returns the
-// number of slices it took.
+// SweepAt runs a whole round of c's loop's timer sweep by hand, every
+// connection once, as if the time were at, and returns the number of
+// slices it took.
 func SweepAt(c *Conn, at time.Time) (slices int) {
 	OnLoop(c, func() {
-		for slices = 1; !c.loop.sweep(at.UnixNano()); slices++ {
+		l := c.loop
+		l.next, l.quota = 0, len(l.conns)
+		for slices = 1; !l.sweep(at.UnixNano()); slices++ {
 		}
 	})
 	return slices

@@ -20,10 +20,12 @@ type loop struct {
 	now   int64   // coarse clock in Unix nanoseconds, advanced by each sweep
 	plain []byte  // scratch for decrypted bytes, reused by every wss connection
 
-	// The timer sweep runs in slices (see sweepTask); next is where the
-	// next slice starts, and sweeping is set while a sweep is under way,
-	// by OnTick's goroutine, which starts a sweep only when none is.
+	// The timer sweep (see sweepTask): next is where it goes on, quota how
+	// many connections the current part still looks at; sweeping is set
+	// while a part is under way, by OnTick's goroutine, which starts a part
+	// only when none is.
 	next     int
+	quota    int
 	sweeping atomic.Bool
 
 	stats loopStats
@@ -43,24 +45,34 @@ func (l *loop) remove(c *Conn) {
 	l.conns = l.conns[:last]
 }
 
-// A sweep slice ends after sweepActs connections needed something done
-// (a ping, a close, a flush of what drained) or sweepScan were looked at:
-// the loop then runs what is queued behind the sweep (broadcasts, sends
-// from other goroutines) before the next slice. A sweep that pinged tens
-// of thousands of connections at once held a loop for ~60 ms.
+// The timer sweep looks at every connection once per Config.tick, a
+// part of them at each of the tick's sweepParts (see Config.sweepParts),
+// so that pings fall due across the tick rather than all at its start: a
+// sweep that pinged a second's worth of connections at once delayed
+// broadcasts behind it by up to 20 ms.
+//
+// A part runs in slices: a slice ends after sweepActs connections needed
+// something done (a ping, a close, a flush of what drained) or sweepScan
+// were looked at, and the loop then runs what is queued behind the sweep
+// (broadcasts, sends from other goroutines) before the next slice. A sweep
+// that pinged tens of thousands of connections in one go held a loop for
+// ~60 ms.
 const (
 	sweepActs = 64
 	sweepScan = 4096
 )
 
-// sweepTask runs the timer sweep on the loop, one slice per Run; a slice
-// that did not reach the end queues the next one behind the tasks already
-// waiting. A connection moved into a slot the sweep has passed (by a
-// removal between slices) waits for the next sweep.
+// sweepTask runs a part of the timer sweep on the loop, one slice per
+// Run; a slice that did not finish the part queues the next one behind
+// the tasks already waiting.
 type sweepTask loop
 
 func (t *sweepTask) Run(context.Context) error {
 	l := (*loop)(t)
+	if l.quota == 0 { // a new part: its share of the connections
+		parts := l.srv.cfg.sweepParts()
+		l.quota = (len(l.conns) + parts - 1) / parts
+	}
 	if l.sweep(time.Now().UnixNano()) {
 		l.sweeping.Store(false)
 		return nil
@@ -71,27 +83,33 @@ func (t *sweepTask) Run(context.Context) error {
 	return nil
 }
 
-// sweep applies the timeouts and heartbeats of the loop's connections
-// from l.next on, until the slice's budget is spent, and reports whether
-// it reached the end (and then starts over at the next sweep).
+// sweep applies the timeouts and heartbeats of the part's remaining
+// l.quota connections, from l.next on, round the loop's connections, until
+// the slice's budget is spent, and reports whether the part is done. A
+// connection moved into a slot the sweep has passed (by a removal between
+// slices) waits for the next round.
 func (l *loop) sweep(now int64) (done bool) {
 	l.now = now
 	acts, scanned := 0, 0
-	for l.next < len(l.conns) {
+	for l.quota > 0 && len(l.conns) > 0 {
 		if acts >= sweepActs || scanned >= sweepScan {
 			return false
+		}
+		if l.next >= len(l.conns) {
+			l.next = 0
 		}
 		c := l.conns[l.next]
 		if l.check(c, now) {
 			acts++
 		}
 		scanned++
+		l.quota--
 		if l.next < len(l.conns) && l.conns[l.next] != c {
 			continue // c was removed and another connection took its slot
 		}
 		l.next++
 	}
-	l.next = 0
+	l.quota = 0
 	return true
 }
 

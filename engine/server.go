@@ -391,8 +391,8 @@ func (e *events) OnBoot(gnet.Engine) gnet.Action { return gnet.None }
 
 func (e *events) OnShutdown(gnet.Engine) {}
 
-// OnTick schedules each loop's timer sweep and logs the refusals held
-// back.
+// OnTick schedules a part of each loop's timer sweep and logs the
+// refusals held back.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := (*Server)(e)
 	s.refusals.flush(time.Now())
@@ -405,7 +405,7 @@ func (e *events) OnTick() (time.Duration, gnet.Action) {
 		}
 		return true
 	})
-	return s.cfg.tick(), gnet.None
+	return s.cfg.tick() / time.Duration(s.cfg.sweepParts()), gnet.None
 }
 
 func (e *events) loopOf(gc gnet.Conn) *loop {
