@@ -33,6 +33,47 @@ func TestDelivery(t *testing.T) {
 		}
 	})
 
+	t.Run("echo", func(t *testing.T) { // b's connection echoes: its own event comes back
+		onB, onA := b.dial(), a.dial()
+		onB.join("echo")
+		onA.join("echo")
+		a.follow("echo", true)
+		b.follow("echo", true)
+		for _, ev := range []string{"one", "end"} {
+			if err := b.srv.Trigger(testApp.ID, []string{"echo"}, ev, ev, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, cl := range []*client{onB, onA} {
+			cl.expectEvent("one", "echo", "one")
+			cl.expectEvent("end", "echo", "end")
+		}
+		// a's "end" after b's echo of "one", had b delivered it again.
+		if err := a.srv.Trigger(testApp.ID, []string{"echo"}, "last", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		onB.expectEvent("last", "echo", "")
+	})
+
+	t.Run("member", func(t *testing.T) { // what a transition publishes
+		watcher, joiner := b.dial(), a.dial()
+		if err := b.gateway().BindUID(watcher.id, "w"); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.gateway().JoinGroup(watcher.id, "presence-m"); err != nil {
+			t.Fatal(err)
+		}
+		b.follow("presence-m", true)
+		if err := a.gateway().BindUID(joiner.id, "j"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.gateway().JoinGroup(joiner.id, "presence-m"); err != nil {
+			t.Fatal(err)
+		}
+		watcher.expectEvent("pusher_internal:member_added", "presence-m", `{"user_id":"j"}`)
+		watcher.quiet()
+	})
+
 	t.Run("except", func(t *testing.T) {
 		b1, b2, c1 := b.dial(), b.dial(), c.dial()
 		for _, cl := range []*client{b1, b2, c1} {

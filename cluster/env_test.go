@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,9 +54,15 @@ type node struct {
 	es  *engine.Server
 }
 
+// startNode starts node num. Even numbers connect without nats.NoEcho, so
+// that their own events come back to them and the origin check is tested.
 func startNode(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config) *node {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL(), nats.NoEcho())
+	var opts []nats.Option
+	if num%2 == 1 {
+		opts = append(opts, nats.NoEcho())
+	}
+	nc, err := nats.Connect(ns.ClientURL(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,3 +240,6 @@ func (n *node) gateway() *push.Gateway {
 	}
 	return g
 }
+
+// jsonHas says whether the encoded frame contains s.
+func jsonHas(frame []byte, s string) bool { return strings.Contains(string(frame), s) }
