@@ -6,7 +6,7 @@ import "testing"
 // so a node whose first socket joins it replays it; live events reach
 // each subscriber once.
 func TestCacheChannel(t *testing.T) {
-	_, nodes := startCluster(t, 3)
+	ns, nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	live := b.dial()
 	live.join("cache-x")
@@ -39,4 +39,15 @@ func TestCacheChannel(t *testing.T) {
 	}
 	live.expectEvent("ev", "cache-x", "3")
 	live.quiet()
+
+	// A node that starts now gets the last event from the others.
+	d := startNode(t, ns, 4, testConfig)
+	waitFor(t, "the new node synced", func() bool {
+		m, ok := d.st.Last(testApp.ID, "cache-x")
+		return ok && jsonHas(m.Frame(), `"data":"3"`)
+	})
+	first := d.dial()
+	first.join("cache-x")
+	first.expectEvent("ev", "cache-x", "3")
+	first.quiet()
 }

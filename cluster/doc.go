@@ -13,7 +13,7 @@
 //	wssd.hb                 heartbeats, JSON {"node":7,"id":"7.<start id>"}
 //	wssd.ch.{app}.{channel} a channel's events
 //	wssd.all.{app}          PublishAll
-//	wssd.cache.{app}        cache channels' events
+//	wssd.cache.{app}        cache channels' events (Wssd-Channel names the channel)
 //	wssd.q.{app}            queries, answered on the asker's inbox
 //
 // An event's body is its encoded frame, sent as it is to the sockets;
@@ -42,9 +42,11 @@
 // channel is then answered from memory, inside Subscribe, which runs on an
 // event loop: asking the other nodes there would hold the loop for a round
 // trip, or for the query timeout when a node has just died. The price is
-// that cache channels' events reach every node; a node that starts after
-// an event has been cached does not get it (a later event, or the cache
-// miss, follows).
+// that cache channels' events reach every node. A node that starts asks the
+// others for their cache once it has heard them (a query of kind "cache",
+// one NATS message per node and app) and keeps each event it has no newer
+// one of; until then, a few hundred milliseconds, its sockets get
+// pusher:cache_miss, and then the event as it arrives.
 //
 // # Registry
 //

@@ -23,6 +23,8 @@ var bodySeeds = []struct {
 	{"answer channels", `{"id":"2.ff","channels":{"presence-room":{"subscriptions":2,"members":["u1","u2"]}}}`},
 	{"answer members", `{"id":"2.ff","members":[{"id":"u1","info":{"name":"x"}},{"id":"u2"}]}`},
 	{"answer sockets", `{"id":"2.ff","sockets":["1.2","3.4"],"connections":3}`},
+	{"answer cache", `{"id":"2.ff","cache":[{"channel":"cache-x","frame":"eyJldmVudCI6ImV2In0=","ttl":1800000000000}]}`},
+	{"request cache", `{"kind":"cache"}`},
 	{"answer without id", `{"connections":3}`},
 	{"not json", `{"node":`},
 	{"null", `null`},

@@ -24,6 +24,7 @@ const (
 	qUsers       = "users"
 	qOnline      = "online"
 	qSockets     = "sockets"
+	qCache       = "cache" // the cache channels' last events, for a node that starts
 )
 
 // request is a query's body, sent to the app's query subject with a reply
@@ -44,6 +45,14 @@ type answer struct {
 	Members     []memberAnswer           `json:"members,omitempty"`
 	Users       []string                 `json:"users,omitempty"` // qUsers, and qOnline's user when online
 	Sockets     []string                 `json:"sockets,omitempty"`
+	Cache       []cacheEntry             `json:"cache,omitempty"`
+}
+
+// cacheEntry is a cache channel's last event and how long it has left.
+type cacheEntry struct {
+	Channel string        `json:"channel"`
+	Frame   []byte        `json:"frame"`
+	TTL     time.Duration `json:"ttl"`
 }
 
 // channelAnswer is a channel on one node: its subscriptions, and the ids of
@@ -69,7 +78,7 @@ func decodeRequest(b []byte) (request, error) {
 		return r, errors.Join(errQuery, err)
 	}
 	switch r.Kind {
-	case qConnections, qChannel, qChannels, qMembers, qUsers, qOnline, qSockets:
+	case qConnections, qChannel, qChannels, qMembers, qUsers, qOnline, qSockets, qCache:
 		return r, nil
 	}
 	return r, errQuery
@@ -116,8 +125,33 @@ func (s *State) answerLocal(app string, r request) answer {
 		}
 	case qSockets:
 		a.Sockets, _ = l.UserSockets(app, r.User)
+	case qCache:
+		a.Cache = s.cacheEntries(app)
 	}
 	return a
+}
+
+// cacheEntries lists the app's cache, as much of it as fits in half a
+// NATS message (JSON spells a frame in base64): a node that starts gets
+// that much.
+func (s *State) cacheEntries(app string) []cacheEntry {
+	var out []cacheEntry
+	room := s.nc.MaxPayload() / 2
+	now := time.Now()
+	skipped := 0
+	s.LocalState.LastEvents(app, func(channel string, m *push.Message, expires time.Time) {
+		size := int64(len(channel) + len(m.Frame())*4/3 + 64)
+		if size > room {
+			skipped++
+			return
+		}
+		room -= size
+		out = append(out, cacheEntry{Channel: channel, Frame: m.Frame(), TTL: expires.Sub(now)})
+	})
+	if skipped > 0 {
+		s.log.Warn("cluster: cache too large to hand over whole: a starting node misses some last events", "app", app, "skipped", skipped)
+	}
+	return out
 }
 
 func (s *State) channelAnswer(app, name string, info push.ChannelInfo) channelAnswer {

@@ -65,7 +65,13 @@ const (
 	hdrOrigin  = "Wssd-Origin"  // the publishing instance: echoes are skipped
 	hdrExcept  = "Wssd-Except"  // one value per socket id not to deliver to
 	hdrChannel = "Wssd-Channel" // a cache channel's token (on the per-app cache subject)
-	hdrKeep    = "Wssd-Keep"    // "1": PublishLast, keep it as the last event
+	hdrKeep    = "Wssd-Keep"    // keepLast or keepIfNone: PublishLast
+)
+
+// Values of hdrKeep.
+const (
+	keepLast   = "1"    // the channel's last event now
+	keepIfNone = "sync" // an older one, handed over to a starting node
 )
 
 // State is a push.State over NATS. It embeds a push.LocalState for this
@@ -204,10 +210,11 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 	}
 	s.goLoop(s.hb, s.onHeartbeat)
 	s.goLoop(s.qs, s.onQuery)
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.publishLoop()
 	go s.interestLoop()
 	go s.heartbeatLoop()
+	go s.syncCache()
 	return s, nil
 }
 
@@ -402,7 +409,7 @@ func (s *State) send(app, channel string, m *push.Message, except []string, keep
 		msg = s.event(a.cache, m, except)
 		msg.Header.Set(hdrChannel, token(channel))
 		if keep {
-			msg.Header.Set(hdrKeep, "1")
+			msg.Header.Set(hdrKeep, keepLast)
 		}
 	} else {
 		msg = s.event(s.subj.channel(app, channel), m, except)
@@ -493,9 +500,14 @@ func (s *State) receive(msg *nats.Msg) {
 			s.stats.malformed.Add(1)
 			return
 		}
-		if msg.Header.Get(hdrKeep) == "1" {
+		switch msg.Header.Get(hdrKeep) {
+		case keepLast:
 			s.LocalState.PublishLast(appID, channel, m, except)
-		} else {
+		case keepIfNone:
+			if _, ok := s.LocalState.Last(appID, channel); !ok {
+				s.LocalState.PublishLast(appID, channel, m, except)
+			}
+		default:
 			s.LocalState.Publish(appID, channel, m, except)
 		}
 	}
