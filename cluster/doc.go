@@ -45,7 +45,7 @@
 // that cache channels' events reach every node. A node that starts asks the
 // others for their cache once it has heard them (a query of kind "cache",
 // one NATS message per node and app) and keeps each event it has no newer
-// one of; until then, a few hundred milliseconds, its sockets get
+// one of; until then (HeartbeatInterval and a round trip) its sockets get
 // pusher:cache_miss, and then the event as it arrives.
 //
 // # Registry
