@@ -15,6 +15,7 @@ import (
 // starts again here.
 func (s *State) syncCache() {
 	defer s.wg.Done()
+	defer close(s.synced)
 	t := time.NewTimer(s.cfg.HeartbeatInterval) // the others greet a new node at once
 	defer t.Stop()
 	select {

@@ -99,6 +99,9 @@ func startCluster(t testing.TB, n int) (*server.Server, []*node) {
 	for _, nd := range nodes {
 		waitFor(t, "every node live", func() bool { return len(nd.st.Nodes()) == n })
 	}
+	for _, nd := range nodes { // so that no test sees the cache's query
+		<-cluster.Synced(nd.st)
+	}
 	return ns, nodes
 }
 

@@ -4,3 +4,6 @@ package cluster
 func Following(s *State, app, channel string) bool {
 	return s.interest.has(s.subj.channel(app, channel))
 }
+
+// Synced is closed once s has asked the other nodes for their cache.
+func Synced(s *State) <-chan struct{} { return s.synced }

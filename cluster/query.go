@@ -170,7 +170,7 @@ func (s *State) onQuery(msg *nats.Msg) {
 		return // ours: answered locally
 	}
 	_, app, _, err := s.subj.parse(msg.Subject)
-	if err != nil {
+	if err != nil || s.apps[app] == nil {
 		s.stats.malformed.Add(1)
 		return
 	}

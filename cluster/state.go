@@ -97,14 +97,15 @@ const (
 type State struct {
 	*push.LocalState
 
-	nc    *nats.Conn
-	cfg   Config
-	log   *slog.Logger
-	subj  subjects
-	id    string // this instance: node number and start id
-	apps  map[string]*appSubjects
-	seed  maphash.Seed
-	inbox string
+	nc      *nats.Conn
+	cfg     Config
+	log     *slog.Logger
+	subj    subjects
+	id      string                  // this instance: node number and start id
+	apps    map[string]*appSubjects // by app id
+	byToken map[string]*appSubjects // by the app id's subject token
+	seed    maphash.Seed
+	inbox   string
 
 	out    chan *nats.Msg
 	shards [dispatchers]chan *nats.Msg
@@ -121,6 +122,7 @@ type State struct {
 	stats   counters
 	lastLog atomic.Int64 // unix nanoseconds of the last drop logged
 
+	synced    chan struct{} // closed when syncCache is over
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -176,11 +178,13 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 		subj:       subjects{prefix: cfg.Prefix},
 		id:         strconv.FormatUint(uint64(cfg.Node), 10) + "." + hex.EncodeToString(start[:]),
 		apps:       make(map[string]*appSubjects),
+		byToken:    make(map[string]*appSubjects),
 		seed:       maphash.MakeSeed(),
 		inbox:      nc.NewRespInbox(),
 		out:        make(chan *nats.Msg, cfg.Buffer),
 		hb:         make(chan *nats.Msg, 256),
 		qs:         make(chan *nats.Msg, 256),
+		synced:     make(chan struct{}),
 		done:       make(chan struct{}),
 	}
 	if s.log == nil {
@@ -197,6 +201,7 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 			all:   s.subj.perApp(kindAll, app.ID),
 			cache: s.subj.perApp(kindCache, app.ID),
 			query: s.subj.perApp(kindQuery, app.ID)}
+		s.byToken[token(app.ID)] = s.apps[app.ID]
 	}
 	s.prevErr = nc.ErrorHandler()
 	nc.SetErrorHandler(s.onAsyncError)
@@ -480,11 +485,19 @@ func (s *State) receive(msg *nats.Msg) {
 	if msg.Header.Get(hdrOrigin) == s.id {
 		return // our own, echoed: delivered locally already
 	}
-	kind, appID, channel, err := s.subj.parse(msg.Subject)
-	a := s.apps[appID]
+	kind, appTok, chTok, err := s.subj.split(msg.Subject)
+	a := s.byToken[appTok]
 	if err != nil || a == nil {
 		s.stats.malformed.Add(1)
 		return
+	}
+	appID := a.app.ID
+	var channel string
+	if kind == kindChannel {
+		if channel, err = untoken(chTok); err != nil {
+			s.stats.malformed.Add(1)
+			return
+		}
 	}
 	s.stats.received.Add(1)
 	m := push.NewMessage(a.app, msg.Data)

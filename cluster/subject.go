@@ -64,31 +64,40 @@ func (s subjects) channel(app, channel string) string {
 // parse splits a subject of this layout into its kind, app and (for a
 // channel's) channel.
 func (s subjects) parse(subj string) (kind, app, channel string, err error) {
+	kind, appTok, chTok, err := s.split(subj)
+	if err != nil {
+		return "", "", "", err
+	}
+	if app, err = untoken(appTok); err != nil {
+		return "", "", "", err
+	}
+	if kind == kindChannel {
+		if channel, err = untoken(chTok); err != nil {
+			return "", "", "", err
+		}
+	}
+	return kind, app, channel, nil
+}
+
+// split cuts a subject of this layout into its kind and its tokens, not
+// decoded: the app's token is looked up as it is on the hot path.
+func (s subjects) split(subj string) (kind, appTok, chTok string, err error) {
 	rest, ok := strings.CutPrefix(subj, s.prefix+".")
 	if !ok {
 		return "", "", "", errSubject
 	}
 	kind, rest, _ = strings.Cut(rest, ".")
 	appTok, chTok, hasCh := strings.Cut(rest, ".")
-	switch kind {
-	case kindChannel:
-		if !hasCh {
-			return "", "", "", errSubject
-		}
-		if channel, err = untoken(chTok); err != nil {
-			return "", "", "", err
-		}
-	case kindAll, kindCache, kindQuery:
-		if hasCh {
-			return "", "", "", errSubject
-		}
+	switch {
+	case kind == kindChannel && hasCh && chTok != "":
+	case (kind == kindAll || kind == kindCache || kind == kindQuery) && !hasCh:
 	default:
 		return "", "", "", errSubject
 	}
-	if app, err = untoken(appTok); err != nil {
-		return "", "", "", err
+	if appTok == "" {
+		return "", "", "", errSubject
 	}
-	return kind, app, channel, nil
+	return kind, appTok, chTok, nil
 }
 
 // validPrefix says whether p can start subjects: dot-separated non-empty
