@@ -143,3 +143,36 @@ func TestSlowNATS(t *testing.T) {
 	}
 	cl.expectEvent("ev", "after", "ok")
 }
+
+// TestFullDispatcher: a node whose dispatcher queues are full loses the
+// events NATS has for it, counted as dropped and as a slow consumer, and
+// goes on delivering.
+func TestFullDispatcher(t *testing.T) {
+	ns := startNATS(t)
+	a := startNode(t, ns, 1, testConfig)
+	cfg := testConfig
+	cfg.Buffer = 1
+	b := startNode(t, ns, 3, cfg)
+	waitFor(t, "both nodes live", func() bool { return len(b.st.Nodes()) == 2 })
+	cl := b.dial()
+	cl.join("burst")
+	b.follow("burst", true)
+	data := strings.Repeat("x", 1<<10)
+	const n = 5000
+	for range n {
+		if err := a.srv.Trigger(testApp.ID, []string{"burst"}, "ev", data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "drops counted", func() bool {
+		s := b.st.Stats()
+		return s.ReceiveDropped > 0 && s.SlowConsumers > 0
+	})
+	after := b.dial()
+	after.join("after")
+	b.follow("after", true)
+	if err := a.srv.Trigger(testApp.ID, []string{"after"}, "ev", "ok", ""); err != nil {
+		t.Fatal(err)
+	}
+	after.expectEvent("ev", "after", "ok")
+}
