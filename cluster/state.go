@@ -92,8 +92,11 @@ const (
 // node and a user added once per node, not once cluster-wide as push.State
 // requires; part 2 (owner election over [State.Nodes]) makes them exact.
 //
-// Its methods are safe for concurrent use; none of those an event loop
-// calls waits on NATS, except the queries, which wait up to QueryTimeout.
+// Its methods are safe for concurrent use. Publishing, subscribing and
+// signing in never wait on NATS; the queries wait for the other nodes, up
+// to QueryTimeout, and the protocol code calls two of them on an event
+// loop: Members when a socket subscribes again to a presence channel it is
+// in, and UserOnline for each id of a watchlist at sign-in.
 type State struct {
 	*push.LocalState
 
