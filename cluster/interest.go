@@ -135,14 +135,20 @@ func (in *interest) has(subj string) bool {
 	return w != nil && w.sub != nil
 }
 
+// unsubscribeAll drops every subscription, outside the lock: an UNSUB may
+// wait for the network.
 func (in *interest) unsubscribeAll() {
 	in.mu.Lock()
-	defer in.mu.Unlock()
+	var subs []*nats.Subscription
 	for subj, w := range in.subs {
 		if w.sub != nil {
-			_ = w.sub.Unsubscribe()
+			subs = append(subs, w.sub)
 		}
 		delete(in.subs, subj)
 	}
 	in.active = 0
+	in.mu.Unlock()
+	for _, sub := range subs {
+		_ = sub.Unsubscribe()
+	}
 }

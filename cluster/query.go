@@ -236,9 +236,8 @@ func (s *State) ask(app string, r request, enough func(answer) bool) []answer {
 	}()
 	body, _ := json.Marshal(r) // cannot fail
 	msg := &nats.Msg{Subject: a.query, Reply: s.inbox + "." + tok, Data: body, Header: nats.Header{hdrOrigin: []string{s.id}}}
-	if err := s.nc.PublishMsg(msg); err != nil {
+	if !s.enqueue(msg) { // not nc.PublishMsg: it may wait for a slow NATS, here on an event loop
 		s.stats.queryTimeouts.Add(1)
-		s.logDrop("cluster: query not sent: answering from this node alone", "kind", r.Kind, "error", err)
 		return out
 	}
 	t := time.NewTimer(s.cfg.QueryTimeout)

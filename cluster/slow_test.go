@@ -124,6 +124,19 @@ func TestSlowNATS(t *testing.T) {
 		v.gate.Unlock()
 		t.Fatal("Trigger blocked while NATS was not reading")
 	}
+	// A query from an event loop (UserOnline at sign-in) does not wait on
+	// the stuck connection either, only for the other node's answer.
+	asked := make(chan bool)
+	go func() { asked <- st.UserOnline(testApp.ID, "nobody") }()
+	select {
+	case online := <-asked:
+		if online {
+			t.Error("nobody is online")
+		}
+	case <-time.After(30 * time.Second):
+		v.gate.Unlock()
+		t.Fatal("UserOnline blocked while NATS was not reading")
+	}
 	dropped := st.Stats().PublishDropped
 	v.gate.Unlock()
 	if dropped == 0 {

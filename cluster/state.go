@@ -402,8 +402,7 @@ func (s *State) PublishAll(app string, m *push.Message, except []string) {
 	if !ok {
 		return
 	}
-	msg := s.event(a.all, m, except)
-	s.enqueue(msg)
+	s.enqueue(s.event(a.all, m, except))
 }
 
 // send queues m for the other nodes' subscribers of the channel.
@@ -449,19 +448,24 @@ func socketID(id string) bool {
 	return true
 }
 
-// enqueue hands msg to the publishing goroutine, or drops it when the
-// queue is full: an event loop never waits for NATS.
-func (s *State) enqueue(msg *nats.Msg) {
+// enqueue hands msg, an event or a query, to the publishing goroutine, or
+// drops it when the queue is full: an event loop never waits for NATS. It
+// reports whether msg was queued.
+func (s *State) enqueue(msg *nats.Msg) bool {
 	select {
 	case <-s.done:
-		return
+		return false
 	default:
 	}
 	select {
 	case s.out <- msg:
+		return true
 	default:
-		s.stats.publishDropped.Add(1)
-		s.logDrop("cluster: outgoing queue full, event dropped", "subject", msg.Subject)
+		if msg.Reply == "" {
+			s.stats.publishDropped.Add(1)
+		}
+		s.logDrop("cluster: outgoing queue full, message dropped", "subject", msg.Subject)
+		return false
 	}
 }
 
@@ -473,12 +477,16 @@ func (s *State) publishLoop() {
 		case <-s.done:
 			return
 		case msg := <-s.out:
-			if err := s.nc.PublishMsg(msg); err != nil {
-				s.stats.publishDropped.Add(1)
-				s.logDrop("cluster: event not published", "subject", msg.Subject, "error", err)
-				continue
+			err := s.nc.PublishMsg(msg)
+			switch {
+			case err != nil:
+				s.logDrop("cluster: not published", "subject", msg.Subject, "error", err)
+				if msg.Reply == "" {
+					s.stats.publishDropped.Add(1)
+				}
+			case msg.Reply == "": // an event; a query (with a reply subject) is counted if it times out
+				s.stats.published.Add(1)
 			}
-			s.stats.published.Add(1)
 		}
 	}
 }
