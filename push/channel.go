@@ -47,6 +47,14 @@ func channelKind(name string) (k kind, cache bool) {
 	return k, strings.HasPrefix(rest, prefixCache)
 }
 
+// CacheChannel says whether name is a cache channel's (cache-,
+// private-cache-, private-encrypted-cache-, presence-cache-): those whose
+// last event a State keeps (PublishLast). A cluster State routes them by it.
+func CacheChannel(name string) bool {
+	_, cache := channelKind(name)
+	return cache
+}
+
 // needsAuth says whether subscribing takes a signature.
 func (k kind) needsAuth() bool { return k == kindPrivate || k == kindEncrypted || k == kindPresence }
 

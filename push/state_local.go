@@ -546,6 +546,22 @@ func (l *LocalState) setLast(app, name string, m *Message) {
 	}
 }
 
+// LastEvents calls f with each of the app's cache channels' last events
+// that has not expired, and when it expires: a cluster State hands them to
+// a node that starts later. f runs with the app's cache locked and must
+// not call l.
+func (l *LocalState) LastEvents(app string, f func(channel string, m *Message, expires time.Time)) {
+	a := l.app(app)
+	now := time.Now()
+	a.cacheMu.Lock()
+	defer a.cacheMu.Unlock()
+	for name, c := range a.cache {
+		if now.Before(c.expires) {
+			f(name, c.m, c.expires)
+		}
+	}
+}
+
 // Last implements State.
 func (l *LocalState) Last(app, name string) (*Message, bool) {
 	a := l.app(app)

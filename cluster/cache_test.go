@@ -1,0 +1,53 @@
+package cluster_test
+
+import "testing"
+
+// TestCacheChannel: a cache channel's last event is kept by every node,
+// so a node whose first socket joins it replays it; live events reach
+// each subscriber once.
+func TestCacheChannel(t *testing.T) {
+	ns, nodes := startCluster(t, 3)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	live := b.dial()
+	live.join("cache-x")
+	live.expect("pusher:cache_miss")
+	if err := a.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	live.expectEvent("ev", "cache-x", "1")
+	if err := a.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "2", live.id); err != nil {
+		t.Fatal(err)
+	}
+	// b has the second event as the last, though its socket was excepted.
+	waitFor(t, "every node has the last event", func() bool {
+		for _, n := range nodes {
+			if m, ok := n.st.Last(testApp.ID, "cache-x"); !ok || !jsonHas(m.Frame(), `"data":"2"`) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []*node{c, b} { // c: no subscriber before; b: one
+		late := n.dial()
+		late.join("cache-x")
+		late.expectEvent("ev", "cache-x", "2")
+		late.quiet()
+	}
+	live.quiet()
+	if err := c.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "3", ""); err != nil {
+		t.Fatal(err)
+	}
+	live.expectEvent("ev", "cache-x", "3")
+	live.quiet()
+
+	// A node that starts now gets the last event from the others.
+	d := startNode(t, ns, 4, testConfig)
+	waitFor(t, "the new node synced", func() bool {
+		m, ok := d.st.Last(testApp.ID, "cache-x")
+		return ok && jsonHas(m.Frame(), `"data":"3"`)
+	})
+	first := d.dial()
+	first.join("cache-x")
+	first.expectEvent("ev", "cache-x", "3")
+	first.quiet()
+}

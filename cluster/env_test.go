@@ -1,0 +1,248 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wssd/wssd/cluster"
+	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/wstest"
+	"github.com/wssd/wssd/push"
+	"github.com/wssd/wssd/wsproto"
+)
+
+var testApp = push.App{ID: "1", Key: "278d425bdf160c739803", Secret: "7ad3773142a6692b25b8"}
+
+// startNATS runs an embedded NATS server on a free loopback port.
+func startNATS(t testing.TB) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+// testConfig has short intervals, so that the tests see deaths quickly.
+var testConfig = cluster.Config{
+	HeartbeatInterval: 50 * time.Millisecond,
+	DeadAfter:         time.Second,
+	QueryTimeout:      2 * time.Second,
+}
+
+// node is one push server on a cluster State, with its own NATS
+// connection, on a free loopback port.
+type node struct {
+	t   testing.TB
+	nc  *nats.Conn
+	st  *cluster.State
+	srv *push.Server
+	es  *engine.Server
+}
+
+// startNode starts node num. Even numbers connect without nats.NoEcho, so
+// that their own events come back to them and the origin check is tested.
+func startNode(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config) *node {
+	t.Helper()
+	var opts []nats.Option
+	if num%2 == 1 {
+		opts = append(opts, nats.NoEcho())
+	}
+	nc, err := nats.Connect(ns.ClientURL(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := push.NewApps(testApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Node, cfg.Apps = num, apps
+	st, err := cluster.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // after the engine's shutdown, registered below
+		st.Close()
+		nc.Close()
+	})
+	srv, err := push.New(push.Config{Apps: apps, State: st, Node: num})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es := wstest.StartServerWith(t, wstest.Transport{Name: "ws"}, "127.0.0.1:0", engine.Config{}, srv, 5*time.Second, srv.Bind)
+	return &node{t: t, nc: nc, st: st, srv: srv, es: es}
+}
+
+// startCluster starts n nodes, numbered from 1, and waits until each sees
+// all of them.
+func startCluster(t testing.TB, n int) (*server.Server, []*node) {
+	t.Helper()
+	ns := startNATS(t)
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nodes[i] = startNode(t, ns, uint16(i+1), testConfig)
+	}
+	for _, nd := range nodes {
+		waitFor(t, "every node live", func() bool { return len(nd.st.Nodes()) == n })
+	}
+	for _, nd := range nodes { // so that no test sees the cache's query
+		<-cluster.Synced(nd.st)
+	}
+	return ns, nodes
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// follow waits until the node is subscribed to the channel's subject, or
+// not, and NATS knows it: a flush is answered after what was sent before.
+func (n *node) follow(channel string, on bool) {
+	n.t.Helper()
+	waitFor(n.t, "interest in "+channel, func() bool { return cluster.Following(n.st, testApp.ID, channel) == on })
+	if err := n.nc.Flush(); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// frame is a server message.
+type frame struct {
+	Event   string          `json:"event"`
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// text is the data string's contents.
+func (f frame) text() string {
+	var s string
+	if json.Unmarshal(f.Data, &s) == nil {
+		return s
+	}
+	return string(f.Data)
+}
+
+// client is a Pusher client of one node.
+type client struct {
+	t  testing.TB
+	c  *wstest.Client
+	id string
+}
+
+func (n *node) dial() *client {
+	n.t.Helper()
+	c, err := wstest.Dial(n.es.Addr().String(), wstest.DialOptions{Path: "/app/" + url.PathEscape(testApp.Key) + "?protocol=7"})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { c.Close() })
+	cl := &client{t: n.t, c: c}
+	var d struct {
+		SocketID string `json:"socket_id"`
+	}
+	if err := json.Unmarshal([]byte(cl.expect("pusher:connection_established").text()), &d); err != nil {
+		n.t.Fatal(err)
+	}
+	cl.id = d.SocketID
+	return cl
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.c.Write(wstest.Message(wsproto.OpText, b)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *client) next() frame {
+	c.t.Helper()
+	op, b, err := c.c.ReadMessage(5 * time.Second)
+	if err != nil {
+		c.t.Fatalf("reading: %v", err)
+	}
+	if op != wsproto.OpText {
+		c.t.Fatalf("got a %v message", op)
+	}
+	var f frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		c.t.Fatalf("server sent %q: %v", b, err)
+	}
+	return f
+}
+
+func (c *client) expect(event string) frame {
+	c.t.Helper()
+	f := c.next()
+	if f.Event != event {
+		c.t.Fatalf("got %s %s %s, want %s", f.Event, f.Channel, f.Data, event)
+	}
+	return f
+}
+
+// expectEvent reads the next frame and checks its event, channel and data.
+func (c *client) expectEvent(event, channel, data string) {
+	c.t.Helper()
+	f := c.next()
+	if f.Event != event || f.Channel != channel || f.text() != data {
+		c.t.Fatalf("got %s %q %s, want %s %q %s", f.Event, f.Channel, f.text(), event, channel, data)
+	}
+}
+
+// join subscribes to a public channel.
+func (c *client) join(channel string) {
+	c.t.Helper()
+	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": channel}})
+	if f := c.expect("pusher_internal:subscription_succeeded"); f.Channel != channel {
+		c.t.Fatalf("subscription_succeeded for %q, want %q", f.Channel, channel)
+	}
+}
+
+func (c *client) leave(channel string) {
+	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": channel}})
+}
+
+// quiet checks that nothing is waiting: the pong of a ping comes next.
+func (c *client) quiet() {
+	c.t.Helper()
+	c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	if f := c.next(); f.Event != "pusher:pong" {
+		c.t.Fatalf("unexpected %s %s %s", f.Event, f.Channel, f.Data)
+	}
+}
+
+// gateway returns the node's Gateway of the test app.
+func (n *node) gateway() *push.Gateway {
+	n.t.Helper()
+	g, err := n.srv.Gateway(testApp.ID)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return g
+}
+
+// jsonHas says whether the encoded frame contains s.
+func jsonHas(frame []byte, s string) bool { return strings.Contains(string(frame), s) }

@@ -1,0 +1,359 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wssd/wssd/push"
+)
+
+// Query kinds.
+const (
+	qConnections = "connections"
+	qChannel     = "channel"
+	qChannels    = "channels"
+	qMembers     = "members"
+	qUsers       = "users"
+	qOnline      = "online"
+	qSockets     = "sockets"
+	qCache       = "cache" // the cache channels' last events, for a node that starts
+)
+
+// request is a query's body, sent to the app's query subject with a reply
+// subject in this node's inbox; the app is in the subject.
+type request struct {
+	Kind    string `json:"kind"`
+	Channel string `json:"channel,omitempty"`
+	Prefix  string `json:"prefix,omitempty"`
+	User    string `json:"user,omitempty"`
+}
+
+// answer is one node's answer to a request, from its LocalState: the
+// fields of the request's kind are set.
+type answer struct {
+	ID          string                   `json:"id"`
+	Connections int                      `json:"connections,omitempty"`
+	Channels    map[string]channelAnswer `json:"channels,omitempty"` // qChannel's under its name
+	Members     []memberAnswer           `json:"members,omitempty"`
+	Users       []string                 `json:"users,omitempty"` // qUsers, and qOnline's user when online
+	Sockets     []string                 `json:"sockets,omitempty"`
+	Cache       []cacheEntry             `json:"cache,omitempty"`
+}
+
+// cacheEntry is a cache channel's last event and how long it has left.
+type cacheEntry struct {
+	Channel string        `json:"channel"`
+	Frame   []byte        `json:"frame"`
+	TTL     time.Duration `json:"ttl"`
+}
+
+// channelAnswer is a channel on one node: its subscriptions, and the ids of
+// a presence channel's members, so that users are counted once across
+// nodes.
+type channelAnswer struct {
+	Subscriptions int      `json:"subscriptions"`
+	Members       []string `json:"members,omitempty"`
+}
+
+type memberAnswer struct {
+	ID   string          `json:"id"`
+	Info json.RawMessage `json:"info,omitempty"`
+}
+
+// errQuery is returned by the decoders for a body that is not a request or
+// an answer.
+var errQuery = errors.New("cluster: malformed query")
+
+func decodeRequest(b []byte) (request, error) {
+	var r request
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, errors.Join(errQuery, err)
+	}
+	switch r.Kind {
+	case qConnections, qChannel, qChannels, qMembers, qUsers, qOnline, qSockets, qCache:
+		return r, nil
+	}
+	return r, errQuery
+}
+
+func decodeAnswer(b []byte) (answer, error) {
+	var a answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return a, errors.Join(errQuery, err)
+	}
+	if a.ID == "" {
+		return a, errQuery
+	}
+	return a, nil
+}
+
+// answerLocal answers r from this node's LocalState.
+func (s *State) answerLocal(app string, r request) answer {
+	l := s.LocalState
+	a := answer{ID: s.id}
+	switch r.Kind {
+	case qConnections:
+		a.Connections = l.Connections(app)
+	case qChannel:
+		if info := l.Channel(app, r.Channel); info.Occupied {
+			a.Channels = map[string]channelAnswer{r.Channel: s.channelAnswer(app, r.Channel, info)}
+		}
+	case qChannels:
+		for name, info := range l.Channels(app, r.Prefix) {
+			if a.Channels == nil {
+				a.Channels = make(map[string]channelAnswer)
+			}
+			a.Channels[name] = s.channelAnswer(app, name, info)
+		}
+	case qMembers:
+		for _, m := range l.Members(app, r.Channel) {
+			a.Members = append(a.Members, memberAnswer{ID: m.UserID, Info: m.Info})
+		}
+	case qUsers:
+		a.Users = l.SubscriberUsers(app, r.Channel)
+	case qOnline:
+		if l.UserOnline(app, r.User) {
+			a.Users = []string{r.User}
+		}
+	case qSockets:
+		a.Sockets, _ = l.UserSockets(app, r.User)
+	case qCache:
+		a.Cache = s.cacheEntries(app)
+	}
+	return a
+}
+
+// cacheEntries lists the app's cache, as much of it as fits in half a
+// NATS message (JSON spells a frame in base64): a node that starts gets
+// that much.
+func (s *State) cacheEntries(app string) []cacheEntry {
+	var out []cacheEntry
+	room := s.nc.MaxPayload() / 2
+	now := time.Now()
+	skipped := 0
+	s.LocalState.LastEvents(app, func(channel string, m *push.Message, expires time.Time) {
+		size := int64(len(channel) + len(m.Frame())*4/3 + 64)
+		if size > room {
+			skipped++
+			return
+		}
+		room -= size
+		out = append(out, cacheEntry{Channel: channel, Frame: m.Frame(), TTL: expires.Sub(now)})
+	})
+	if skipped > 0 {
+		s.log.Warn("cluster: cache too large to hand over whole: a starting node misses some last events", "app", app, "skipped", skipped)
+	}
+	return out
+}
+
+func (s *State) channelAnswer(app, name string, info push.ChannelInfo) channelAnswer {
+	c := channelAnswer{Subscriptions: info.SubscriptionCount}
+	if info.UserCount > 0 {
+		for _, m := range s.LocalState.Members(app, name) {
+			c.Members = append(c.Members, m.UserID)
+		}
+	}
+	return c
+}
+
+// onQuery answers another node's query.
+func (s *State) onQuery(msg *nats.Msg) {
+	if msg.Header.Get(hdrOrigin) == s.id || msg.Reply == "" {
+		return // ours: answered locally
+	}
+	_, app, _, err := s.subj.parse(msg.Subject)
+	if err != nil || s.apps[app] == nil {
+		s.stats.malformed.Add(1)
+		return
+	}
+	r, err := decodeRequest(msg.Data)
+	if err != nil {
+		s.stats.malformed.Add(1)
+		return
+	}
+	b, _ := json.Marshal(s.answerLocal(app, r)) // cannot fail
+	if err := msg.Respond(b); err != nil {
+		s.logDrop("cluster: query answer not sent", "error", err)
+	}
+}
+
+// waiting is the queries in flight, by the last token of their reply
+// subject.
+type waiting struct {
+	mu  sync.Mutex
+	m   map[string]chan answer
+	seq atomic.Uint64
+}
+
+// onAnswer hands an answer to the query waiting for it.
+func (s *State) onAnswer(msg *nats.Msg) {
+	a, err := decodeAnswer(msg.Data)
+	if err != nil {
+		s.stats.malformed.Add(1)
+		return
+	}
+	tok := msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
+	s.waiting.mu.Lock()
+	ch := s.waiting.m[tok]
+	s.waiting.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- a:
+		default: // more answers than live nodes: a node joined meanwhile
+		}
+	}
+}
+
+// ask sends r to the other nodes and returns this node's answer and theirs:
+// all of them, or those that came within QueryTimeout (then the query is
+// counted and logged as timed out, and the result is built from what
+// arrived). enough, if not nil, ends the wait early once it returns true.
+func (s *State) ask(app string, r request, enough func(answer) bool) []answer {
+	local := s.answerLocal(app, r)
+	out := []answer{local}
+	a := s.apps[app]
+	peers := s.peerCount()
+	if a == nil || peers == 0 || (enough != nil && enough(local)) {
+		return out
+	}
+	tok := strconv.FormatUint(s.waiting.seq.Add(1), 36)
+	ch := make(chan answer, peers)
+	s.waiting.mu.Lock()
+	s.waiting.m[tok] = ch
+	s.waiting.mu.Unlock()
+	defer func() {
+		s.waiting.mu.Lock()
+		delete(s.waiting.m, tok)
+		s.waiting.mu.Unlock()
+	}()
+	body, _ := json.Marshal(r) // cannot fail
+	msg := &nats.Msg{Subject: a.query, Reply: s.inbox + "." + tok, Data: body, Header: nats.Header{hdrOrigin: []string{s.id}}}
+	if !s.enqueue(msg) { // not nc.PublishMsg: it may wait for a slow NATS, here on an event loop
+		s.stats.queryTimeouts.Add(1)
+		return out
+	}
+	t := time.NewTimer(s.cfg.QueryTimeout)
+	defer t.Stop()
+	seen := map[string]bool{s.id: true}
+	for len(seen) <= peers {
+		select {
+		case ans := <-ch:
+			if seen[ans.ID] {
+				continue
+			}
+			seen[ans.ID] = true
+			out = append(out, ans)
+			if enough != nil && enough(ans) {
+				return out
+			}
+		case <-t.C:
+			s.stats.queryTimeouts.Add(1)
+			s.log.Warn("cluster: query timed out: the answer is from the nodes that answered",
+				"kind", r.Kind, "app", app, "answers", len(seen)-1, "live_nodes", peers, "timeout", s.cfg.QueryTimeout)
+			return out
+		}
+	}
+	return out
+}
+
+// Connections implements push.State: the sum over the nodes.
+func (s *State) Connections(app string) int {
+	n := 0
+	for _, a := range s.ask(app, request{Kind: qConnections}, nil) {
+		n += a.Connections
+	}
+	return n
+}
+
+// Channel implements push.State: subscriptions summed, users counted once
+// across the nodes, occupied if occupied anywhere.
+func (s *State) Channel(app, channel string) push.ChannelInfo {
+	return mergeChannels(s.ask(app, request{Kind: qChannel, Channel: channel}, nil))[channel]
+}
+
+// Channels implements push.State, merged as Channel.
+func (s *State) Channels(app, prefix string) map[string]push.ChannelInfo {
+	return mergeChannels(s.ask(app, request{Kind: qChannels, Prefix: prefix}, nil))
+}
+
+// mergeChannels merges the nodes' channels.
+func mergeChannels(answers []answer) map[string]push.ChannelInfo {
+	out := make(map[string]push.ChannelInfo)
+	users := make(map[string]map[string]struct{})
+	for _, a := range answers {
+		for name, c := range a.Channels {
+			info := out[name]
+			info.SubscriptionCount += c.Subscriptions
+			info.Occupied = info.SubscriptionCount > 0
+			out[name] = info
+			if len(c.Members) == 0 {
+				continue
+			}
+			if users[name] == nil {
+				users[name] = make(map[string]struct{})
+			}
+			for _, id := range c.Members {
+				users[name][id] = struct{}{}
+			}
+		}
+	}
+	for name, u := range users {
+		info := out[name]
+		info.UserCount = len(u)
+		out[name] = info
+	}
+	return out
+}
+
+// Members implements push.State: each user once (with the info of the
+// first node listed that has it), sorted by user id.
+func (s *State) Members(app, channel string) []push.Member {
+	var out []push.Member
+	seen := make(map[string]bool)
+	for _, a := range s.ask(app, request{Kind: qMembers, Channel: channel}, nil) {
+		for _, m := range a.Members {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				out = append(out, push.Member{UserID: m.ID, Info: m.Info})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b push.Member) int { return strings.Compare(a.UserID, b.UserID) })
+	return out
+}
+
+// SubscriberUsers implements push.State: the union, sorted.
+func (s *State) SubscriberUsers(app, channel string) []string {
+	var out []string
+	for _, a := range s.ask(app, request{Kind: qUsers, Channel: channel}, nil) {
+		out = append(out, a.Users...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// UserOnline implements push.State: true as soon as one node says so
+// (this one first, without asking).
+func (s *State) UserOnline(app, user string) bool {
+	online := func(a answer) bool { return len(a.Users) > 0 }
+	return slices.ContainsFunc(s.ask(app, request{Kind: qOnline, User: user}, online), online)
+}
+
+// UserSockets implements push.State: the ids from every node, and this
+// node's sockets.
+func (s *State) UserSockets(app, user string) ([]string, []*push.Socket) {
+	_, local := s.LocalState.UserSockets(app, user)
+	var ids []string
+	for _, a := range s.ask(app, request{Kind: qSockets, User: user}, nil) {
+		ids = append(ids, a.Sockets...)
+	}
+	return ids, local
+}

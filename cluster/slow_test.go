@@ -1,0 +1,191 @@
+package cluster_test
+
+import (
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wssd/wssd/cluster"
+	"github.com/wssd/wssd/push"
+)
+
+// valve is a loopback TCP proxy to a NATS server whose client-to-server
+// direction can be shut: a NATS that stops reading.
+type valve struct {
+	ln   net.Listener
+	gate sync.RWMutex // held for writing while shut
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	conn []net.Conn
+}
+
+func startValve(t *testing.T, target string) *valve {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &valve{ln: ln}
+	v.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				return
+			}
+			v.mu.Lock()
+			v.conn = append(v.conn, c, s)
+			v.mu.Unlock()
+			v.wg.Go(func() { v.pipe(s, c) })
+			v.wg.Go(func() { _, _ = io.Copy(c, s) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		v.mu.Lock()
+		for _, c := range v.conn {
+			c.Close()
+		}
+		v.mu.Unlock()
+		v.wg.Wait()
+	})
+	return v
+}
+
+// pipe copies client bytes to the server while the gate is open.
+func (v *valve) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			dst.Close()
+			return
+		}
+		v.gate.RLock()
+		_, err = dst.Write(buf[:n])
+		v.gate.RUnlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// TestSlowNATS: when NATS stops reading, publishing drops and counts
+// events instead of blocking the caller, and the node recovers when NATS
+// reads again.
+func TestSlowNATS(t *testing.T) {
+	ns := startNATS(t)
+	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	nc, err := nats.Connect("nats://"+v.ln.Addr().String(), nats.NoEcho())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	apps, err := push.NewApps(testApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig
+	cfg.Apps, cfg.Buffer = apps, 64
+	st, err := cluster.New(nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := push.New(push.Config{Apps: apps, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := startNode(t, ns, 2, testConfig)
+	waitFor(t, "both nodes live", func() bool { return len(other.st.Nodes()) == 2 })
+
+	v.gate.Lock() // NATS reads no more
+	data := strings.Repeat("x", 8<<10)
+	const n = 5000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			_ = srv.Trigger(testApp.ID, []string{"slow"}, "ev", data, "")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a liveness bound, not a speed one
+		v.gate.Unlock()
+		t.Fatal("Trigger blocked while NATS was not reading")
+	}
+	// A query from an event loop (UserOnline at sign-in) does not wait on
+	// the stuck connection either, only for the other node's answer.
+	asked := make(chan bool)
+	go func() { asked <- st.UserOnline(testApp.ID, "nobody") }()
+	select {
+	case online := <-asked:
+		if online {
+			t.Error("nobody is online")
+		}
+	case <-time.After(30 * time.Second):
+		v.gate.Unlock()
+		t.Fatal("UserOnline blocked while NATS was not reading")
+	}
+	dropped := st.Stats().PublishDropped
+	v.gate.Unlock()
+	if dropped == 0 {
+		t.Errorf("no event dropped: %+v", st.Stats())
+	}
+	waitFor(t, "every event sent or dropped", func() bool {
+		s := st.Stats()
+		return s.Published+s.PublishDropped >= n
+	})
+
+	// Delivery resumes.
+	cl := other.dial()
+	cl.join("after")
+	other.follow("after", true)
+	if err := srv.Trigger(testApp.ID, []string{"after"}, "ev", "ok", ""); err != nil {
+		t.Fatal(err)
+	}
+	cl.expectEvent("ev", "after", "ok")
+}
+
+// TestFullDispatcher: a node whose dispatcher queues are full loses the
+// events NATS has for it, counted as dropped and as a slow consumer, and
+// goes on delivering.
+func TestFullDispatcher(t *testing.T) {
+	ns := startNATS(t)
+	a := startNode(t, ns, 1, testConfig)
+	cfg := testConfig
+	cfg.Buffer = 1
+	b := startNode(t, ns, 3, cfg)
+	waitFor(t, "both nodes live", func() bool { return len(b.st.Nodes()) == 2 })
+	cl := b.dial()
+	cl.join("burst")
+	b.follow("burst", true)
+	data := strings.Repeat("x", 1<<10)
+	const n = 5000
+	for range n {
+		if err := a.srv.Trigger(testApp.ID, []string{"burst"}, "ev", data, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "drops counted", func() bool {
+		s := b.st.Stats()
+		return s.ReceiveDropped > 0 && s.SlowConsumers > 0
+	})
+	after := b.dial()
+	after.join("after")
+	b.follow("after", true)
+	if err := a.srv.Trigger(testApp.ID, []string{"after"}, "ev", "ok", ""); err != nil {
+		t.Fatal(err)
+	}
+	after.expectEvent("ev", "after", "ok")
+}

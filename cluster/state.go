@@ -1,0 +1,560 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wssd/wssd/push"
+)
+
+// Config configures a State. It must not be modified after New.
+type Config struct {
+	// Node is this process's push.Config.Node.
+	Node uint16
+	// Apps are the push.Server's apps: they name the per-app subjects and
+	// turn the frames other nodes send into push.Messages. Required.
+	Apps *push.Apps
+	// Prefix starts every subject: dot-separated tokens without wildcards.
+	// Default "wssd". Nodes of one cluster share it.
+	Prefix string
+	// Logger receives dead and duplicate nodes, timed-out queries and
+	// drops; nil discards them.
+	Logger *slog.Logger
+	// HeartbeatInterval is how often the node announces itself. Default 1 s.
+	HeartbeatInterval time.Duration
+	// DeadAfter is how long a node may stay silent before it counts as
+	// dead. Default 3 s.
+	DeadAfter time.Duration
+	// QueryTimeout bounds a cluster-wide query's wait for the other nodes'
+	// answers. Default 200 ms.
+	QueryTimeout time.Duration
+	// Buffer is the capacity of the outgoing queue and of each dispatcher's
+	// incoming queue, in messages. Default 8192.
+	Buffer int
+}
+
+// Defaults of Config.
+const (
+	DefaultPrefix            = "wssd"
+	DefaultHeartbeatInterval = time.Second
+	DefaultDeadAfter         = 3 * time.Second
+	DefaultQueryTimeout      = 200 * time.Millisecond
+	DefaultBuffer            = 8192
+)
+
+// dispatchers is the number of goroutines that deliver received messages.
+// A channel's subject always feeds the same one, so its order is kept.
+const dispatchers = 4
+
+// ErrConfig is returned by New for a Config without Apps, with a Prefix
+// that cannot start a subject, or with DeadAfter not above
+// HeartbeatInterval.
+var ErrConfig = errors.New("cluster: bad config")
+
+// Headers of a published event.
+const (
+	hdrOrigin  = "Wssd-Origin"  // the publishing instance: echoes are skipped
+	hdrExcept  = "Wssd-Except"  // one value per socket id not to deliver to
+	hdrChannel = "Wssd-Channel" // a cache channel's token (on the per-app cache subject)
+	hdrKeep    = "Wssd-Keep"    // keepLast or keepIfNone: PublishLast
+)
+
+// Values of hdrKeep.
+const (
+	keepLast   = "1"    // the channel's last event now
+	keepIfNone = "sync" // an older one, handed over to a starting node
+)
+
+// State is a push.State over NATS. It embeds a push.LocalState for this
+// node's sockets (push.Server.Bind hands that its sender through the
+// embedding) and adds, on the connection given to New:
+//
+//   - delivery to the other nodes: each event is delivered locally and sent
+//     once on NATS, to the subject of its channel, which only nodes with
+//     subscribers there subscribe to;
+//   - a node registry from heartbeats ([State.Nodes]);
+//   - cluster-wide answers to the queries (Connections, Channel, Channels,
+//     Members, SubscriberUsers, UserOnline, UserSockets) by scatter-gather.
+//
+// Transitions are not yet cluster-wide: Subscribe, Unsubscribe, SignIn and
+// SignOut report Occupied, Vacated, MemberAdded, MemberRemoved, online and
+// offline as this node's LocalState decides them, per node (see
+// the method decide). With several nodes a channel is thus occupied once per
+// node and a user added once per node, not once cluster-wide as push.State
+// requires; part 2 (owner election over [State.Nodes]) makes them exact.
+//
+// Its methods are safe for concurrent use. Publishing, subscribing and
+// signing in never wait on NATS; the queries wait for the other nodes, up
+// to QueryTimeout, and the protocol code calls two of them on an event
+// loop: Members when a socket subscribes again to a presence channel it is
+// in, and UserOnline for each id of a watchlist at sign-in.
+type State struct {
+	*push.LocalState
+
+	nc      *nats.Conn
+	cfg     Config
+	log     *slog.Logger
+	subj    subjects
+	id      string                  // this instance: node number and start id
+	apps    map[string]*appSubjects // by app id
+	byToken map[string]*appSubjects // by the app id's subject token
+	seed    maphash.Seed
+	inbox   string
+
+	out    chan *nats.Msg
+	shards [dispatchers]chan *nats.Msg
+	hb     chan *nats.Msg
+	qs     chan *nats.Msg
+
+	interest interest
+	reg      registry
+	waiting  waiting
+
+	fixed   []*nats.Subscription // per-app, heartbeat and inbox subscriptions
+	prevErr nats.ErrHandler
+
+	stats   counters
+	lastLog atomic.Int64 // unix nanoseconds of the last drop logged
+
+	synced    chan struct{} // closed when syncCache is over
+	done      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// appSubjects are an app's subjects, encoded once.
+type appSubjects struct {
+	app   *push.App
+	all   string
+	cache string
+	query string
+}
+
+var _ push.State = (*State)(nil)
+
+// New returns the State of node cfg.Node on nc, subscribed to its
+// heartbeat, per-app and inbox subjects, and announces the node. The
+// caller keeps nc (and closes it after Close); New chains a handler in
+// front of nc's error handler to count slow-consumer events. nc should be
+// made with nats.NoEcho(): an event this node published then does not
+// come back to it (without it, it comes back and is dropped).
+func New(nc *nats.Conn, cfg Config) (*State, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = DefaultDeadAfter
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	switch {
+	case cfg.Apps == nil:
+		return nil, errors.Join(ErrConfig, errors.New("no Apps"))
+	case !validPrefix(cfg.Prefix):
+		return nil, errors.Join(ErrConfig, errors.New("Prefix "+strconv.Quote(cfg.Prefix)+" cannot start a subject"))
+	case cfg.DeadAfter <= cfg.HeartbeatInterval:
+		return nil, errors.Join(ErrConfig, errors.New("DeadAfter must exceed HeartbeatInterval"))
+	}
+	var start [8]byte
+	_, _ = rand.Read(start[:])
+	s := &State{
+		LocalState: push.NewLocalState(),
+		nc:         nc,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		subj:       subjects{prefix: cfg.Prefix},
+		id:         strconv.FormatUint(uint64(cfg.Node), 10) + "." + hex.EncodeToString(start[:]),
+		apps:       make(map[string]*appSubjects),
+		byToken:    make(map[string]*appSubjects),
+		seed:       maphash.MakeSeed(),
+		inbox:      nc.NewRespInbox(),
+		out:        make(chan *nats.Msg, cfg.Buffer),
+		hb:         make(chan *nats.Msg, 256),
+		qs:         make(chan *nats.Msg, 256),
+		synced:     make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for i := range s.shards {
+		s.shards[i] = make(chan *nats.Msg, cfg.Buffer)
+	}
+	s.interest.init()
+	s.reg.init(cfg.Node)
+	s.waiting.m = make(map[string]chan answer)
+	for _, app := range cfg.Apps.All() {
+		s.apps[app.ID] = &appSubjects{app: app,
+			all:   s.subj.perApp(kindAll, app.ID),
+			cache: s.subj.perApp(kindCache, app.ID),
+			query: s.subj.perApp(kindQuery, app.ID)}
+		s.byToken[token(app.ID)] = s.apps[app.ID]
+	}
+	s.prevErr = nc.ErrorHandler()
+	nc.SetErrorHandler(s.onAsyncError)
+	if err := s.subscribeFixed(); err != nil {
+		s.unsubscribeAll()
+		nc.SetErrorHandler(s.prevErr)
+		return nil, err
+	}
+	for i := range s.shards {
+		s.goLoop(s.shards[i], s.receive)
+	}
+	s.goLoop(s.hb, s.onHeartbeat)
+	s.goLoop(s.qs, s.onQuery)
+	s.wg.Add(4)
+	go s.publishLoop()
+	go s.interestLoop()
+	go s.heartbeatLoop()
+	go s.syncCache()
+	return s, nil
+}
+
+// subscribeFixed subscribes to the subjects every node listens on.
+func (s *State) subscribeFixed() error {
+	add := func(subj string, ch chan *nats.Msg) error {
+		sub, err := s.nc.ChanSubscribe(subj, ch)
+		if err != nil {
+			return err
+		}
+		s.fixed = append(s.fixed, sub)
+		return nil
+	}
+	if err := add(s.subj.heartbeat(), s.hb); err != nil {
+		return err
+	}
+	for _, a := range s.apps {
+		if err := add(a.all, s.shard(a.all)); err != nil {
+			return err
+		}
+		if err := add(a.cache, s.shard(a.cache)); err != nil {
+			return err
+		}
+		if err := add(a.query, s.qs); err != nil {
+			return err
+		}
+	}
+	sub, err := s.nc.Subscribe(s.inbox+".*", s.onAnswer)
+	if err != nil {
+		return err
+	}
+	s.fixed = append(s.fixed, sub)
+	return s.nc.Flush() // the subscriptions are in place before the first heartbeat
+}
+
+// shard returns the dispatcher queue of a subject.
+func (s *State) shard(subj string) chan *nats.Msg {
+	return s.shards[maphash.String(s.seed, subj)%dispatchers]
+}
+
+// goLoop runs f on each message of ch until Close.
+func (s *State) goLoop(ch chan *nats.Msg, f func(*nats.Msg)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			select {
+			case <-s.done:
+				return
+			case m := <-ch:
+				f(m)
+			}
+		}
+	}()
+}
+
+// Close says goodbye to the other nodes, unsubscribes and stops the
+// State's goroutines; events still queued are dropped. It does not close
+// the connection. Close may be called more than once; the State must not
+// be used afterwards.
+func (s *State) Close() {
+	s.closeOnce.Do(func() {
+		s.sendHeartbeat(true)
+		close(s.done)
+		s.wg.Wait()
+		s.unsubscribeAll()
+		s.nc.SetErrorHandler(s.prevErr)
+	})
+}
+
+func (s *State) unsubscribeAll() {
+	for _, sub := range s.fixed {
+		_ = sub.Unsubscribe() // fails only once nc is closed, when nothing is left to undo
+	}
+	s.interest.unsubscribeAll()
+}
+
+// ID returns this instance's id: the node number, a dot and a random
+// number drawn by New, so that a restarted node is a new instance.
+func (s *State) ID() string { return s.id }
+
+// decide turns a channel change as this node's LocalState decided it into
+// the Change the protocol code acts upon: the one place where part 2's
+// owner-based decision goes (the channel's owner, chosen by rendezvous
+// hashing over Nodes, says whether the channel became occupied or vacated
+// and a member was added or removed cluster-wide). In this part it returns
+// local unchanged: occupied/vacated and member_added/member_removed are
+// decided per node, not yet exactly once cluster-wide. SignIn and SignOut
+// (online/offline) are LocalState's too, per node.
+func (s *State) decide(app, channel string, local push.Change) push.Change {
+	_, _ = app, channel
+	return local
+}
+
+// Subscribe implements push.State: LocalState's, and this node subscribes
+// to the channel's subject when it gets its first local subscriber there.
+// What the callback publishes reaches the other nodes too.
+func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f func(*push.Transition)) (push.Change, error) {
+	var decided push.Change
+	if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(sock.App().ID, channel, f, &decided)); err != nil {
+		return push.Change{}, err
+	}
+	return decided, nil
+}
+
+// Unsubscribe implements push.State: LocalState's, and this node leaves the
+// channel's subject when its last local subscriber there leaves.
+func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Transition)) (push.Change, bool) {
+	var decided push.Change
+	_, ok := s.LocalState.Unsubscribe(sock, channel, s.around(sock.App().ID, channel, f, &decided))
+	return decided, ok
+}
+
+// around is the callback handed to LocalState for f. Under the channel's
+// lock, it follows the channel from this node's first subscriber to its
+// last (LocalState's own Change, before decide), stores decide's Change in
+// decided, and lets what f publishes reach the other nodes too.
+func (s *State) around(app, channel string, f func(*push.Transition), decided *push.Change) func(*push.Transition) {
+	return func(tr *push.Transition) {
+		switch {
+		case tr.Occupied:
+			s.follow(app, channel, true)
+		case tr.Vacated:
+			s.follow(app, channel, false)
+		}
+		tr.Change = s.decide(app, channel, tr.Change)
+		*decided = tr.Change
+		if f != nil {
+			tr.Publish = s.publisher(app, channel, tr.Publish)
+			f(tr)
+		}
+	}
+}
+
+// publisher is a Transition.Publish that also sends to the other nodes;
+// called under the channel's lock, it queues in the channel's order.
+func (s *State) publisher(app, channel string, local func(*push.Message, []string)) func(*push.Message, []string) {
+	return func(m *push.Message, except []string) {
+		local(m, except)
+		s.send(app, channel, m, except, false)
+	}
+}
+
+// follow records whether this node wants the channel's events from the
+// other nodes. Cache channels travel on the app's cache subject, which
+// every node takes.
+func (s *State) follow(app, channel string, on bool) {
+	if push.CacheChannel(channel) || channel == "" {
+		return
+	}
+	if _, ok := s.apps[app]; !ok {
+		return
+	}
+	s.interest.set(s.subj.channel(app, channel), on)
+}
+
+// Publish implements push.State: delivered to this node's subscribers,
+// then queued once for the other nodes.
+func (s *State) Publish(app, channel string, m *push.Message, except []string) {
+	s.LocalState.Publish(app, channel, m, except)
+	s.send(app, channel, m, except, false)
+}
+
+// PublishLast implements push.State. Every node keeps a cache channel's
+// last event: cache channels' events go to all nodes on the app's cache
+// subject, so that a node whose first socket joins one answers from what
+// it holds, with no request on an event loop (see doc.go).
+func (s *State) PublishLast(app, channel string, m *push.Message, except []string) {
+	s.LocalState.PublishLast(app, channel, m, except)
+	s.send(app, channel, m, except, true)
+}
+
+// PublishAll implements push.State.
+func (s *State) PublishAll(app string, m *push.Message, except []string) {
+	s.LocalState.PublishAll(app, m, except)
+	a, ok := s.apps[app]
+	if !ok {
+		return
+	}
+	s.enqueue(s.event(a.all, m, except))
+}
+
+// send queues m for the other nodes' subscribers of the channel.
+func (s *State) send(app, channel string, m *push.Message, except []string, keep bool) {
+	a, ok := s.apps[app]
+	if !ok || channel == "" {
+		return
+	}
+	var msg *nats.Msg
+	if push.CacheChannel(channel) {
+		msg = s.event(a.cache, m, except)
+		msg.Header.Set(hdrChannel, token(channel))
+		if keep {
+			msg.Header.Set(hdrKeep, keepLast)
+		}
+	} else {
+		msg = s.event(s.subj.channel(app, channel), m, except)
+	}
+	s.enqueue(msg)
+}
+
+// event is the NATS message of an event for subj.
+func (s *State) event(subj string, m *push.Message, except []string) *nats.Msg {
+	h := nats.Header{hdrOrigin: []string{s.id}}
+	for _, id := range except {
+		if socketID(id) { // any other id names no socket, and a header could not carry it
+			h[hdrExcept] = append(h[hdrExcept], id)
+		}
+	}
+	return &nats.Msg{Subject: subj, Data: m.Frame(), Header: h}
+}
+
+// socketID says whether id has a socket id's form, digits and dots.
+func socketID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// enqueue hands msg, an event or a query, to the publishing goroutine, or
+// drops it when the queue is full: an event loop never waits for NATS. It
+// reports whether msg was queued.
+func (s *State) enqueue(msg *nats.Msg) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.out <- msg:
+		return true
+	default:
+		if msg.Reply == "" {
+			s.stats.publishDropped.Add(1)
+		}
+		s.logDrop("cluster: outgoing queue full, message dropped", "subject", msg.Subject)
+		return false
+	}
+}
+
+// publishLoop sends the queued events, in order.
+func (s *State) publishLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case msg := <-s.out:
+			err := s.nc.PublishMsg(msg)
+			switch {
+			case err != nil:
+				s.logDrop("cluster: not published", "subject", msg.Subject, "error", err)
+				if msg.Reply == "" {
+					s.stats.publishDropped.Add(1)
+				}
+			case msg.Reply == "": // an event; a query (with a reply subject) is counted if it times out
+				s.stats.published.Add(1)
+			}
+		}
+	}
+}
+
+// receive delivers an event from another node to this node's sockets.
+func (s *State) receive(msg *nats.Msg) {
+	if msg.Header.Get(hdrOrigin) == s.id {
+		return // our own, echoed: delivered locally already
+	}
+	kind, appTok, chTok, err := s.subj.split(msg.Subject)
+	a := s.byToken[appTok]
+	if err != nil || a == nil {
+		s.stats.malformed.Add(1)
+		return
+	}
+	appID := a.app.ID
+	var channel string
+	if kind == kindChannel {
+		if channel, err = untoken(chTok); err != nil {
+			s.stats.malformed.Add(1)
+			return
+		}
+	}
+	s.stats.received.Add(1)
+	m := push.NewMessage(a.app, msg.Data)
+	except := msg.Header.Values(hdrExcept)
+	switch kind {
+	case kindChannel:
+		s.LocalState.Publish(appID, channel, m, except)
+	case kindAll:
+		s.LocalState.PublishAll(appID, m, except)
+	case kindCache:
+		channel, err := untoken(msg.Header.Get(hdrChannel))
+		if err != nil {
+			s.stats.malformed.Add(1)
+			return
+		}
+		switch msg.Header.Get(hdrKeep) {
+		case keepLast:
+			s.LocalState.PublishLast(appID, channel, m, except)
+		case keepIfNone:
+			if _, ok := s.LocalState.Last(appID, channel); !ok {
+				s.LocalState.PublishLast(appID, channel, m, except)
+			}
+		default:
+			s.LocalState.Publish(appID, channel, m, except)
+		}
+	}
+}
+
+// onAsyncError counts slow-consumer events and passes every error on to
+// the handler the connection had.
+func (s *State) onAsyncError(nc *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		s.stats.slowConsumers.Add(1)
+		s.logDrop("cluster: slow consumer: a dispatcher queue is full, events dropped", "subject", sub.Subject)
+	}
+	if s.prevErr != nil {
+		s.prevErr(nc, sub, err)
+	}
+}
+
+// logDrop logs at most one drop a second.
+func (s *State) logDrop(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := s.lastLog.Load()
+	if now-last < int64(time.Second) || !s.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn(msg, args...)
+}

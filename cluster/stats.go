@@ -1,0 +1,52 @@
+package cluster
+
+import "sync/atomic"
+
+// Stats are a State's counters since New, for metrics.
+type Stats struct {
+	// Published counts events sent to NATS.
+	Published uint64
+	// PublishDropped counts events not sent: the outgoing queue was full
+	// or NATS refused them (disconnected past its reconnect buffer).
+	PublishDropped uint64
+	// Received counts events from other nodes delivered here.
+	Received uint64
+	// ReceiveDropped counts events NATS dropped because a dispatcher's
+	// queue was full.
+	ReceiveDropped uint64
+	// SlowConsumers counts the connection's slow-consumer events (a
+	// subscription starting to drop).
+	SlowConsumers uint64
+	// Malformed counts received messages that were not of this layout.
+	Malformed uint64
+	// QueryTimeouts counts queries that ended before every live node
+	// answered.
+	QueryTimeouts uint64
+	// Subscriptions is the number of channel subjects subscribed to now.
+	Subscriptions int
+}
+
+type counters struct {
+	published, publishDropped, received, slowConsumers, malformed, queryTimeouts atomic.Uint64
+}
+
+// Stats returns the counters. It walks the channel subscriptions to sum
+// their drops, so call it at a metrics scrape, not per event.
+func (s *State) Stats() Stats {
+	active, dropped := s.interest.counts()
+	for _, sub := range s.fixed {
+		if n, err := sub.Dropped(); err == nil {
+			dropped += uint64(n)
+		}
+	}
+	return Stats{
+		Published:      s.stats.published.Load(),
+		PublishDropped: s.stats.publishDropped.Load(),
+		Received:       s.stats.received.Load(),
+		ReceiveDropped: dropped,
+		SlowConsumers:  s.stats.slowConsumers.Load(),
+		Malformed:      s.stats.malformed.Load(),
+		QueryTimeouts:  s.stats.queryTimeouts.Load(),
+		Subscriptions:  active,
+	}
+}
