@@ -390,7 +390,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var handler engine.Handler = echoHandler{log: log}
 	var ps *pushServer
 	if o.mode == "push" {
-		if ps, err = newPushServer(o, pushState(nc, node), node, log); err != nil {
+		if ps, err = newPushServer(o, nc, node, log); err != nil {
 			return err
 		}
 		handler = ps.srv
@@ -417,6 +417,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if nc != nil {
 		if err := registerNATS(reg.Registerer(), nc); err != nil {
+			return err
+		}
+	}
+	if ps != nil && ps.cluster != nil {
+		if err := reg.RegisterCluster(ps.cluster); err != nil {
 			return err
 		}
 	}
@@ -500,6 +505,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish every closing handshake", "err", err)
+	}
+	if ps != nil {
+		ps.leave()
 	}
 	log.Info("stopped")
 	return nil

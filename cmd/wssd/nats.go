@@ -15,8 +15,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/wssd/wssd/push"
 )
 
 // natsOptions is how a process connects to NATS: -nats-url and the
@@ -118,6 +116,7 @@ func (o natsOptions) redactedURLs() string {
 func connectNATS(o natsOptions, node uint16, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("wssd node " + strconv.Itoa(int(node))),
+		nats.NoEcho(), // what this node publishes it has delivered itself (cluster.New)
 		nats.Timeout(natsConnectTimeout),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(natsReconnectWait),
@@ -182,15 +181,6 @@ func registerNATS(r prometheus.Registerer, nc *nats.Conn) error {
 			Help: "Times the connection to NATS was re-established after a disconnect.",
 		}, func() float64 { return float64(nc.Stats().Reconnects) })),
 	)
-}
-
-// pushState is where the cluster's push.State plugs in: over nc, the
-// NATS connection of this process (nil without NATS), as node. Until the
-// cluster package is merged it returns nil, push's local state: each
-// process then serves its own clients only.
-func pushState(nc *nats.Conn, node uint16) push.State {
-	_, _ = nc, node
-	return nil
 }
 
 // defaultNATSStore is where the embedded NATS server keeps its JetStream

@@ -207,6 +207,46 @@ func TestProcs(t *testing.T) {
 			return
 		}
 
+		t.Run("trigger reaches every worker once", func(t *testing.T) {
+			for _, c := range clients {
+				c.t = t
+				c.send("pusher:subscribe", map[string]string{"channel": "news"})
+				if ev, _ := c.next(); ev != "pusher_internal:subscription_succeeded" {
+					t.Fatalf("subscribe: %s", ev)
+				}
+			}
+			// A node subscribes to the channel's NATS subject just after
+			// it answers its first subscriber (cluster.State): give the
+			// subscriptions a moment to reach the NATS server.
+			time.Sleep(200 * time.Millisecond)
+			creds := push.Credentials{ID: "1", Key: "procs-key", Secret: "procs-secret"}
+			body := `{"name":"update","channels":["news"],"data":"{\"n\":1}"}`
+			query := creds.SignQuery("POST", "/apps/1/events", nil, []byte(body), time.Now())
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}
+			defer client.CloseIdleConnections()
+			scheme := "http"
+			if tr.TLS {
+				scheme = "https"
+			}
+			res, err := client.Post(scheme+"://"+p.addr+"/apps/1/events?"+query, "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("trigger: %d", res.StatusCode)
+			}
+			for _, c := range clients {
+				if ev, data := c.next(); ev != "update" || data != `{"n":1}` {
+					t.Fatalf("socket %s: %s %s, want the update", c.id, ev, data)
+				}
+				c.ping() // and nothing else: not a second copy
+			}
+		})
+		if t.Failed() {
+			return
+		}
+
 		var alive []*pusherClient // the clients of the workers not killed
 		t.Run("worker killed", func(t *testing.T) {
 			victim := socketNode(t, clients[0].id)

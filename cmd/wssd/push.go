@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/push"
 )
 
@@ -21,6 +24,7 @@ type pushServer struct {
 	api     *push.API
 	http    http.Handler
 	webhook *push.WebhookSender
+	cluster *cluster.State // the state shared over NATS; nil without NATS
 	apps    *push.Apps
 	dev     bool // the generated development app: the demo is served
 	log     *slog.Logger
@@ -34,9 +38,10 @@ const (
 	closePause = 100 * time.Millisecond
 )
 
-// newPushServer makes the push server of o, as node, on state (nil: push's
-// local state).
-func newPushServer(o options, state push.State, node uint16, log *slog.Logger) (*pushServer, error) {
+// newPushServer makes the push server of o, as node. With nc, the NATS
+// connection of a worker or of a process given -nats-url, its state is
+// the cluster's (cluster.State); without, push's local state.
+func newPushServer(o options, nc *nats.Conn, node uint16, log *slog.Logger) (*pushServer, error) {
 	var list []push.App
 	dev := false
 	switch {
@@ -72,13 +77,24 @@ func newPushServer(o options, state push.State, node uint16, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	var state push.State
+	var shared *cluster.State
+	if nc != nil {
+		if shared, err = cluster.New(nc, cluster.Config{Node: node, Apps: apps, Logger: log}); err != nil {
+			return nil, err
+		}
+		state = shared
+	}
 	sender := push.NewWebhookSender(push.WebhookOptions{Logger: log})
 	srv, err := push.New(push.Config{Apps: apps, State: state, Node: node, Hook: push.NewWebhookHook(apps, sender), Logger: log})
 	if err != nil {
 		_ = sender.Close(context.Background())
+		if shared != nil {
+			shared.Close()
+		}
 		return nil, err
 	}
-	p := &pushServer{srv: srv, webhook: sender, apps: apps, dev: dev, log: log}
+	p := &pushServer{srv: srv, webhook: sender, cluster: shared, apps: apps, dev: dev, log: log}
 	p.api = srv.API(push.APIConfig{Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle("/", p.api) // the HTTP API, /healthz and /readyz
@@ -132,5 +148,13 @@ func (p *pushServer) stop(ctx context.Context) {
 	}
 	if err := p.webhook.Close(ctx); err != nil {
 		p.log.Warn("shutdown: webhooks still queued were not all sent", "err", err)
+	}
+}
+
+// leave takes this node out of the cluster, once its clients are gone (the
+// engine has shut down): the other nodes forget it at once.
+func (p *pushServer) leave() {
+	if p.cluster != nil {
+		p.cluster.Close()
 	}
 }

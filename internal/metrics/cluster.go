@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wssd/wssd/cluster"
+)
+
+// clusterCollector exports this node's traffic with the other nodes of
+// its cluster, read from cluster.State.Stats at each scrape.
+type clusterCollector struct {
+	st    *cluster.State
+	nodes *prometheus.Desc
+	subs  *prometheus.Desc
+	// counters, in the order of clusterCounters
+	counters []*prometheus.Desc
+}
+
+// clusterCounters are the wssd_cluster_*_total series: name, help, and
+// the Stats field each reads.
+var clusterCounters = []struct {
+	name, help string
+	value      func(cluster.Stats) uint64
+}{
+	{"cluster_published_total", "Events sent to the other nodes over NATS.", func(s cluster.Stats) uint64 { return s.Published }},
+	{"cluster_publish_dropped_total", "Events not sent to the other nodes: the outgoing queue was full or NATS refused them.", func(s cluster.Stats) uint64 { return s.PublishDropped }},
+	{"cluster_received_total", "Events from other nodes delivered to this node's subscribers.", func(s cluster.Stats) uint64 { return s.Received }},
+	{"cluster_receive_dropped_total", "Events from other nodes dropped because this node could not take them fast enough.", func(s cluster.Stats) uint64 { return s.ReceiveDropped }},
+	{"cluster_slow_consumer_total", "Times a NATS subscription of this node started to drop events.", func(s cluster.Stats) uint64 { return s.SlowConsumers }},
+	{"cluster_malformed_total", "Messages on the cluster's subjects that were not of its layout.", func(s cluster.Stats) uint64 { return s.Malformed }},
+	{"cluster_query_timeouts_total", "Cluster-wide queries answered without every live node's part.", func(s cluster.Stats) uint64 { return s.QueryTimeouts }},
+}
+
+// RegisterCluster registers the cluster state's series on r: the live
+// nodes, this node's channel subscriptions on NATS, and the
+// wssd_cluster_*_total counters.
+func (r *Registry) RegisterCluster(st *cluster.State) error {
+	c := &clusterCollector{
+		st:    st,
+		nodes: prometheus.NewDesc("cluster_nodes", "Live nodes of the cluster, this one included, as its heartbeats tell.", nil, nil),
+		subs:  prometheus.NewDesc("cluster_subscriptions", "NATS subscriptions this node holds for the channels its clients are in.", nil, nil),
+	}
+	for _, k := range clusterCounters {
+		c.counters = append(c.counters, prometheus.NewDesc(k.name, k.help, nil, nil))
+	}
+	return r.Registerer().Register(c)
+}
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.nodes
+	ch <- c.subs
+	for _, d := range c.counters {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.st.Stats()
+	ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(len(c.st.Nodes())))
+	ch <- prometheus.MustNewConstMetric(c.subs, prometheus.GaugeValue, float64(st.Subscriptions))
+	for i, k := range clusterCounters {
+		ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(k.value(st)))
+	}
+}
