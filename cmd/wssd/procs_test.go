@@ -242,6 +242,20 @@ func TestProcs(t *testing.T) {
 				}
 				c.ping() // and nothing else: not a second copy
 			}
+			// Every worker sees the three nodes, and the event crossed NATS.
+			for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				nodes, published := scrapeMetric(t, p.metrics, "wssd_cluster_nodes"), scrapeMetric(t, p.metrics, "wssd_cluster_published_total")
+				total := 0.0
+				for _, n := range published {
+					total += n
+				}
+				if nodes["0"] == 3 && nodes["1"] == 3 && nodes["2"] == 3 && total >= 1 {
+					break
+				}
+				if time.Now().After(end) {
+					t.Fatalf("wssd_cluster_nodes %v, wssd_cluster_published_total %v", nodes, published)
+				}
+			}
 		})
 		if t.Failed() {
 			return
