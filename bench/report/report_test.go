@@ -126,7 +126,8 @@ func TestCluster(t *testing.T) {
 			Conns: 100, Rounds: 2, Delivered: 200, Expected: 200, TimeToLastMedianUs: p50, TimeToLastP99Us: 2 * p50, TimeToLastMaxUs: 2 * p50}}
 	}
 	cost := func(procs int, perCPU float64, published int64) runner.ClusterCostRow {
-		return runner.ClusterCostRow{Procs: procs, DeliveriesPerCPUSecond: perCPU, Cluster: runner.ClusterFigures{Published: published},
+		return runner.ClusterCostRow{Procs: procs, DeliveriesPerCPUSecond: perCPU, IdleCPU: 0.1, DeliveriesPerBusyCPUSecond: 2 * perCPU,
+			Cluster:        runner.ClusterFigures{Published: published},
 			PushLatencyRow: runner.PushLatencyRow{Key: runner.Key{Server: "wssd", Transport: "wss"}, Conns: 50, Delivered: 1000, Expected: 1000, ServerCPUSeconds: 1000 / perCPU}}
 	}
 	scale := func(conns int) *runner.PushScaleRow {
@@ -153,8 +154,8 @@ func TestCluster(t *testing.T) {
 				"| 15000–16100 |",
 				"| 32 | 100 | 300.0 ms | 600.0 ms | 600.0 ms | 15.00× |",
 				"| 1 | 100 | 20.0 ms | 40.0 ms | 40.0 ms | 1.00× |",
-				"| 4 | 50 | 1000/1000 | 0.10 | 10000 | 0.25× | 500 |",
-				"| 1 | 50 | 1000/1000 | 0.03 | 40000 | 1.00× | 0 |",
+				"| 4 | 50 | 1000/1000 | 0.10 | 10000 | 0.25× | 0.100 | 20000 | 0.25× | 500 |",
+				"| 1 | 50 | 1000/1000 | 0.03 | 40000 | 1.00× | 0.100 | 80000 | 1.00× | 0 |",
 			},
 		},
 		{
@@ -165,7 +166,7 @@ func TestCluster(t *testing.T) {
 		{
 			name: "no single-process row: no ratio",
 			res:  runner.Results{PushClusterCost: []runner.ClusterCostRow{cost(4, 10000, 500)}},
-			want: []string{"| 4 | 50 | 1000/1000 | 0.10 | 10000 | – |"},
+			want: []string{"| 4 | 50 | 1000/1000 | 0.10 | 10000 | – | 0.100 | 20000 | – |"},
 		},
 	}
 	for _, c := range cases {

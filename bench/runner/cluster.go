@@ -161,7 +161,7 @@ func (r *run) fanoutOne(ctx context.Context, n int) error {
 }
 
 // clusterFanout subscribes every connection of clients to one more
-// channel, triggers Config.PushFanoutRounds events on it through the HTTP
+// channel, triggers Config.PushClusterRounds events on it through the HTTP
 // API, Config.PushClusterInterval apart, and times each until the last
 // subscriber had it. Under -procs a trigger reaches one worker, which
 // delivers to its own subscribers and publishes once over NATS to the
@@ -175,8 +175,8 @@ func (r *run) clusterFanout(s *server, clients []*client, open load.Result, proc
 	if err != nil {
 		return err
 	}
-	send := fmt.Sprintf("trigger %d %s %s %d", c.PushFanoutRounds, c.PushClusterInterval, load.PusherChannel(0), pushEventSize)
-	b, err := r.timeBroadcast(s, clients, open, Key{"wssd", "wss"}, deflateNone, c.PushFanoutRounds, send)
+	send := fmt.Sprintf("trigger %d %s %s %d", c.PushClusterRounds, c.PushClusterInterval, load.PusherChannel(0), pushEventSize)
+	b, err := r.timeBroadcast(s, clients, open, Key{"wssd", "wss"}, deflateNone, c.PushClusterRounds, send)
 	if b == nil {
 		return err
 	}
@@ -221,6 +221,9 @@ func (r *run) clusterCost(ctx context.Context, procs int) error {
 		return err
 	}
 	time.Sleep(300 * time.Millisecond) // the workers' NATS interest settles
+	idle := meterCPU(s.pids()...)
+	sleep(ctx, c.PushCostIdle)
+	idleCPU := idle.cores()
 	before, err := s.clusterFigures()
 	if err != nil {
 		return err
@@ -229,15 +232,19 @@ func (r *run) clusterCost(ctx context.Context, procs int) error {
 	if l == nil {
 		return err
 	}
-	row := ClusterCostRow{PushLatencyRow: *l, Procs: procs}
+	row := ClusterCostRow{PushLatencyRow: *l, Procs: procs, IdleCPU: idleCPU}
 	if l.ServerCPUSeconds > 0 {
 		row.DeliveriesPerCPUSecond = float64(l.Delivered) / l.ServerCPUSeconds
+		elapsed := l.ServerCPUSeconds / l.ServerCPU
+		if busy := l.ServerCPUSeconds - idleCPU*elapsed; busy > 0 {
+			row.DeliveriesPerBusyCPUSecond = float64(l.Delivered) / busy
+		}
 	}
 	after, ferr := s.clusterFigures()
 	row.Cluster = after.since(before)
 	r.res.PushClusterCost = append(r.res.PushClusterCost, row)
-	r.logf("  -procs %d: %.0f deliveries per server CPU-second (%.2f CPU-s), %d published over NATS, %d received from it",
-		procs, row.DeliveriesPerCPUSecond, l.ServerCPUSeconds, row.Cluster.Published, row.Cluster.Received)
+	r.logf("  -procs %d: %.0f deliveries per server CPU-second (%.2f CPU-s; %.3f cores idle before, %.0f per CPU-second above it), %d published over NATS, %d received from it",
+		procs, row.DeliveriesPerCPUSecond, l.ServerCPUSeconds, row.IdleCPU, row.DeliveriesPerBusyCPUSecond, row.Cluster.Published, row.Cluster.Received)
 	if err == nil {
 		err = ferr
 	}

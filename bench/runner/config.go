@@ -83,15 +83,19 @@ type Config struct {
 	// (0: one per ConnsPerServer connections), opening as the scale
 	// scenario does (ScaleTimeout, ScaleMinFree, ScaleGOMAXPROCS);
 	// push-cluster-fanout then subscribes all of them to one more channel
-	// and triggers PushFanoutRounds events on it, PushClusterInterval
-	// apart, and does the same on one process (-procs 1) holding as many
+	// and triggers PushClusterRounds events on it, PushClusterInterval
+	// apart (longer than a fan-out to all of them takes, so that the
+	// rounds do not overlap), and does the same on one process (-procs 1) holding as many
 	// as one process may (ConnsPerServer, at most PushScaleTarget);
 	// push-cluster-cost runs push-latency's load (channels, subscribers,
-	// rate, duration) on PushCostProcs workers and on one process.
+	// rate, duration) on PushCostProcs workers and on one process, after
+	// reading their idle CPU for PushCostIdle.
 	PushScaleTarget     int           `json:"push_scale_target,omitempty"`
 	PushScaleProcs      int           `json:"push_scale_procs,omitempty"`
+	PushClusterRounds   int           `json:"push_cluster_rounds,omitempty"`
 	PushClusterInterval time.Duration `json:"push_cluster_interval,omitempty"`
 	PushCostProcs       int           `json:"push_cost_procs,omitempty"`
+	PushCostIdle        time.Duration `json:"push_cost_idle,omitempty"`
 
 	ScaleTarget  int           `json:"scale_target"`
 	ScaleTimeout time.Duration `json:"scale_timeout"`
@@ -143,7 +147,8 @@ func Full() Config {
 		PushSubsPerChannel: 15, PushFanoutN: 15000, PushFanoutRounds: 30,
 		PushLatencyChannels: 1000, PushLatencySubs: 10, PushLatencyRate: 500, PushLatencyDuration: 5 * time.Second,
 		PushTrigger:     PushTriggerHTTP,
-		PushScaleTarget: 500000, PushClusterInterval: time.Second, PushCostProcs: 4,
+		PushScaleTarget: 500000, PushClusterRounds: 20, PushClusterInterval: 5 * time.Second,
+		PushCostProcs: 4, PushCostIdle: 3 * time.Second,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
 	}
@@ -161,7 +166,8 @@ func Quick() Config {
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond
 	c.PushFanoutN, c.PushFanoutRounds = 1000, 10
 	c.PushLatencyChannels, c.PushLatencyDuration = 100, 2*time.Second
-	c.PushScaleTarget, c.PushScaleProcs, c.PushClusterInterval = 3000, 3, 200*time.Millisecond
+	c.PushScaleTarget, c.PushScaleProcs, c.PushClusterRounds, c.PushClusterInterval = 3000, 3, 10, 200*time.Millisecond
+	c.PushCostIdle = 2 * time.Second
 	return c
 }
 
@@ -176,7 +182,8 @@ func Smoke() Config {
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 20, 3, 50*time.Millisecond
 	c.PushSubsPerChannel, c.PushFanoutN, c.PushFanoutRounds = 5, 20, 3
 	c.PushLatencyChannels, c.PushLatencySubs, c.PushLatencyRate, c.PushLatencyDuration = 4, 5, 50, 500*time.Millisecond
-	c.PushScaleTarget, c.PushScaleProcs, c.PushClusterInterval, c.PushCostProcs = 40, 2, 50*time.Millisecond, 2
+	c.PushScaleTarget, c.PushScaleProcs, c.PushClusterRounds, c.PushClusterInterval = 40, 2, 3, 50*time.Millisecond
+	c.PushCostProcs, c.PushCostIdle = 2, 300*time.Millisecond
 	c.Profile = false
 	return c
 }

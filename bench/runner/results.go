@@ -296,9 +296,15 @@ type ClusterFanoutRow struct {
 // its embedded NATS server counted with the workers).
 type ClusterCostRow struct {
 	PushLatencyRow
-	Procs                  int            `json:"procs"`
-	DeliveriesPerCPUSecond float64        `json:"deliveries_per_cpu_second"`
-	Cluster                ClusterFigures `json:"cluster"`
+	Procs                  int     `json:"procs"`
+	DeliveriesPerCPUSecond float64 `json:"deliveries_per_cpu_second"`
+	// IdleCPU is the processes' CPU, in cores, for a while before the
+	// triggers, subscribers connected: pings, and under -procs the
+	// cluster's heartbeats. DeliveriesPerBusyCPUSecond counts only the CPU
+	// above it while measured: what the deliveries themselves cost.
+	IdleCPU                    float64        `json:"idle_cpu"`
+	DeliveriesPerBusyCPUSecond float64        `json:"deliveries_per_busy_cpu_second,omitempty"`
+	Cluster                    ClusterFigures `json:"cluster"`
 }
 
 // ScaleRow is the scale scenario.
