@@ -49,14 +49,14 @@ func writeCluster(p func(string, ...any), res *runner.Results) {
 	}
 	if len(res.PushClusterFanout) > 0 {
 		p("### push-cluster-fanout — one trigger to a channel of every connection (lower is better)\n\n")
-		p("Every connection subscribes to one channel (push-scale's connections besides their own); %d events, %s apart, are triggered on it; time to last runs from just before the trigger request until the last subscriber had the event: p50, p99 and worst over the events. "+
+		p("Every connection subscribes to one channel (push-scale's connections besides their own); %d events are triggered on it, at least %s apart and %s per subscriber (so that one fan-out is over before the next); time to last runs from just before the trigger request until the last subscriber had the event: p50, p99 and worst over the events. "+
 			"The workers hold push-scale's connections; one process (`-procs 1`) holds as many as one process may (%d), for scale, with the same pings (every 25 s). × 1 process compares time to last (p50).\n\n",
-			cfg.PushClusterRounds, cfg.PushClusterInterval, min(cfg.PushScaleTarget, cfg.ConnsPerServer))
-		p("| procs | subscribers | time to last p50 | p99 | worst | × 1 process | arrival p50 | arrival p99 | delivered | over NATS: published | received | dropped | server CPU | client CPU |\n" +
-			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			cfg.PushClusterRounds, cfg.PushClusterInterval, runner.FanoutPerSubscriber, min(cfg.PushScaleTarget, cfg.ConnsPerServer))
+		p("| procs | subscribers | events apart | time to last p50 | p99 | worst | × 1 process | arrival p50 | arrival p99 | delivered | over NATS: published | received | dropped | server CPU | client CPU |\n" +
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		one := fanoutOf(res.PushClusterFanout, 1).TimeToLastMedianUs
 		for _, r := range res.PushClusterFanout {
-			p("| %d | %d | %s | %s | %s | %s | %s | %s | %d/%d | %d | %d | %d | %.2f | %.2f |\n", r.Procs, r.Conns,
+			p("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %d | %d | %d | %.2f | %.2f |\n", r.Procs, r.Conns, r.Interval,
 				us(r.TimeToLastMedianUs), us(r.TimeToLastP99Us), us(r.TimeToLastMaxUs), ratio(float64(r.TimeToLastMedianUs), float64(one)),
 				us(r.Latency.P50), us(r.Latency.P99), r.Delivered, r.Expected, r.Cluster.Published, r.Cluster.Received, r.Cluster.Dropped,
 				r.ServerCPU, r.ClientCPU)

@@ -83,9 +83,9 @@ type Config struct {
 	// (0: one per ConnsPerServer connections), opening as the scale
 	// scenario does (ScaleTimeout, ScaleMinFree, ScaleGOMAXPROCS);
 	// push-cluster-fanout then subscribes all of them to one more channel
-	// and triggers PushClusterRounds events on it, PushClusterInterval
-	// apart (longer than a fan-out to all of them takes, so that the
-	// rounds do not overlap), and does the same on one process (-procs 1) holding as many
+	// and triggers PushClusterRounds events on it, at least
+	// PushClusterInterval apart and longer for many subscribers (so that
+	// a fan-out is over before the next: clusterGap), and does the same on one process (-procs 1) holding as many
 	// as one process may (ConnsPerServer, at most PushScaleTarget);
 	// push-cluster-cost runs push-latency's load (channels, subscribers,
 	// rate, duration) on PushCostProcs workers and on one process, after
@@ -147,7 +147,7 @@ func Full() Config {
 		PushSubsPerChannel: 15, PushFanoutN: 15000, PushFanoutRounds: 30,
 		PushLatencyChannels: 1000, PushLatencySubs: 10, PushLatencyRate: 500, PushLatencyDuration: 5 * time.Second,
 		PushTrigger:     PushTriggerHTTP,
-		PushScaleTarget: 500000, PushClusterRounds: 20, PushClusterInterval: 5 * time.Second,
+		PushScaleTarget: 500000, PushClusterRounds: 15, PushClusterInterval: 200 * time.Millisecond,
 		PushCostProcs: 4, PushCostIdle: 3 * time.Second,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,

@@ -287,8 +287,10 @@ type PushScaleRow struct {
 // what crossed NATS meanwhile.
 type ClusterFanoutRow struct {
 	BroadcastRow
-	Procs   int            `json:"procs"`
-	Cluster ClusterFigures `json:"cluster"`
+	Procs int `json:"procs"`
+	// Interval is the time between two events.
+	Interval time.Duration  `json:"interval"`
+	Cluster  ClusterFigures `json:"cluster"`
 }
 
 // ClusterCostRow is push-cluster-cost on Procs processes: push-latency's
