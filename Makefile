@@ -72,6 +72,7 @@ fuzz:
 	cd bench && $(GO) test -run XXX -fuzz '^FuzzFrameReader$$' -fuzztime $(FUZZTIME) ./load
 	cd bench && $(GO) test -run XXX -fuzz '^FuzzParseDeflateAnswer$$' -fuzztime $(FUZZTIME) ./load
 	cd bench && $(GO) test -run XXX -fuzz '^FuzzPusherFrame$$' -fuzztime $(FUZZTIME) ./load
+	cd bench && $(GO) test -run XXX -fuzz '^FuzzParseMetrics$$' -fuzztime $(FUZZTIME) ./runner
 
 clean:
 	rm -rf bin

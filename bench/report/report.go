@@ -203,6 +203,7 @@ func Markdown(w io.Writer, res *runner.Results, charts []Chart) error {
 			float64(s.Conns)/max(s.SetupSeconds, 1e-9), s.StoppedBy, float64(s.RSS)/(1<<30), perConn, s.Goroutines, s.IdleCPU,
 			float64(s.ClientRSS)/(1<<30), float64(s.MemAvailable)/(1<<30))
 	}
+	writeCluster(p, res)
 	if len(res.Profiles) > 0 {
 		p("## Profiles\n\nCPU profiles of wssd taken during echo: `go tool pprof -top bench/results/<file>`.\n\n")
 		for _, f := range res.Profiles {
@@ -397,6 +398,7 @@ func writeTargets(p func(string, ...any), res *runner.Results) {
 			kb(on.LiveHeapPerConn-off.LiveHeapPerConn))
 	}
 	pushTargets(res, add)
+	clusterTargets(res, add)
 	trs := []string{"ws", "wss"}
 	for _, tr := range trs {
 		for _, sz := range res.Config.EchoSizes {

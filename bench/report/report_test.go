@@ -119,3 +119,71 @@ func TestSpread(t *testing.T) {
 		}
 	}
 }
+
+func TestCluster(t *testing.T) {
+	fanout := func(procs int, p50 int64) runner.ClusterFanoutRow {
+		return runner.ClusterFanoutRow{Procs: procs, BroadcastRow: runner.BroadcastRow{Key: runner.Key{Server: "wssd", Transport: "wss"},
+			Conns: 100, Rounds: 2, Delivered: 200, Expected: 200, TimeToLastMedianUs: p50, TimeToLastP99Us: 2 * p50, TimeToLastMaxUs: 2 * p50}}
+	}
+	cost := func(procs int, perCPU float64, published int64) runner.ClusterCostRow {
+		return runner.ClusterCostRow{Procs: procs, DeliveriesPerCPUSecond: perCPU, IdleCPU: 0.1, DeliveriesPerBusyCPUSecond: 2 * perCPU,
+			Cluster:        runner.ClusterFigures{Published: published},
+			PushLatencyRow: runner.PushLatencyRow{Key: runner.Key{Server: "wssd", Transport: "wss"}, Conns: 50, Delivered: 1000, Expected: 1000, ServerCPUSeconds: 1000 / perCPU}}
+	}
+	scale := func(conns int) *runner.PushScaleRow {
+		return &runner.PushScaleRow{Target: 500000, Procs: 32, Clients: 34, Channels: 33333, Opened: conns, SetupSeconds: 100,
+			StoppedBy: "target reached", ClusterFigures: runner.ClusterFigures{Conns: conns, PerWorker: []int{15000, 16100, 15500}},
+			RSSSamples: []runner.RSSSample{{AfterSeconds: 3, PerConn: 9000}, {AfterSeconds: 13, PerConn: 8500}}, RSSPerConn: 8000}
+	}
+	cases := []struct {
+		name string
+		res  runner.Results
+		want []string // in the report, each in order within its line
+	}{
+		{
+			name: "the goal met, and the ratios to one process",
+			res: runner.Results{
+				PushScale:         scale(500000),
+				PushClusterFanout: []runner.ClusterFanoutRow{fanout(32, 300000), fanout(1, 20000)},
+				PushClusterCost:   []runner.ClusterCostRow{cost(4, 10000, 500), cost(1, 40000, 0)},
+			},
+			want: []string{
+				"| push-scale ≥ 500,000 subscribed wss connections (-procs) | 500000 held on 32 workers (target 500000, target reached), 8.50 KB/conn held by the workers at +13 s; setup 5000/s | yes |",
+				"| 500000 | 500000 | 0 | 100 s (5000/s) |",
+				"9.00 KB at +3 s, 8.50 KB at +13 s | 8.00 KB |",
+				"| 15000–16100 |",
+				"| 32 | 100 | 0s | 300.0 ms | 600.0 ms | 600.0 ms | 15.00× |",
+				"| 1 | 100 | 0s | 20.0 ms | 40.0 ms | 40.0 ms | 1.00× |",
+				"| 4 | 50 | 1000/1000 | 0.10 | 10000 | 0.25× | 0.100 | 20000 | 0.25× | 500 |",
+				"| 1 | 50 | 1000/1000 | 0.03 | 40000 | 1.00× | 0.100 | 80000 | 1.00× | 0 |",
+			},
+		},
+		{
+			name: "the goal missed",
+			res:  runner.Results{PushScale: scale(431000)},
+			want: []string{"| push-scale ≥ 500,000 subscribed wss connections (-procs) | 431000 held on 32 workers", "| no |"},
+		},
+		{
+			name: "no single-process row: no ratio",
+			res:  runner.Results{PushClusterCost: []runner.ClusterCostRow{cost(4, 10000, 500)}},
+			want: []string{"| 4 | 50 | 1000/1000 | 0.10 | 10000 | – | 0.100 | 20000 | – |"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := Markdown(&b, &c.res, nil); err != nil {
+				t.Fatal(err)
+			}
+			md := b.String()
+			if !strings.Contains(md, "## push across processes") {
+				t.Fatalf("no cluster section:\n%s", md)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(md, w) {
+					t.Errorf("report lacks %q:\n%s", w, md)
+				}
+			}
+		})
+	}
+}

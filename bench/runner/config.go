@@ -13,7 +13,8 @@ type Config struct {
 	Transports []string `json:"transports"` // ws, wss
 	// Scenarios: connect, idle, echo, latency, broadcast, echo-deflate,
 	// idle-deflate, broadcast-deflate, push-idle, push-fanout,
-	// push-latency, scale.
+	// push-latency, scale, push-scale, push-cluster-fanout,
+	// push-cluster-cost.
 	Scenarios []string `json:"scenarios"`
 
 	ConnectN           int           `json:"connect_n"` // ws; wss opens a quarter
@@ -75,6 +76,27 @@ type Config struct {
 	// PushTriggerHTTP.
 	PushTrigger string `json:"push_trigger,omitempty"`
 
+	// The cluster scenarios, on the wssd binary's push mode with -procs
+	// (its workers share the port and the push state over the embedded
+	// NATS server): push-scale holds PushScaleTarget wss subscribers, one
+	// of every PushSubsPerChannel to a channel, on PushScaleProcs workers
+	// (0: one per ConnsPerServer connections), opening as the scale
+	// scenario does (ScaleTimeout, ScaleMinFree, ScaleGOMAXPROCS);
+	// push-cluster-fanout then subscribes all of them to one more channel
+	// and triggers PushClusterRounds events on it, at least
+	// PushClusterInterval apart and longer for many subscribers (so that
+	// a fan-out is over before the next: clusterGap), and does the same on one process (-procs 1) holding as many
+	// as one process may (ConnsPerServer, at most PushScaleTarget);
+	// push-cluster-cost runs push-latency's load (channels, subscribers,
+	// rate, duration) on PushCostProcs workers and on one process, after
+	// reading their idle CPU for PushCostIdle.
+	PushScaleTarget     int           `json:"push_scale_target,omitempty"`
+	PushScaleProcs      int           `json:"push_scale_procs,omitempty"`
+	PushClusterRounds   int           `json:"push_cluster_rounds,omitempty"`
+	PushClusterInterval time.Duration `json:"push_cluster_interval,omitempty"`
+	PushCostProcs       int           `json:"push_cost_procs,omitempty"`
+	PushCostIdle        time.Duration `json:"push_cost_idle,omitempty"`
+
 	ScaleTarget  int           `json:"scale_target"`
 	ScaleTimeout time.Duration `json:"scale_timeout"`
 	// ScaleMinFree stops the scale scenario's opening when the machine's
@@ -108,10 +130,11 @@ const (
 
 var (
 	allServers   = []string{"wssd", "push", "centrifugo", "gorilla", "gobwas", "gws", "nbio", "coder", "nginx", "gnet-echo", "tls-loop"}
-	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "echo-deflate", "idle-deflate", "broadcast-deflate", "push-idle", "push-fanout", "push-latency", "scale"}
+	allScenarios = []string{"connect", "idle", "echo", "latency", "broadcast", "echo-deflate", "idle-deflate", "broadcast-deflate", "push-idle", "push-fanout", "push-latency", "scale", "push-scale", "push-cluster-fanout", "push-cluster-cost"}
 )
 
-// Full is `make bench`: about 25 minutes on 2 cores, 9 of them scale.
+// Full is `make bench`: about 25 minutes on 2 cores, 9 of them scale,
+// before the push scenarios (push-scale has its own 9 minutes).
 func Full() Config {
 	return Config{
 		Servers: allServers, Transports: []string{"ws", "wss"}, Scenarios: allScenarios,
@@ -123,13 +146,16 @@ func Full() Config {
 		DeflateSize:        512,
 		PushSubsPerChannel: 15, PushFanoutN: 15000, PushFanoutRounds: 30,
 		PushLatencyChannels: 1000, PushLatencySubs: 10, PushLatencyRate: 500, PushLatencyDuration: 5 * time.Second,
-		PushTrigger: PushTriggerHTTP,
+		PushTrigger:     PushTriggerHTTP,
+		PushScaleTarget: 500000, PushClusterRounds: 15, PushClusterInterval: 200 * time.Millisecond,
+		PushCostProcs: 4, PushCostIdle: 3 * time.Second,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
 		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
 	}
 }
 
-// Quick is `make bench-quick`: small N, about 3 minutes, no scale.
+// Quick is `make bench-quick`: small N, about 3 minutes, no scale; the
+// cluster scenarios on 3 workers and a few thousand connections.
 func Quick() Config {
 	c := Full()
 	c.Scenarios = slices.DeleteFunc(slices.Clone(allScenarios), func(s string) bool { return s == "scale" })
@@ -140,6 +166,8 @@ func Quick() Config {
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 1000, 5, 100*time.Millisecond
 	c.PushFanoutN, c.PushFanoutRounds = 1000, 10
 	c.PushLatencyChannels, c.PushLatencyDuration = 100, 2*time.Second
+	c.PushScaleTarget, c.PushScaleProcs, c.PushClusterRounds, c.PushClusterInterval = 3000, 3, 10, 200*time.Millisecond
+	c.PushCostIdle = 2 * time.Second
 	return c
 }
 
@@ -154,6 +182,8 @@ func Smoke() Config {
 	c.BroadcastN, c.BroadcastRounds, c.BroadcastInterval = 20, 3, 50*time.Millisecond
 	c.PushSubsPerChannel, c.PushFanoutN, c.PushFanoutRounds = 5, 20, 3
 	c.PushLatencyChannels, c.PushLatencySubs, c.PushLatencyRate, c.PushLatencyDuration = 4, 5, 50, 500*time.Millisecond
+	c.PushScaleTarget, c.PushScaleProcs, c.PushClusterRounds, c.PushClusterInterval = 40, 2, 3, 50*time.Millisecond
+	c.PushCostProcs, c.PushCostIdle = 2, 300*time.Millisecond
 	c.Profile = false
 	return c
 }

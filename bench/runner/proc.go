@@ -23,13 +23,14 @@ import (
 )
 
 // Build compiles benchd and loadgen from the bench module in modDir into
-// binDir.
+// binDir, and the wssd binary from the root module, its parent directory
+// (with the root's go.mod: the binary users run).
 func Build(ctx context.Context, modDir, binDir string) error {
-	for _, name := range []string{"benchd", "loadgen"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, name), "./cmd/"+name)
-		cmd.Dir = modDir
+	for _, b := range []struct{ name, dir string }{{"benchd", modDir}, {"loadgen", modDir}, {"wssd", filepath.Join(modDir, "..")}} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, b.name), "./cmd/"+b.name)
+		cmd.Dir = b.dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", name, err, out)
+			return fmt.Errorf("build %s: %v\n%s", b.name, err, out)
 		}
 	}
 	return nil
@@ -61,6 +62,10 @@ type server struct {
 	// noStats: not a benchd (centrifugo), with no /stats: its Go runtime's
 	// figures read as zero and its live heap is not read.
 	noStats bool
+	// tree: the wssd binary, whose children (its workers under -procs)
+	// count with it; metrics is its operations endpoint.
+	tree    bool
+	metrics string
 	dir     string // removed at stop, if set
 }
 
@@ -101,11 +106,15 @@ func (r *run) target(ctx context.Context, info servers.Info, tr string, d deflat
 	return s, sp, nil
 }
 
-// pids are the server's processes: benchd, and nginx's master and workers.
+// pids are the server's processes: benchd, and nginx's master and
+// workers; the wssd binary and its workers.
 func (s *server) pids() []int {
 	pids := []int{s.pid()}
 	if s.front != nil {
 		pids = append(pids, s.front.pids()...)
+	}
+	if s.tree {
+		pids = append(pids, childPIDs(s.pid())...)
 	}
 	return pids
 }
@@ -221,7 +230,11 @@ func (s *server) stop() {
 	if s.front != nil {
 		s.front.stop()
 	}
-	stopProcess(s.cmd, 3*time.Second)
+	grace := 3 * time.Second
+	if s.tree { // the supervisor waits for its workers' shutdown
+		grace = 10 * time.Second
+	}
+	stopProcess(s.cmd, grace)
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
 	}

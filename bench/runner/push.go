@@ -20,21 +20,32 @@ const pushEventSize = 64
 // signed with the app's credentials, or benchd's /trigger (the Go API).
 func (r *run) triggerArgs(s *server, tr string) []string {
 	if r.cfg.PushTrigger == PushTriggerHTTP {
-		scheme := "http"
-		if tr == "wss" {
-			scheme = "https"
-		}
-		c := servers.PushCredentials()
-		return []string{"-trigger", fmt.Sprintf("%s://%s/apps/%s/events", scheme, s.ready.Addr, c.ID), "-trigger-auth", c.Key + ":" + c.Secret}
+		return httpTriggerArgs(s, tr)
 	}
 	return []string{"-trigger", "http://" + s.ready.Stats + "/trigger"}
+}
+
+// httpTriggerArgs are loadgen's arguments to publish through the Pusher
+// HTTP API on s's own port, signed with the app's credentials.
+func httpTriggerArgs(s *server, tr string) []string {
+	scheme := "http"
+	if tr == "wss" {
+		scheme = "https"
+	}
+	c := servers.PushCredentials()
+	return []string{"-trigger", fmt.Sprintf("%s://%s/apps/%s/events", scheme, s.ready.Addr, c.ID), "-trigger-auth", c.Key + ":" + c.Secret}
 }
 
 // pusherSubscribe has the n connections of clients (opened by openClients,
 // which gives each process its share in turn) subscribe to channels
 // channels, the i-th connection to channel i mod channels, and fails
-// unless every connection open got its subscription_succeeded.
+// unless every connection open got its subscription_succeeded within 30 s.
 func pusherSubscribe(clients []*client, n, channels int) error {
+	return pusherSubscribeWithin(clients, n, channels, 30*time.Second)
+}
+
+// pusherSubscribeWithin is pusherSubscribe waiting up to timeout.
+func pusherSubscribeWithin(clients []*client, n, channels int, timeout time.Duration) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -48,7 +59,7 @@ func pusherSubscribe(clients []*client, n, channels int) error {
 		if i < n%len(clients) {
 			share++
 		}
-		cmd := fmt.Sprintf("psubscribe %d %d 30s", channels, first)
+		cmd := fmt.Sprintf("psubscribe %d %d %s", channels, first, timeout)
 		first += share
 		wg.Go(func() {
 			res, err := c.command(cmd)
@@ -113,19 +124,34 @@ func (r *run) pushLatency(ctx context.Context, info servers.Info, tr string) err
 	if err := pusherSubscribe(clients, n, c.PushLatencyChannels); err != nil {
 		return err
 	}
+	row, err := r.triggerRate(s, clients, open, Key{info.Name, tr})
+	if row != nil {
+		r.res.PushLatency = append(r.res.PushLatency, *row)
+	}
+	return err
+}
+
+// triggerRate has the first client trigger Config.PushLatencyRate events
+// a second over Config.PushLatencyChannels channels, for
+// Config.PushLatencyDuration, on the server s whose clients subscribed to
+// them, and reads every delivery's latency and the server's CPU meanwhile.
+// The row is nil when nothing was measured; with it, an error says that
+// triggers failed or events were not delivered.
+func (r *run) triggerRate(s *server, clients []*client, open load.Result, key Key) (*PushLatencyRow, error) {
+	c := r.cfg
 	if _, err := broadcastCommand(clients, "listen"); err != nil {
-		return err
+		return nil, err
 	}
 	m := meterCPU(s.pids()...)
 	sent, err := clients[0].command(fmt.Sprintf("triggers %d %s %d %d", c.PushLatencyRate, c.PushLatencyDuration, c.PushLatencyChannels, pushEventSize))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	expected := sent.Sent * int64(c.PushLatencySubs)
 	var res []load.Result
 	for wait := time.Now().Add(5 * time.Second); ; { // the last events in flight
 		if res, err = broadcastCommand(clients, "stats"); err != nil {
-			return err
+			return nil, err
 		}
 		if total, _ := merge(res); total.Msgs >= expected || time.Now().After(wait) {
 			break
@@ -133,26 +159,25 @@ func (r *run) pushLatency(ctx context.Context, info servers.Info, tr string) err
 		time.Sleep(100 * time.Millisecond)
 	}
 	res, err = broadcastCommand(clients, "collect 0s")
-	serverCPU := m.cores()
+	serverCPU, cpuSeconds := m.cores(), m.seconds()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	total, h := merge(res)
-	row := PushLatencyRow{Key: Key{info.Name, tr}, Conns: open.Conns, Channels: c.PushLatencyChannels, Subscribers: c.PushLatencySubs,
+	row := PushLatencyRow{Key: key, Conns: open.Conns, Channels: c.PushLatencyChannels, Subscribers: c.PushLatencySubs,
 		Rate: c.PushLatencyRate, Sent: sent.Sent, Failed: sent.Errors, Expected: expected, Delivered: total.Msgs,
-		Latency: latency(h), ServerCPU: serverCPU}
+		Latency: latency(h), ServerCPU: serverCPU, ServerCPUSeconds: cpuSeconds}
 	if total.Seconds > 0 {
 		row.ClientCPU = total.CPUSeconds / total.Seconds
 	}
-	r.res.PushLatency = append(r.res.PushLatency, row)
 	r.logf("  %d/s over %d channels of %d: p50 %dµs p99 %dµs p999 %dµs max %dµs, %d/%d delivered, %d triggers failed, server %.2f cores",
 		row.Rate, row.Channels, row.Subscribers, row.Latency.P50, row.Latency.P99, row.Latency.P999, row.Latency.Max,
 		row.Delivered, row.Expected, row.Failed, row.ServerCPU)
 	switch {
 	case sent.LastError != "":
-		return fmt.Errorf("%d triggers failed: %s", sent.Errors, sent.LastError)
+		return &row, fmt.Errorf("%d triggers failed: %s", sent.Errors, sent.LastError)
 	case row.Delivered < row.Expected:
-		return fmt.Errorf("%d of %d events not delivered", row.Expected-row.Delivered, row.Expected)
+		return &row, fmt.Errorf("%d of %d events not delivered", row.Expected-row.Delivered, row.Expected)
 	}
-	return nil
+	return &row, nil
 }

@@ -31,6 +31,13 @@ type Results struct {
 	PushIdle    []IdleRow        `json:"push_idle,omitempty"`
 	PushFanout  []BroadcastRow   `json:"push_fanout,omitempty"`
 	PushLatency []PushLatencyRow `json:"push_latency,omitempty"`
+	// The cluster scenarios, on the wssd binary with -procs: push-scale,
+	// push-cluster-fanout (the workers holding push-scale's connections,
+	// then one process) and push-cluster-cost (PushCostProcs workers, then
+	// one process).
+	PushScale         *PushScaleRow      `json:"push_scale,omitempty"`
+	PushClusterFanout []ClusterFanoutRow `json:"push_cluster_fanout,omitempty"`
+	PushClusterCost   []ClusterCostRow   `json:"push_cluster_cost,omitempty"`
 	// Profiles are CPU profiles taken during echo, relative to the output
 	// directory.
 	Profiles []string `json:"profiles,omitempty"`
@@ -220,6 +227,86 @@ type PushLatencyRow struct {
 	Latency   Latency `json:"latency"`
 	ServerCPU float64 `json:"server_cpu"`
 	ClientCPU float64 `json:"client_cpu"`
+	// ServerCPUSeconds is the server's CPU time while measured: from just
+	// before the first trigger until the last delivery was read.
+	ServerCPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+}
+
+// ClusterFigures are the wssd binary's own counts, summed over its
+// workers from its /metrics at the end of a measure.
+type ClusterFigures struct {
+	// Conns is wssd_connections_open; PerWorker the same per worker, in
+	// the workers' order.
+	Conns     int   `json:"conns"`
+	PerWorker []int `json:"per_worker,omitempty"`
+	// Published and Received are wssd_cluster_published_total and
+	// wssd_cluster_received_total: events sent to the other workers over
+	// NATS, and events from them delivered here; Dropped sums the
+	// cluster's dropped counters (publish and receive).
+	Published int64 `json:"published"`
+	Received  int64 `json:"received"`
+	Dropped   int64 `json:"dropped,omitempty"`
+	// Subscriptions is wssd_cluster_subscriptions: the NATS
+	// subscriptions the workers hold for their clients' channels.
+	Subscriptions int64 `json:"subscriptions,omitempty"`
+}
+
+// PushScaleRow is the push-scale scenario: the wssd binary's push mode
+// with Procs workers, holding as many subscribed wss connections as the
+// machine holds.
+type PushScaleRow struct {
+	Target   int `json:"target"`
+	Procs    int `json:"procs"`
+	Clients  int `json:"clients"`
+	Channels int `json:"channels"`
+	// Conns and the rest of the cluster's counts, from its /metrics.
+	ClusterFigures
+	Opened       int     `json:"opened"` // by the clients' count
+	Failed       int64   `json:"failed"`
+	SetupSeconds float64 `json:"setup_seconds"` // opening the connections
+	// SubscribeSeconds is how long the subscriptions took, after.
+	SubscribeSeconds float64 `json:"subscribe_seconds"`
+	StoppedBy        string  `json:"stopped_by"`
+	// RSS is the workers' VmRSS summed, at the end; RSSSamples the same
+	// 3 s after the last subscription and at the end, per connection what
+	// the workers hold; RSSPerConn the growth (less the workers' RSS
+	// before any connection).
+	RSS        int64       `json:"rss_bytes"`
+	RSSSamples []RSSSample `json:"rss_samples,omitempty"`
+	RSSPerConn float64     `json:"rss_per_conn_bytes"`
+	// SupervisorRSS is the supervisor's, which runs the embedded NATS
+	// server, at the end.
+	SupervisorRSS int64   `json:"supervisor_rss_bytes"`
+	IdleCPU       float64 `json:"idle_cpu"` // supervisor and workers
+	ClientRSS     int64   `json:"client_rss_bytes"`
+	MemAvailable  int64   `json:"mem_available_bytes"`
+}
+
+// ClusterFanoutRow is push-cluster-fanout on Procs processes: the
+// broadcast figures of one channel every connection subscribed to, and
+// what crossed NATS meanwhile.
+type ClusterFanoutRow struct {
+	BroadcastRow
+	Procs int `json:"procs"`
+	// Interval is the time between two events.
+	Interval time.Duration  `json:"interval"`
+	Cluster  ClusterFigures `json:"cluster"`
+}
+
+// ClusterCostRow is push-cluster-cost on Procs processes: push-latency's
+// load, and the deliveries per second of server CPU (the supervisor and
+// its embedded NATS server counted with the workers).
+type ClusterCostRow struct {
+	PushLatencyRow
+	Procs                  int     `json:"procs"`
+	DeliveriesPerCPUSecond float64 `json:"deliveries_per_cpu_second"`
+	// IdleCPU is the processes' CPU, in cores, for a while before the
+	// triggers, subscribers connected: pings, and under -procs the
+	// cluster's heartbeats. DeliveriesPerBusyCPUSecond counts only the CPU
+	// above it while measured: what the deliveries themselves cost.
+	IdleCPU                    float64        `json:"idle_cpu"`
+	DeliveriesPerBusyCPUSecond float64        `json:"deliveries_per_busy_cpu_second,omitempty"`
+	Cluster                    ClusterFigures `json:"cluster"`
 }
 
 // ScaleRow is the scale scenario.

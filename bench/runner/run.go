@@ -138,6 +138,9 @@ func Run(ctx context.Context, cfg Config, mode, bin, out string, log io.Writer) 
 			r.problem("scale: %v", err)
 		}
 	}
+	if slices.Contains(cfg.Servers, "push") {
+		r.pushCluster(ctx)
+	}
 	r.res.Finished = time.Now().UTC()
 	if len(r.notCompressed) > 0 {
 		return r.res, errors.Join(r.notCompressed...)
@@ -224,12 +227,19 @@ func meterCPU(pids ...int) *cpuMeter {
 	return m
 }
 
+// cores is the CPU time the processes took since meterCPU, per second.
 func (m *cpuMeter) cores() float64 {
+	return m.seconds() / time.Since(m.start).Seconds()
+}
+
+// seconds is the CPU time the processes took since meterCPU. A process
+// that ended meanwhile no longer counts.
+func (m *cpuMeter) seconds() float64 {
 	var cpu time.Duration
 	for _, p := range m.pids {
 		cpu += procCPU(p)
 	}
-	return (cpu - m.cpu).Seconds() / time.Since(m.start).Seconds()
+	return (cpu - m.cpu).Seconds()
 }
 
 func (r *run) connect(ctx context.Context, info servers.Info, tr string) error {

@@ -16,7 +16,8 @@ import (
 )
 
 // TestSmoke runs the whole harness with a few connections so that it
-// cannot rot: build, every scenario but scale, the report.
+// cannot rot: build, every scenario but scale (push-scale on 2 workers),
+// the report.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the benchmark processes")
@@ -74,6 +75,10 @@ func TestSmoke(t *testing.T) {
 		// and the raw ceiling (ws)
 		{"push-fanout rows", len(res.PushFanout), 5},
 		{"push-latency rows", len(res.PushLatency), 2},
+		// the workers holding push-scale's connections, and one process
+		{"push-cluster-fanout rows", len(res.PushClusterFanout), 2},
+		// PushCostProcs workers, and one process
+		{"push-cluster-cost rows", len(res.PushClusterCost), 2},
 	}
 	for _, c := range cases {
 		if c.n != c.want {
@@ -147,6 +152,24 @@ func TestSmoke(t *testing.T) {
 				r.Delivered, r.Expected, r.Latency.P50)
 		}
 	}
+	if s := res.PushScale; s == nil || s.Conns != cfg.PushScaleTarget || s.Procs != cfg.PushScaleProcs || len(s.PerWorker) != s.Procs ||
+		len(s.RSSSamples) != 2 || s.RSS == 0 || s.SupervisorRSS == 0 {
+		t.Errorf("push-scale: %+v, want %d conns on %d workers, each counted, RSS read twice", s, cfg.PushScaleTarget, cfg.PushScaleProcs)
+	}
+	for _, r := range res.PushClusterFanout {
+		// Under -procs each event crosses NATS once, to the other workers.
+		crossed := r.Procs == 1 || r.Cluster.Published == int64(r.Rounds) && r.Cluster.Received == int64(r.Rounds*(r.Procs-1))
+		if r.Delivered != r.Expected || r.TimeToLastMedianUs == 0 || !crossed {
+			t.Errorf("push-cluster-fanout -procs %d: %d/%d delivered, time to last %dµs, %+v over NATS", r.Procs, r.Delivered, r.Expected,
+				r.TimeToLastMedianUs, r.Cluster)
+		}
+	}
+	for _, r := range res.PushClusterCost {
+		if r.Delivered != r.Expected || r.Sent == 0 || r.ServerCPUSeconds <= 0 || r.DeliveriesPerCPUSecond <= 0 || (r.Procs > 1) != (r.Cluster.Published > 0) {
+			t.Errorf("push-cluster-cost -procs %d: %d/%d delivered, %.2f CPU-s, %.0f per CPU-s, %d published over NATS", r.Procs, r.Delivered,
+				r.Expected, r.ServerCPUSeconds, r.DeliveriesPerCPUSecond, r.Cluster.Published)
+		}
+	}
 	var deflateRows []deflateRow
 	for _, r := range res.DeflateEcho {
 		deflateRows = append(deflateRows, deflateRow{"echo-deflate", r.Key, r.Deflate, r.Conns, r.Msgs})
@@ -186,7 +209,8 @@ func TestSmoke(t *testing.T) {
 	}
 	wantMD := []string{"## connect", "## idle", "## echo", "## latency", "## broadcast", "**wssd**", "gorilla", "![", "× wssd",
 		"## permessage-deflate", "### echo, 512 B JSON", "### idle with compression negotiated", "### broadcast of a prepared message",
-		"## push", "### idle, each connection subscribed", "### fan-out", "### end-to-end latency", "push idle (subscribed)"}
+		"## push", "### idle, each connection subscribed", "### fan-out", "### end-to-end latency", "push idle (subscribed)",
+		"## push across processes", "### push-scale", "### push-cluster-fanout", "### push-cluster-cost", "push-scale ≥ 500,000"}
 	if nginx {
 		wantMD = append(wantMD, "nginx→wssd", "## wssd's own TLS vs nginx")
 	}

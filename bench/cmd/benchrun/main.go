@@ -5,6 +5,8 @@
 //	benchrun -mode full     # make bench: every scenario, about 20 minutes
 //	benchrun -mode quick    # make bench-quick: small N, no scale, about 3 minutes
 //
+// It builds benchd and loadgen from this module and the wssd binary from
+// the root module (the cluster scenarios run it with -procs).
 // -servers and -scenarios narrow a run; -render rewrites the report of an
 // earlier run from its latest.json.
 package main
@@ -37,8 +39,10 @@ func run() error {
 	mode := flag.String("mode", "quick", "quick, full or smoke")
 	out := flag.String("out", "results", "directory for latest.md, latest.json and the charts")
 	serverList := flag.String("servers", "", "comma-separated servers (default: all)")
-	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, echo-deflate, idle-deflate, broadcast-deflate, push-idle, push-fanout, push-latency, scale (default: the mode's)")
+	scenarioList := flag.String("scenarios", "", "comma-separated scenarios: connect, idle, echo, latency, broadcast, echo-deflate, idle-deflate, broadcast-deflate, push-idle, push-fanout, push-latency, scale, push-scale, push-cluster-fanout, push-cluster-cost (default: the mode's)")
 	scaleTarget := flag.Int("scale-target", 0, "connections the scale scenario aims for (default: the mode's)")
+	pushScaleTarget := flag.Int("push-scale-target", 0, "subscribers push-scale aims for (default: the mode's)")
+	pushScaleProcs := flag.Int("push-scale-procs", 0, "push-scale's wssd -procs (default: the mode's; in full mode one per 16,000 subscribers)")
 	render := flag.Bool("render", false, "measure nothing: rewrite latest.md and the charts in -out from its latest.json")
 	flag.Parse()
 	if *render {
@@ -72,6 +76,12 @@ func run() error {
 	}
 	if *scaleTarget > 0 {
 		cfg.ScaleTarget = *scaleTarget
+	}
+	if *pushScaleTarget > 0 {
+		cfg.PushScaleTarget = *pushScaleTarget
+	}
+	if *pushScaleProcs > 0 {
+		cfg.PushScaleProcs = *pushScaleProcs
 	}
 	if _, err := os.Stat("cmd/benchd"); err != nil {
 		return fmt.Errorf("run me from the bench module's directory: %w", err)
