@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -41,12 +42,13 @@ var clusterApp = push.App{ID: "9", Key: "cluster-key", Secret: "cluster-secret"}
 var clusterChecks = map[string][]string{
 	"delivery": {"spread", "subscribe", "trigger", "trigger-several-channels", "trigger-exclude",
 		"trigger-batch", "queries", "send-to-user", "gateway", "no-late-duplicates"},
-	"kill":         {"spread", "subscribe", "before", "kill", "after", "others-never-dropped", "no-late-duplicates"},
-	"outage":       {"spread", "subscribe", "cross", "nats-down", "nats-up", "no-late-duplicates"},
-	"machines":     {"spread", "subscribe", "trigger-machine-1", "trigger-machine-2", "queries", "send-to-user", "no-late-duplicates"},
-	"presence":     {"spread", "member-added-once", "presence-list", "member-removed-once"},
-	"webhooks":     {"spread", "occupied-once", "vacated-once", "member-webhooks-once"},
-	"gateway-bind": {"spread", "bind-uid-any-worker", "join-group-any-worker"},
+	"kill":          {"spread", "subscribe", "before", "kill", "after", "others-never-dropped", "no-late-duplicates"},
+	"outage":        {"spread", "subscribe", "cross", "nats-down", "nats-up", "no-late-duplicates"},
+	"machines":      {"spread", "subscribe", "trigger-machine-1", "trigger-machine-2", "queries", "send-to-user", "no-late-duplicates"},
+	"presence":      {"spread", "member-added-once", "presence-list", "member-removed-once"},
+	"webhooks":      {"spread", "occupied-once", "vacated-once", "member-webhooks-once"},
+	"gateway-bind":  {"spread", "bind-uid-any-worker", "join-group-any-worker"},
+	"presence-kill": {"spread", "member-added", "kill", "member-removed-once", "presence-list", "member-removed-webhook-once", "vacated-webhook-once"},
 }
 
 // TestClusterDelivery: three workers on one port with the embedded NATS
@@ -58,7 +60,7 @@ var clusterChecks = map[string][]string{
 // counts, presence users and facade answers are the same whichever worker
 // answers.
 func TestClusterDelivery(t *testing.T) {
-	runThreeWorkers(t, "delivery", nil)
+	runThreeWorkers(t, "delivery", false)
 }
 
 // TestClusterWorkerKilled: a worker of three killed with SIGKILL loses
@@ -67,27 +69,7 @@ func TestClusterDelivery(t *testing.T) {
 // clients never see their connection change, and triggers reach everyone
 // exactly once again.
 func TestClusterWorkerKilled(t *testing.T) {
-	node := requireNode(t)
-	forEachTransport(t, func(t *testing.T, tr transport) {
-		c := startCluster(t, tr, 3, 3, "-nats-store", t.TempDir())
-		mux := http.NewServeMux()
-		mux.HandleFunc("POST /kill", func(w http.ResponseWriter, r *http.Request) {
-			var req struct {
-				Node int `json:"node"`
-			}
-			if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			if err := c.kill(req.Node); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-			}
-		})
-		runClusterScript(t, tr, node, "kill", map[string]any{
-			"servers": []clusterServer{{Port: c.port, Nodes: []int{0, 1, 2}}},
-			"control": serveHTTP(t, mux),
-		})
-	})
+	runThreeWorkers(t, "kill", false)
 }
 
 // TestClusterNATSOutage: two workers (-node 1) on an external NATS
@@ -168,7 +150,7 @@ func TestClusterTwoMachines(t *testing.T) {
 // This needs the transitions decided cluster-wide (the cluster issue's
 // second part); until then it fails.
 func TestClusterPresenceExactlyOnce(t *testing.T) {
-	runThreeWorkers(t, "presence", nil)
+	runThreeWorkers(t, "presence", false)
 }
 
 // TestClusterWebhooksExactlyOnce: webhooks from three workers, received
@@ -181,32 +163,58 @@ func TestClusterPresenceExactlyOnce(t *testing.T) {
 // This needs the transitions decided cluster-wide (the cluster issue's
 // second part); until then it fails.
 func TestClusterWebhooksExactlyOnce(t *testing.T) {
-	runThreeWorkers(t, "webhooks", func(t *testing.T) (string, []string) {
-		hooks := &webhookSink{}
-		mux := http.NewServeMux()
-		mux.Handle("POST /hook", hooks)
-		mux.HandleFunc("GET /hooks", hooks.list)
-		control := serveHTTP(t, mux)
-		return control, []string{"-webhook-url", control + "/hook"}
-	})
+	runThreeWorkers(t, "webhooks", true)
+}
+
+// TestClusterPresenceWorkerKilled: the worker holding a user's only tab
+// is killed with SIGKILL (and the tab does not come back). Once the
+// cluster counts that worker dead, the members on the other workers see
+// the user removed once, every worker lists the members without it, and
+// the test's server receives one member_removed webhook, and one
+// channel_vacated for a channel only that tab had joined.
+//
+// This needs the dead node's members to leave cluster-wide (the cluster
+// issue's second part); until then it fails.
+func TestClusterPresenceWorkerKilled(t *testing.T) {
+	runThreeWorkers(t, "presence-kill", true)
 }
 
 // runThreeWorkers runs node/cluster.mjs in mode against wssd -procs 3 on
-// the embedded NATS server, over each transport. control, if not nil,
-// starts the test's control server and returns its URL and the flags it
-// adds to wssd's.
-func runThreeWorkers(t *testing.T, mode string, control func(t *testing.T) (string, []string)) {
+// the embedded NATS server, over each transport, with the test's control
+// server: POST /kill {"node"} kills that worker (wssdCluster.kill); with
+// webhooks, wssd sends the app's webhooks to its POST /hook, and GET
+// /hooks lists them (webhookSink).
+func runThreeWorkers(t *testing.T, mode string, webhooks bool) {
 	node := requireNode(t)
 	forEachTransport(t, func(t *testing.T, tr transport) {
-		cfg := map[string]any{}
+		var cluster atomic.Pointer[wssdCluster]
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /kill", func(w http.ResponseWriter, r *http.Request) {
+			var req struct {
+				Node int `json:"node"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := cluster.Load().kill(req.Node); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		})
+		control := serveHTTP(t, mux)
 		args := []string{"-nats-store", t.TempDir()}
-		if control != nil {
-			url, more := control(t)
-			cfg["control"], args = url, append(args, more...)
+		if webhooks {
+			hooks := &webhookSink{}
+			mux.Handle("POST /hook", hooks)
+			mux.HandleFunc("GET /hooks", hooks.list)
+			args = append(args, "-webhook-url", control+"/hook")
 		}
 		c := startCluster(t, tr, 3, 3, args...)
-		cfg["servers"] = []clusterServer{{Port: c.port, Nodes: []int{0, 1, 2}}}
-		runClusterScript(t, tr, node, mode, cfg)
+		cluster.Store(c)
+		runClusterScript(t, tr, node, mode, map[string]any{
+			"servers": []clusterServer{{Port: c.port, Nodes: []int{0, 1, 2}}},
+			"control": control,
+		})
 	})
 }
 
@@ -219,7 +227,7 @@ func runThreeWorkers(t *testing.T, mode string, control func(t *testing.T) (stri
 // answer 404 (push: unknown socket): this fails. TestClusterDelivery
 // retries those requests until the right worker takes them.
 func TestClusterGatewayBindAnyWorker(t *testing.T) {
-	runThreeWorkers(t, "gateway-bind", nil)
+	runThreeWorkers(t, "gateway-bind", false)
 }
 
 // clusterServer is one wssd instance as node/cluster.mjs sees it: its

@@ -9,7 +9,7 @@
 // Usage: node cluster.mjs CONFIG_JSON
 //
 // CONFIG_JSON: {"mode" (delivery, kill, outage, machines, presence,
-// webhooks or gateway-bind: the checks run), "appId","key","secret","host","tls" (bool),
+// presence-kill, webhooks or gateway-bind: the checks run), "appId","key","secret","host","tls" (bool),
 // "servers": [{"port","nodes": [the node numbers of its workers]}],
 // "control" (the test's server: POST /kill {"node"}, POST /nats/stop,
 // POST /nats/start, GET /hooks)}. Over TLS, Node trusts the CA in
@@ -457,21 +457,24 @@ const machines = {
 // on two nodes and go.
 let observers = []; let tabs = []; const memberEvents = new Map();
 
+// watched is the user whose member events the observers count.
+let watched = 'alice';
+
 function watchMembers(c, ch) {
   const ev = { added: 0, removed: 0 };
   memberEvents.set(c, ev);
-  ch.bind('pusher:member_added', (m) => { if (m.id === 'alice') ev.added++; });
-  ch.bind('pusher:member_removed', (m) => { if (m.id === 'alice') ev.removed++; });
+  ch.bind('pusher:member_added', (m) => { if (m.id === watched) ev.added++; });
+  ch.bind('pusher:member_removed', (m) => { if (m.id === watched) ev.removed++; });
 }
 
-// memberCounts checks that every observer saw alice added, and removed,
-// the times given (undefined: not checked).
+// memberCounts checks that every observer saw the watched user added, and
+// removed, the times given (undefined: not checked).
 function memberCounts(what, added, removed) {
   const bad = observers.filter((c) => {
     const ev = memberEvents.get(c);
     return (added !== undefined && ev.added !== added) || (removed !== undefined && ev.removed !== removed);
   }).map((c) => `observer on node ${node(c)}: member_added ${memberEvents.get(c).added}, member_removed ${memberEvents.get(c).removed}`);
-  if (bad.length) throw new Error(`${what}: want member_added ${added ?? 'any'}, member_removed ${removed ?? 'any'} for alice: ${bad.join('; ')}`);
+  if (bad.length) throw new Error(`${what}: want member_added ${added ?? 'any'}, member_removed ${removed ?? 'any'} for ${watched}: ${bad.join('; ')}`);
 }
 
 const members = (ch) => Object.keys(ch.members.members).sort();
@@ -512,6 +515,58 @@ const presence = {
   },
 };
 
+// presence-kill mode: dave's only tab is on the worker killed, the
+// observers on the two others.
+let dave; let killed;
+
+const presenceKill = {
+  async spread() {
+    watched = 'dave';
+    const ns = cfg.servers[0].nodes;
+    observers = await Promise.all(ns.slice(0, 2).map((n, i) => onNodes(`obs-${i}`, [n]).then(([c]) => c)));
+    for (const c of observers) watchMembers(c, await subscribed(c.p, 'presence-kill'));
+    [dave] = await onNodes('dave', [ns[2]]);
+  },
+  async 'member-added'() {
+    await subscribed(dave.p, 'presence-kill');
+    await subscribed(dave.p, 'dave-only');
+    await sleep(1000);
+    memberCounts('dave joined', 1, 0);
+    await hooksExactly('channel_occupied', 'dave-only', '', Date.now() + 5000);
+  },
+  async kill() {
+    clients = clients.filter((c) => c !== dave);
+    // The tab goes with its worker: its connection manager never connects
+    // again.
+    dave.p.connection.connect = () => {};
+    await control('/kill', { node: node(dave) });
+    killed = Date.now();
+    await sleep(500);
+    // (The state stays 'connected': connect sets 'connecting'.)
+    if (dave.p.connection.connection) throw new Error(`dave still has a connection, ${id(dave)}`);
+  },
+  // A node silent for 3 s is dead (cluster/doc.go), and its members leave.
+  async 'member-removed-once'() {
+    for (const deadline = killed + 8000; observers.some((c) => memberEvents.get(c).removed === 0); await sleep(50)) {
+      if (Date.now() > deadline) break;
+    }
+    await sleep(1000);
+    memberCounts('dave\'s worker killed', undefined, 1);
+  },
+  async 'presence-list'() {
+    const want = observers.map((c) => c.user).sort();
+    await same('users', () => sdk.get({ path: '/channels/presence-kill/users' }), { users: want }, sortUsers);
+    await same('dave-only', () => sdk.get({ path: '/channels/dave-only' }), { occupied: false });
+    for (const c of observers) eq(members(c.p.channel('presence-kill')), want, `the members seen by ${c.user} on node ${node(c)}`);
+  },
+  async 'member-removed-webhook-once'() {
+    await hooksExactly('member_removed', 'presence-kill', 'dave', killed + 12000);
+  },
+  async 'vacated-webhook-once'() {
+    await hooksExactly('channel_vacated', 'dave-only', '', killed + 12000);
+  },
+};
+
 // webhooks mode: the test's server keeps the webhooks it received.
 async function hooks(name, channel, user) {
   const r = await fetch(`${cfg.control}/hooks`);
@@ -520,10 +575,11 @@ async function hooks(name, channel, user) {
   return (events || []).filter((e) => e.name === name && e.channel === channel && (!user || e.user_id === user)).length;
 }
 
-// hooksExactly waits up to ms for one webhook (name, channel, user), then
-// a second more for a duplicate, and checks there is exactly one.
-async function hooksExactly(name, channel, user, ms) {
-  for (const deadline = Date.now() + ms; await hooks(name, channel, user) === 0 && Date.now() < deadline;) await sleep(100);
+// hooksExactly waits until the time until (ms since the epoch) at most for
+// one webhook (name, channel, user), then a second more for a duplicate,
+// and checks there is exactly one.
+async function hooksExactly(name, channel, user, until) {
+  while (await hooks(name, channel, user) === 0 && Date.now() < until) await sleep(100);
   await sleep(1000);
   eq(await hooks(name, channel, user), 1, `${name} webhooks for ${channel}${user ? ` (${user})` : ''}`);
 }
@@ -539,7 +595,7 @@ const webhooks = {
       await subscribed(c.p, 'hook-news');
       await sleep(200);
     }
-    await hooksExactly('channel_occupied', 'hook-news', '', 5000);
+    await hooksExactly('channel_occupied', 'hook-news', '', Date.now() + 5000);
   },
   // channel_vacated waits 3 s (push.DefaultWebhookDelay) for a new
   // subscriber to cancel it.
@@ -548,7 +604,7 @@ const webhooks = {
     await sleep(4500);
     eq(await hooks('channel_vacated', 'hook-news', ''), 0, 'channel_vacated webhooks while a subscriber remains');
     hookSubs.at(-1).p.unsubscribe('hook-news');
-    await hooksExactly('channel_vacated', 'hook-news', '', 8000);
+    await hooksExactly('channel_vacated', 'hook-news', '', Date.now() + 8000);
   },
   async 'member-webhooks-once'() {
     const tabs = await onNodes('bob', cfg.servers[0].nodes.slice(0, 2));
@@ -556,12 +612,12 @@ const webhooks = {
       await subscribed(c.p, 'presence-hooks');
       await sleep(200);
     }
-    await hooksExactly('member_added', 'presence-hooks', 'bob', 5000);
+    await hooksExactly('member_added', 'presence-hooks', 'bob', Date.now() + 5000);
     close(tabs[0]);
     await sleep(4500);
     eq(await hooks('member_removed', 'presence-hooks', 'bob'), 0, 'member_removed webhooks while a tab remains');
     close(tabs[1]);
-    await hooksExactly('member_removed', 'presence-hooks', 'bob', 8000);
+    await hooksExactly('member_removed', 'presence-hooks', 'bob', Date.now() + 8000);
   },
 };
 
@@ -584,7 +640,7 @@ const gatewayBind = {
   },
 };
 
-const modes = { delivery, kill, outage, machines, presence, webhooks, 'gateway-bind': gatewayBind };
+const modes = { delivery, kill, outage, machines, presence, webhooks, 'gateway-bind': gatewayBind, 'presence-kill': presenceKill };
 const checks = modes[cfg.mode];
 if (!checks) throw new Error(`unknown mode ${cfg.mode}`);
 await runChecks('pusher-js', version, checks, () => { for (const c of clients) c.p.disconnect(); });
