@@ -98,13 +98,13 @@ func TestClusterNATSOutage(t *testing.T) {
 			}
 		})
 		mux.HandleFunc("POST /nats/start", func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			var err error
-			ns, err = newNATS(opts())
+			next, err := newNATS(opts())
 			if err == nil {
-				t.Cleanup(func() { stopNATS(ns) })
+				t.Cleanup(func() { stopNATS(next) })
+				mu.Lock()
+				ns = next
+				mu.Unlock()
 			}
-			mu.Unlock()
 			if err == nil {
 				err = waitMetric(c.metrics, "wssd_nats_connected", 1, 2)
 			}
