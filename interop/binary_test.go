@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -92,6 +93,31 @@ func startDevWssd(t *testing.T, tr transport) (demo string, spki []string) {
 // line with each message of want, once it has logged them all.
 func runWssd(t *testing.T, want []string, args ...string) map[string]wssdLog {
 	t.Helper()
+	r := launchWssd(t, args...)
+	got := map[string]wssdLog{}
+	for _, msg := range want {
+		from := 0
+		got[msg] = r.next(t, &from, time.Minute, msg, nil)
+	}
+	return got
+}
+
+// wssdRun is a wssd binary started by launchWssd, with the JSON lines it
+// has logged so far. Its methods may be called from several goroutines.
+type wssdRun struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs []wssdLog
+	more chan struct{} // closed, and replaced, when a line comes or the log ends
+	done bool          // the log has ended
+}
+
+// launchWssd starts the wssd binary with "-listen 127.0.0.1:0
+// -metrics-listen 127.0.0.1:0 -log-format json" and args (later flags
+// win), keeps its log, and kills it (and, through the supervisor, its
+// workers) when the test ends.
+func launchWssd(t *testing.T, args ...string) *wssdRun {
+	t.Helper()
 	bin, err := wssdBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -106,41 +132,71 @@ func runWssd(t *testing.T, want []string, args ...string) map[string]wssdLog {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	r := &wssdRun{cmd: cmd, more: make(chan struct{})}
+	go func() {
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			var line wssdLog
+			if json.Unmarshal(lines.Bytes(), &line) == nil {
+				r.add(line, false)
+			}
+		}
+		r.add(nil, true)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()
 	})
-	got := map[string]wssdLog{}
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		var line wssdLog
-		if json.Unmarshal(lines.Bytes(), &line) != nil {
-			continue
-		}
-		msg := line.str("msg")
-		if _, seen := got[msg]; !seen {
-			got[msg] = line
-		}
-		if !hasAll(got, want) {
-			continue
-		}
-		go func() { // keep the log flowing
-			for lines.Scan() {
-			}
-		}()
-		return got
-	}
-	t.Fatalf("wssd exited before logging %q: %v", want, lines.Err())
-	return nil
+	return r
 }
 
-func hasAll(got map[string]wssdLog, want []string) bool {
-	for _, w := range want {
-		if _, ok := got[w]; !ok {
-			return false
+func (r *wssdRun) add(line wssdLog, done bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if line != nil {
+		r.logs = append(r.logs, line)
+	}
+	r.done = r.done || done
+	close(r.more)
+	r.more = make(chan struct{})
+}
+
+// next returns the first line at or after index *from of the log whose
+// message is msg and for which match, if not nil, holds, and sets *from
+// just after it. It fails the test if wssd ends its log or timeout passes
+// first.
+func (r *wssdRun) next(t *testing.T, from *int, timeout time.Duration, msg string, match func(wssdLog) bool) wssdLog {
+	t.Helper()
+	l, err := r.wait(from, timeout, msg, match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// wait is next for goroutines other than the test's: it returns an error
+// instead of failing the test.
+func (r *wssdRun) wait(from *int, timeout time.Duration, msg string, match func(wssdLog) bool) (wssdLog, error) {
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		logs, done, more := r.logs, r.done, r.more
+		r.mu.Unlock()
+		for ; *from < len(logs); *from++ {
+			if l := logs[*from]; l.str("msg") == msg && (match == nil || match(l)) {
+				*from++
+				return l, nil
+			}
+		}
+		if done {
+			return nil, fmt.Errorf("wssd ended its log before logging %q", msg)
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			return nil, fmt.Errorf("wssd did not log %q within %v", msg, timeout)
 		}
 	}
-	return true
 }
 
 // spkiHashOfFile returns the base64 SHA-256 of the public key of the first

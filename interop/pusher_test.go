@@ -126,11 +126,18 @@ func startControl(t *testing.T, ps *push.Server, appID string, routes map[string
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
 	})
+	return serveHTTP(t, mux)
+}
+
+// serveHTTP serves h on a free loopback port until the test ends and
+// returns its base URL, http://127.0.0.1:port.
+func serveHTTP(t *testing.T, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: mux}
+	hs := &http.Server{Handler: h}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close() })
 	return "http://" + ln.Addr().String()

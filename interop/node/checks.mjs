@@ -37,6 +37,26 @@ export function subscribed(p, name) {
   });
 }
 
+// pusherClient opens a pusher-js connection (PusherJS is the pusher-js
+// module) to host:port, over TLS if tls, whose channel and user
+// authorization handlers vouch for user through the pusher SDK sdk.
+export function pusherClient(PusherJS, sdk, { key, host, port, tls }, user) {
+  return new PusherJS(key, {
+    cluster: 'local',
+    wsHost: host, wsPort: port, wssPort: port,
+    forceTLS: tls, enabledTransports: ['ws'], disableStats: true,
+    channelAuthorization: {
+      customHandler: ({ socketId, channelName }, cb) => {
+        const presence = channelName.startsWith('presence-') ? { user_id: user } : undefined;
+        cb(null, sdk.authorizeChannel(socketId, channelName, presence));
+      },
+    },
+    userAuthentication: {
+      customHandler: ({ socketId }, cb) => cb(null, sdk.authenticateUser(socketId, { id: user })),
+    },
+  });
+}
+
 // nothing checks that target does not emit event within ms; a failure is
 // reported where the promise is awaited, not as an unhandled rejection.
 export function nothing(target, event, ms) {

@@ -12,7 +12,7 @@
 // match interop/pusher_api_test.go.
 
 import { createRequire } from 'node:module';
-import { connected, eq, nothing, runChecks, subscribed } from './checks.mjs';
+import { connected, eq, nothing, pusherClient, runChecks, subscribed } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
@@ -29,20 +29,7 @@ const opened = [];
 
 // connect opens a pusher-js connection whose auth handlers vouch for user.
 function connect(user) {
-  const p = new PusherJS(cfg.key, {
-    cluster: 'local',
-    wsHost: cfg.host, wsPort: cfg.port, wssPort: cfg.port,
-    forceTLS: cfg.tls, enabledTransports: ['ws'], disableStats: true,
-    channelAuthorization: {
-      customHandler: ({ socketId, channelName }, cb) => {
-        const presence = channelName.startsWith('presence-') ? { user_id: user } : undefined;
-        cb(null, sdk.authorizeChannel(socketId, channelName, presence));
-      },
-    },
-    userAuthentication: {
-      customHandler: ({ socketId }, cb) => cb(null, sdk.authenticateUser(socketId, { id: user })),
-    },
-  });
+  const p = pusherClient(PusherJS, sdk, cfg, user);
   opened.push(p);
   return p;
 }
