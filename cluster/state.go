@@ -125,6 +125,8 @@ type State struct {
 	stats   counters
 	lastLog atomic.Int64 // unix nanoseconds of the last drop logged
 
+	applyOp atomic.Pointer[func(push.SocketOp) (int, error)] // set by push.New (remote.go)
+
 	synced    chan struct{} // closed when syncCache is over
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -252,6 +254,10 @@ func (s *State) subscribeFixed() error {
 	}
 	sub, err := s.nc.Subscribe(s.inbox+".*", s.onAnswer)
 	if err != nil {
+		return err
+	}
+	s.fixed = append(s.fixed, sub)
+	if sub, err = s.nc.Subscribe(s.subj.node(s.cfg.Node), s.onSocketOp); err != nil {
 		return err
 	}
 	s.fixed = append(s.fixed, sub)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -14,12 +15,14 @@ import (
 //	{prefix}.all.{app}          PublishAll (every node)
 //	{prefix}.cache.{app}        cache channels' events (every node keeps the last)
 //	{prefix}.q.{app}            queries, answered to the request's reply inbox
+//	{prefix}.node.{n}           operations on node n's sockets (remote.go)
 const (
 	kindChannel = "ch"
 	kindAll     = "all"
 	kindCache   = "cache"
 	kindQuery   = "q"
 	heartbeat   = "hb"
+	kindNode    = "node"
 )
 
 // enc turns any bytes into a subject token: base64url has neither '.'
@@ -52,6 +55,9 @@ func untoken(t string) (string, error) {
 type subjects struct{ prefix string }
 
 func (s subjects) heartbeat() string { return s.prefix + "." + heartbeat }
+
+// node returns the subject of node n's socket operations.
+func (s subjects) node(n uint16) string { return s.prefix + "." + kindNode + "." + strconv.Itoa(int(n)) }
 
 // perApp returns the subject kind ("all", "cache", "q") of the app.
 func (s subjects) perApp(kind, app string) string { return s.prefix + "." + kind + "." + token(app) }

@@ -221,11 +221,8 @@ func runThreeWorkers(t *testing.T, mode string, webhooks bool) {
 // TestClusterGatewayBindAnyWorker: the Gateway facade's requests that
 // name a socket (bind_uid, join_group), sent on new connections, work
 // whichever worker takes them, as GatewayWorker's do whichever gateway
-// holds the client.
-//
-// Today only the worker holding the socket knows it, and the others
-// answer 404 (push: unknown socket): this fails. TestClusterDelivery
-// retries those requests until the right worker takes them.
+// holds the client (it failed while only the worker holding the socket
+// knew it: the others answered 404, unknown socket).
 func TestClusterGatewayBindAnyWorker(t *testing.T) {
 	runThreeWorkers(t, "gateway-bind", false)
 }

@@ -174,9 +174,23 @@ func checkUserEvent(app *App, userID, event, data string) error {
 }
 
 // TerminateUserConnections closes every connection signed in as the user
-// with 4009, as Pusher's terminate_connections does. It returns the
-// number of this node's connections closed.
+// with 4009, as Pusher's terminate_connections does, on every node of a
+// State that spans nodes (RemoteSockets). It returns the number of
+// connections closed.
 func (s *Server) TerminateUserConnections(appID, userID string) (int, error) {
+	n, err := s.terminateLocal(appID, userID)
+	if err != nil {
+		return 0, err
+	}
+	if r, ok := s.state.(RemoteSockets); ok {
+		m, err := r.BroadcastSocketOp(SocketOp{App: appID, Kind: OpTerminateUser, Arg: userID})
+		return n + m, err
+	}
+	return n, nil
+}
+
+// terminateLocal closes this node's connections of the user with 4009.
+func (s *Server) terminateLocal(appID, userID string) (int, error) {
 	if _, err := s.app(appID); err != nil {
 		return 0, err
 	}

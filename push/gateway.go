@@ -40,21 +40,33 @@ func (s *Server) Gateway(appID string) (*Gateway, error) {
 	return &Gateway{s: s, app: app}, nil
 }
 
-// socket returns the app's socket with that id on this node.
-func (g *Gateway) socket(id string) (*Socket, error) {
-	sock := g.s.state.Socket(id)
-	if sock == nil || sock.app != g.app {
-		return nil, fmt.Errorf("%w %q", ErrUnknownSocket, id)
+// onSocket applies op to its socket: with local when this node holds it,
+// else on the node that does, through a State that spans nodes
+// (RemoteSockets): a back end may send a socket id to any node.
+func (g *Gateway) onSocket(op SocketOp, local func(*Socket) error) error {
+	if sock := g.s.state.Socket(op.Socket); sock != nil {
+		if sock.app != g.app {
+			return fmt.Errorf("%w %q", ErrUnknownSocket, op.Socket)
+		}
+		return local(sock)
 	}
-	return sock, nil
+	if r, ok := g.s.state.(RemoteSockets); ok {
+		if node, ok := SocketNode(op.Socket); ok && node != g.s.node {
+			op.App = g.app.ID
+			return r.ForwardSocketOp(op)
+		}
+	}
+	return fmt.Errorf("%w %q", ErrUnknownSocket, op.Socket)
 }
 
 // BindUID signs the connection in as uid, as a pusher:signin would.
 func (g *Gateway) BindUID(socketID, uid string) error {
-	sock, err := g.socket(socketID)
-	if err != nil {
-		return err
-	}
+	return g.onSocket(SocketOp{Kind: OpBindUID, Socket: socketID, Arg: uid}, func(sock *Socket) error {
+		return g.bindUID(sock, uid)
+	})
+}
+
+func (g *Gateway) bindUID(sock *Socket, uid string) error {
 	if uid == "" || len(uid) > g.app.Limits.MaxUserID {
 		return fmt.Errorf("%w: bad uid", ErrLimit)
 	}
@@ -64,10 +76,12 @@ func (g *Gateway) BindUID(socketID, uid string) error {
 // JoinGroup subscribes the connection to the channel group, without
 // authorization: the caller is the app's back end.
 func (g *Gateway) JoinGroup(socketID, group string) error {
-	sock, err := g.socket(socketID)
-	if err != nil {
-		return err
-	}
+	return g.onSocket(SocketOp{Kind: OpJoinGroup, Socket: socketID, Arg: group}, func(sock *Socket) error {
+		return g.joinGroup(sock, group)
+	})
+}
+
+func (g *Gateway) joinGroup(sock *Socket, group string) error {
 	if err := validChannel(group, g.app.Limits.MaxChannelName); err != nil {
 		return err
 	}
@@ -84,12 +98,10 @@ func (g *Gateway) JoinGroup(socketID, group string) error {
 
 // LeaveGroup unsubscribes the connection from the channel group.
 func (g *Gateway) LeaveGroup(socketID, group string) error {
-	sock, err := g.socket(socketID)
-	if err != nil {
-		return err
-	}
-	g.s.unsubscribe(sock, group)
-	return nil
+	return g.onSocket(SocketOp{Kind: OpLeaveGroup, Socket: socketID, Arg: group}, func(sock *Socket) error {
+		g.s.unsubscribe(sock, group)
+		return nil
+	})
 }
 
 // SendToUID sends the event to every connection of uid.
@@ -164,10 +176,12 @@ func (g *Gateway) GroupUIDs(group string) []string { return g.s.state.Subscriber
 // CloseSocket closes the connection with 4009, which tells Pusher clients
 // not to reconnect.
 func (g *Gateway) CloseSocket(socketID string) error {
-	sock, err := g.socket(socketID)
-	if err != nil {
-		return err
-	}
+	return g.onSocket(SocketOp{Kind: OpCloseSocket, Socket: socketID}, func(sock *Socket) error {
+		g.closeSocket(sock)
+		return nil
+	})
+}
+
+func (g *Gateway) closeSocket(sock *Socket) {
 	refuse(sock.conn, CodeUnauthorized, "connection closed by the server")
-	return nil
 }

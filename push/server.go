@@ -43,6 +43,7 @@ type Server struct {
 	hook     Hook
 	log      *slog.Logger
 	activity int
+	node     uint16
 	suffix   string // "." and the node's number
 	seq      atomic.Uint64
 	counts   sync.Map // app id + "\x00" + channel → pending subscription_count
@@ -56,9 +57,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Apps == nil {
 		return nil, errConfig
 	}
-	s := &Server{apps: cfg.Apps, state: cfg.State, hook: cfg.Hook, log: cfg.Logger}
+	s := &Server{apps: cfg.Apps, state: cfg.State, hook: cfg.Hook, log: cfg.Logger, node: cfg.Node}
 	if s.state == nil {
 		s.state = NewLocalState()
+	}
+	if r, ok := s.state.(RemoteSockets); ok {
+		r.HandleSocketOps(s.applySocketOp)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -246,19 +246,6 @@ async function sendToUser(nodesA, sa, nodesB, sb) {
 
 const post = (path, body) => sdk.post({ path: `/gateway/${path}`, body });
 
-// toOwner posts a facade request about a socket until the worker holding
-// the socket takes it: today another worker answers 404, unknown socket
-// (see the gateway-bind mode, which expects any worker to take it).
-async function toOwner(path, body) {
-  for (let i = 0; ; i++) {
-    try {
-      return await post(path, body);
-    } catch (e) {
-      if (e.status !== 404 || i === 40) throw e;
-    }
-  }
-}
-
 const delivery = {
   async spread() {
     all = await spread(0, 3, (i) => `u${i}`);
@@ -299,8 +286,8 @@ const delivery = {
     const ns = cfg.servers[0].nodes;
     const uid = await onNodes('gw-a', ns.slice(0, 2));
     const group = await onNodes('gw-g', ns);
-    for (const c of uid) await toOwner('bind_uid', { socket_id: id(c), uid: 'gw-a' });
-    for (const c of group) await toOwner('join_group', { socket_id: id(c), group: 'gw-room' });
+    for (const c of uid) await post('bind_uid', { socket_id: id(c), uid: 'gw-a' });
+    for (const c of group) await post('join_group', { socket_id: id(c), group: 'gw-room' });
     await sleep(300);
     await delivered('to-uid', on(uid, '#server-to-user-gw-a'),
       (tag) => post('send_to_uid', { uid: 'gw-a', event: 'to-uid', data: JSON.stringify({ tag }) }));
