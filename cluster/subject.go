@@ -57,7 +57,9 @@ type subjects struct{ prefix string }
 func (s subjects) heartbeat() string { return s.prefix + "." + heartbeat }
 
 // node returns the subject of node n's socket operations.
-func (s subjects) node(n uint16) string { return s.prefix + "." + kindNode + "." + strconv.Itoa(int(n)) }
+func (s subjects) node(n uint16) string {
+	return s.prefix + "." + kindNode + "." + strconv.Itoa(int(n))
+}
 
 // perApp returns the subject kind ("all", "cache", "q") of the app.
 func (s subjects) perApp(kind, app string) string { return s.prefix + "." + kind + "." + token(app) }
