@@ -25,6 +25,10 @@ var bodySeeds = []struct {
 	{"answer sockets", `{"id":"2.ff","sockets":["1.2","3.4"],"connections":3}`},
 	{"answer cache", `{"id":"2.ff","cache":[{"channel":"cache-x","frame":"eyJldmVudCI6ImV2In0=","ttl":1800000000000}]}`},
 	{"request cache", `{"kind":"cache"}`},
+	{"socket op bind", `{"app":"1","kind":"bind_uid","socket":"3.2000000001","arg":"bob"}`},
+	{"socket op terminate", `{"app":"1","kind":"terminate","arg":"bob"}`},
+	{"op reply closed", `{"n":3}`},
+	{"op reply error", `{"code":"unknown_socket","err":"push: unknown socket \"3.2\""}`},
 	{"answer without id", `{"connections":3}`},
 	{"not json", `{"node":`},
 	{"null", `null`},
@@ -61,6 +65,12 @@ func checkDecoders(t *testing.T, b []byte) {
 	}
 	if a, err := decodeAnswer(b); err == nil {
 		roundTrip(t, a, decodeAnswer)
+	}
+	if op, err := decodeSocketOp(b); err == nil {
+		roundTrip(t, op, decodeSocketOp)
+	}
+	if r, err := decodeOpReply(b); err == nil {
+		roundTrip(t, r, decodeOpReply)
 	}
 }
 

@@ -39,10 +39,10 @@ var errNoApplier = errors.New("cluster: this node does not apply socket operatio
 // onSocketOp applies an operation another node forwarded, on NATS's
 // goroutine for this subscription (one at a time), and answers it.
 func (s *State) onSocketOp(m *nats.Msg) {
-	var op push.SocketOp
 	var r opReply
+	op, err := decodeSocketOp(m.Data)
 	switch apply := s.applyOp.Load(); {
-	case json.Unmarshal(m.Data, &op) != nil:
+	case err != nil:
 		s.stats.malformed.Add(1)
 		r.Code, r.Err = push.SocketOpError(errors.New("cluster: malformed socket operation"))
 	case apply == nil:
@@ -106,8 +106,8 @@ func (s *State) askNode(node uint16, op push.SocketOp) (int, error) {
 		s.stats.queryTimeouts.Add(1)
 		return 0, fmt.Errorf("cluster: node %d did not answer %s: %w", node, op.Kind, err)
 	}
-	var r opReply
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	r, err := decodeOpReply(m.Data)
+	if err != nil {
 		s.stats.malformed.Add(1)
 		return 0, fmt.Errorf("cluster: node %d answered %s with %q", node, op.Kind, m.Data)
 	}
@@ -122,4 +122,18 @@ func (s *State) alive(node uint16) bool {
 		}
 	}
 	return false
+}
+
+// decodeSocketOp decodes a forwarded operation.
+func decodeSocketOp(b []byte) (push.SocketOp, error) {
+	var op push.SocketOp
+	err := json.Unmarshal(b, &op)
+	return op, err
+}
+
+// decodeOpReply decodes a node's answer to an operation.
+func decodeOpReply(b []byte) (opReply, error) {
+	var r opReply
+	err := json.Unmarshal(b, &r)
+	return r, err
 }

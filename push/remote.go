@@ -59,7 +59,10 @@ func SocketNode(id string) (uint16, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(tail[:len(tail)-9], 10, 16)
-	return uint16(n), err == nil
+	if err != nil {
+		return 0, false
+	}
+	return uint16(n), true
 }
 
 // applySocketOp applies an operation another node forwarded to this one,
