@@ -79,11 +79,17 @@ func startNode(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config) 
 // startNodeApp is startNode serving app (with its Limits) as the test app.
 func startNodeApp(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config, app push.App) *node {
 	t.Helper()
+	return startNodeAt(t, ns.ClientURL(), num, cfg, app)
+}
+
+// startNodeAt is startNodeApp connecting to NATS at url.
+func startNodeAt(t testing.TB, url string, num uint16, cfg cluster.Config, app push.App) *node {
+	t.Helper()
 	var opts []nats.Option
 	if num%2 == 1 {
 		opts = append(opts, nats.NoEcho())
 	}
-	nc, err := nats.Connect(ns.ClientURL(), opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -309,7 +309,7 @@ func (s *State) apply(kind, app, name string, before, after *entry) {
 
 // kvLoop binds the state bucket, keeps this node's part of it right (a
 // resync at start, after a NATS reconnect, after a degraded decision and
-// when nodes appear) and, on the lowest live node, removes the nodes that
+// when another node says it took this one for dead) and, on the lowest live node, removes the nodes that
 // died or left from it.
 func (s *State) kvLoop() {
 	defer s.wg.Done()
@@ -374,10 +374,7 @@ func (s *State) kvLoop() {
 				}
 			}
 			for _, n := range now {
-				if !slices.Contains(live, n) {
-					delete(gone, n)
-					resync = true // a node seen again: it may have removed this one meanwhile
-				}
+				delete(gone, n) // back before it was removed: nothing to remove
 			}
 			live = now
 		}
@@ -448,8 +445,8 @@ func (s *State) rewrite(ctx context.Context, kind, app, name, key string, edit f
 
 // resync makes this node's part of every key what its LocalState holds:
 // at start (nothing, so a previous instance's part goes), after a
-// reconnect or a degraded decision, and when nodes appear (one may have
-// taken this node for dead and removed it).
+// reconnect or a degraded decision, and when a node says it took this one
+// for dead (heartbeatMsg.Revived: its part may have been removed).
 func (s *State) resync(ctx context.Context) error {
 	keys, err := s.keys(ctx)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -356,4 +357,31 @@ func TestInterestBeforeSucceeded(t *testing.T) {
 		}
 		c.expectEvent("ev", ch, "x")
 	}
+}
+
+// TestStalledNode: a node whose NATS connection stalls for longer than
+// DeadAfter (up, but carrying nothing) is taken for dead and its members
+// removed; heard again, it is told so and writes its part back, and its
+// members are added again. Without that its member would stay missing.
+func TestStalledNode(t *testing.T) {
+	ns, nodes := startCluster(t, 2)
+	a := nodes[0]
+	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	c := startNodeAt(t, "nats://"+v.ln.Addr().String(), 3, testConfig, testApp)
+	waitFor(t, "c live", func() bool { return len(a.st.Nodes()) == 3 })
+	const ch = "presence-stall"
+	w := a.dial()
+	w.joinPresence(ch, "w")
+	d := c.dial()
+	d.joinPresence(ch, "d")
+	w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
+	v.gate.Lock() // c's heartbeats stop reaching NATS
+	w.expectEvent("pusher_internal:member_removed", ch, `{"user_id":"d"}`)
+	v.gate.Unlock()
+	w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
+	w.quiet()
+	waitFor(t, "d back in the bucket", func() bool {
+		_, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch)
+		return err == nil && slices.Equal(members["d"], []uint16{3})
+	})
 }
