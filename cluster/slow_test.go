@@ -181,6 +181,12 @@ func TestFullDispatcher(t *testing.T) {
 		s := b.st.Stats()
 		return s.ReceiveDropped > 0 && s.SlowConsumers > 0
 	})
+	// The burst over, received or dropped: an event behind it could find
+	// its dispatcher's queue full too.
+	waitFor(t, "the burst over", func() bool {
+		s := b.st.Stats()
+		return s.Received+s.ReceiveDropped >= n
+	})
 	after := b.dial()
 	after.join("after")
 	b.follow("after", true)
