@@ -120,21 +120,24 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 		} else {
 			after, err = s.read(ctx, channelKey(app.ID, channel))
 		}
-		cancel()
 		switch {
 		case errors.Is(err, push.ErrPresenceFull):
 			if first {
 				s.follow(app.ID, channel, false)
 			}
+			cancel()
 			return push.Change{}, err
-		case err != nil:
+		case err != nil && (first || userFirst):
 			s.degrade("a subscription", err)
 			if first {
-				s.flushFollow()
+				s.flushFollow(ctx)
 			}
+		case err != nil: // only the members: this node's
+			s.logDrop("cluster: state bucket unavailable: a presence subscription lists this node's members", "error", err)
 		default:
 			cluster = &after
 		}
+		cancel()
 	}
 	var decided push.Change
 	_, err := s.LocalState.Subscribe(sock, channel, m, func(tr *push.Transition) {
@@ -277,11 +280,13 @@ func (s *State) followNow(app, channel string) {
 	s.reconcile(subj)
 }
 
-// flushFollow waits, up to KVTimeout, until NATS has the subscriptions
-// sent so far; nothing when disconnected.
-func (s *State) flushFollow() {
+// flushFollow waits until NATS has the subscriptions sent so far, until
+// ctx ends and at most KVTimeout; nothing when disconnected.
+func (s *State) flushFollow(ctx context.Context) {
 	if s.nc.IsConnected() {
-		_ = s.nc.FlushTimeout(s.cfg.KVTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
+		defer cancel()
+		_ = s.nc.FlushWithContext(ctx)
 	}
 }
 
