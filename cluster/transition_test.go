@@ -385,3 +385,31 @@ func TestStalledNode(t *testing.T) {
 		return err == nil && slices.Equal(members["d"], []uint16{3})
 	})
 }
+
+// TestRestartedNode: a node killed and started again at once, under the
+// same number and before the others take it for dead, removes what its
+// previous instance left in the bucket when it starts: its member is
+// removed once, not kept as a ghost.
+func TestRestartedNode(t *testing.T) {
+	ns, nodes := startCluster(t, 2)
+	a := nodes[0]
+	c := startNode(t, ns, 3, testConfig)
+	waitFor(t, "c live", func() bool { return len(a.st.Nodes()) == 3 })
+	const ch = "presence-restart"
+	w := a.dial()
+	w.joinPresence(ch, "w")
+	c.dial().joinPresence(ch, "ghost")
+	w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"ghost"}`)
+	c.nc.Close()
+	again := startNode(t, ns, 3, testConfig)
+	w.expectEvent("pusher_internal:member_removed", ch, `{"user_id":"ghost"}`)
+	w.quiet()
+	live := []*node{nodes[0], nodes[1], again}
+	if n := hooks(live, push.HookMemberRemoved, ch, "ghost"); n != 1 {
+		t.Errorf("member_removed webhook events for the ghost: %d, want 1", n)
+	}
+	_, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch)
+	if err != nil || len(members) != 1 || members["w"] == nil {
+		t.Errorf("the bucket holds members %v (%v), want w alone", members, err)
+	}
+}
