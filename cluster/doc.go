@@ -109,7 +109,9 @@
 // its members (about 0.04 ms), as Members does. At most KVTimeout (500 ms): past it,
 // or without JetStream, the node decides alone as LocalState did (the
 // transition may be reported once per node), logs it at most once a
-// second and counts it in [Stats] Degraded.
+// second and counts it in [Stats] Degraded. While NATS is disconnected,
+// and after a timeout until the bucket answers again, it decides at once,
+// so an outage costs an event loop one KVTimeout, not one per transition.
 //
 // A node's first subscriber of a channel also gets the channel's NATS
 // subscription sent before the bucket write on the same connection, so

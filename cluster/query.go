@@ -320,7 +320,7 @@ func mergeChannels(answers []answer) map[string]push.ChannelInfo {
 func (s *State) Members(app, channel string) []push.Member {
 	if s.kv.get() != nil {
 		ctx, cancel := s.kvContext()
-		e, err := s.read(ctx, channelKey(app, channel))
+		e, err := s.readNow(ctx, channelKey(app, channel))
 		cancel()
 		if err == nil {
 			return e.members()

@@ -137,6 +137,7 @@ type State struct {
 	kv              bucket
 	locks           stripes
 	dirty           atomic.Bool // a decision was degraded: resync
+	kvDown          atomic.Bool // the bucket timed out: transitions do not wait for it until a resync works
 	transitions     push.Transitions
 	transitionsOnce sync.Once
 	transitionsSet  chan struct{} // closed by SetTransitions

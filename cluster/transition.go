@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/wssd/wssd/push"
 )
 
@@ -59,11 +61,39 @@ func (s *State) kvContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), s.cfg.KVTimeout)
 }
 
+// errKVDown is returned by updateNow and readNow while NATS is
+// disconnected, and after a timeout until the bucket answers again.
+var errKVDown = errors.New("cluster: state bucket not answering")
+
+// updateNow is update for a transition on a caller's goroutine (an event
+// loop): it fails at once with errKVDown while the bucket is known not to
+// answer, so that an outage costs the event loops one KVTimeout, not one
+// per transition.
+func (s *State) updateNow(ctx context.Context, key string, edit func(*entry) error) (before, after entry, err error) {
+	if !s.nc.IsConnected() || s.kvDown.Load() {
+		return entry{}, entry{}, errKVDown
+	}
+	return s.update(ctx, key, edit)
+}
+
+// readNow is read, failing at once as updateNow does.
+func (s *State) readNow(ctx context.Context, key string) (entry, error) {
+	if !s.nc.IsConnected() || s.kvDown.Load() {
+		return entry{}, errKVDown
+	}
+	return s.read(ctx, key)
+}
+
 // degrade records that a transition was decided by this node alone
-// because the bucket could not be used, and asks for a resync.
+// because the bucket could not be used, and asks for a resync; after a
+// timeout, the next transitions do not wait for the bucket until the
+// resync has found it answering again.
 func (s *State) degrade(what string, err error) {
 	s.stats.degraded.Add(1)
 	s.dirty.Store(true)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		s.kvDown.Store(true)
+	}
 	s.logDrop("cluster: state bucket unavailable: "+what+" decided by this node alone", "error", err)
 }
 
@@ -105,7 +135,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 		var before, after entry
 		var err error
 		if first || userFirst {
-			before, after, err = s.update(ctx, channelKey(app.ID, channel), func(e *entry) error {
+			before, after, err = s.updateNow(ctx, channelKey(app.ID, channel), func(e *entry) error {
 				if m != nil && e.Members[m.UserID] == nil && len(e.Members) >= app.Limits.MaxPresenceMembers {
 					return push.ErrPresenceFull
 				}
@@ -118,7 +148,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 			occupied = len(before.Nodes) == 0 && len(after.Nodes) > 0
 			added = m != nil && before.Members[m.UserID] == nil && after.Members[m.UserID] != nil
 		} else {
-			after, err = s.read(ctx, channelKey(app.ID, channel))
+			after, err = s.readNow(ctx, channelKey(app.ID, channel))
 		}
 		switch {
 		case errors.Is(err, push.ErrPresenceFull):
@@ -187,7 +217,7 @@ func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Tran
 	}
 	if c.Vacated || c.MemberRemoved {
 		ctx, cancel := s.kvContext()
-		before, after, err := s.update(ctx, channelKey(app.ID, channel), func(e *entry) error {
+		before, after, err := s.updateNow(ctx, channelKey(app.ID, channel), func(e *entry) error {
 			if c.Vacated {
 				e.Nodes = removeNode(e.Nodes, s.cfg.Node)
 			}
@@ -219,7 +249,7 @@ func (s *State) SignIn(sock *push.Socket, user string, f func()) bool {
 	online := true
 	if _, here := s.LocalState.UserSockets(app.ID, user); len(here) == 0 {
 		ctx, cancel := s.kvContext()
-		before, after, err := s.update(ctx, userKey(app.ID, user), func(e *entry) error {
+		before, after, err := s.updateNow(ctx, userKey(app.ID, user), func(e *entry) error {
 			e.Nodes = addNode(e.Nodes, s.cfg.Node)
 			return nil
 		})
@@ -247,7 +277,7 @@ func (s *State) SignOut(sock *push.Socket, user string, f func()) bool {
 		return false
 	}
 	ctx, cancel := s.kvContext()
-	before, after, err := s.update(ctx, userKey(app.ID, user), func(e *entry) error {
+	before, after, err := s.updateNow(ctx, userKey(app.ID, user), func(e *entry) error {
 		e.Nodes = removeNode(e.Nodes, s.cfg.Node)
 		return nil
 	})
@@ -357,6 +387,7 @@ func (s *State) kvLoop() {
 				s.logDrop("cluster: resync failed, tried again", "error", err)
 			} else {
 				resync = false
+				s.kvDown.Store(false)
 			}
 		}
 		if len(gone) > 0 && live[0] == s.cfg.Node && s.kv.get() != nil {
@@ -386,13 +417,17 @@ func (s *State) kvLoop() {
 	}
 }
 
+// listTimeout bounds the listing of the bucket's keys (a resync, a scrub):
+// it takes a round trip per key batch, so long for many channels.
+const listTimeout = time.Minute
+
 // keys lists the bucket's keys.
 func (s *State) keys(ctx context.Context) ([]string, error) {
 	kv := s.kv.get()
 	if kv == nil {
 		return nil, errNoBucket
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*s.cfg.KVTimeout)
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	l, err := kv.ListKeys(ctx)
 	if err != nil {
