@@ -29,13 +29,17 @@ type Stats struct {
 	// KVWrites counts the state bucket's writes, and KVConflicts the
 	// writes retried because another node wrote the key first.
 	KVWrites, KVConflicts uint64
+	// KVTimeouts counts transitions whose bucket work ran out of
+	// KVTimeout; the transitions after one do not wait for the bucket
+	// until it answers again.
+	KVTimeouts uint64
 	// Subscriptions is the number of channel subjects subscribed to now.
 	Subscriptions int
 }
 
 type counters struct {
 	published, publishDropped, received, slowConsumers, malformed, queryTimeouts atomic.Uint64
-	degraded, kvWrites, kvConflicts                                              atomic.Uint64
+	degraded, kvWrites, kvConflicts, kvTimeouts                                  atomic.Uint64
 }
 
 // Stats returns the counters. It walks the channel subscriptions to sum
@@ -58,6 +62,7 @@ func (s *State) Stats() Stats {
 		Degraded:       s.stats.degraded.Load(),
 		KVWrites:       s.stats.kvWrites.Load(),
 		KVConflicts:    s.stats.kvConflicts.Load(),
+		KVTimeouts:     s.stats.kvTimeouts.Load(),
 		Subscriptions:  active,
 	}
 }

@@ -92,6 +92,7 @@ func (s *State) degrade(what string, err error) {
 	s.stats.degraded.Add(1)
 	s.dirty.Store(true)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		s.stats.kvTimeouts.Add(1)
 		s.kvDown.Store(true)
 	}
 	s.logDrop("cluster: state bucket unavailable: "+what+" decided by this node alone", "error", err)
@@ -311,9 +312,10 @@ func (s *State) followNow(app, channel string) {
 }
 
 // flushFollow waits until NATS has the subscriptions sent so far, until
-// ctx ends and at most KVTimeout; nothing when disconnected.
+// ctx ends and at most KVTimeout; nothing when disconnected or while the
+// bucket is not answering (NATS is then likely stalled too).
 func (s *State) flushFollow(ctx context.Context) {
-	if s.nc.IsConnected() {
+	if s.nc.IsConnected() && !s.kvDown.Load() {
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 		defer cancel()
 		_ = s.nc.FlushWithContext(ctx)
