@@ -31,3 +31,7 @@ func UserNodes(s *State, app, user string) ([]uint16, error) {
 	e, err := s.read(ctx, userKey(app, user))
 	return e.Nodes, err
 }
+
+// BucketAnswering says whether s uses the state bucket for transitions
+// (not after a timeout until a resync has worked).
+func BucketAnswering(s *State) bool { return !s.kvDown.Load() }

@@ -217,7 +217,7 @@ func TestStalledBucket(t *testing.T) {
 	}
 	waitFor(t, "the part written again", func() bool {
 		nodes, _, err := cluster.ChannelEntry(nd.st, testApp.ID, "three")
-		return err == nil && len(nodes) == 1
+		return err == nil && len(nodes) == 1 && cluster.BucketAnswering(nd.st)
 	})
 	c.join("after")
 	if s := nd.st.Stats(); s.Degraded != 3 {

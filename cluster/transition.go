@@ -385,11 +385,14 @@ func (s *State) kvLoop() {
 			resync = true
 		}
 		if resync && s.kv.get() != nil {
+			timeouts := s.stats.kvTimeouts.Load()
 			if err := s.resync(ctx); err != nil {
 				s.logDrop("cluster: resync failed, tried again", "error", err)
 			} else {
 				resync = false
-				s.kvDown.Store(false)
+				if s.stats.kvTimeouts.Load() == timeouts { // no timeout since it began: the bucket answers
+					s.kvDown.Store(false)
+				}
 			}
 		}
 		if len(gone) > 0 && live[0] == s.cfg.Node && s.kv.get() != nil {
