@@ -131,7 +131,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 		occupied bool   // the write gave the channel its first node
 		added    bool   // the write gave the member its first node
 	)
-	if first || userFirst || m != nil {
+	if first || m != nil { // userFirst implies m
 		ctx, cancel := s.kvContext()
 		var before, after entry
 		var err error
