@@ -63,7 +63,7 @@ FUZZ_TARGETS = wsproto:FuzzParse wsproto:FuzzHandshake wsproto:FuzzUTF8 \
 	wsproto:FuzzInflate wsproto:FuzzNegotiateDeflate \
 	tlsconn:FuzzFeedSplit engine:FuzzProxyHeader engine:FuzzResolveClientIP \
 	engine:FuzzConn engine:FuzzHTTPRequest push:FuzzAPIAuth push:FuzzProtocol push:FuzzAPI \
-	cluster:FuzzSubject cluster:FuzzMessage
+	cluster:FuzzSubject cluster:FuzzMessage cluster:FuzzEntry
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \

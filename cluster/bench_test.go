@@ -55,3 +55,50 @@ func BenchmarkDelivery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransition: one op is a socket joining a channel and leaving it
+// again through the Gateway, on a node of two (embedded NATS server with
+// JetStream on loopback). "first": the socket is the node's only
+// subscriber, so both are local transitions (a state bucket read and write
+// each, and the NATS subscription in place before the join returns);
+// "other": another socket of the node stays subscribed, so neither touches
+// the bucket; "presence-tab": the user has another socket in the presence
+// channel here, so the join reads the bucket for the members and the leave
+// touches nothing.
+func BenchmarkTransition(b *testing.B) {
+	for _, tc := range []struct {
+		name, channel string
+		stay          bool
+	}{{"first", "bench", false}, {"other", "bench", true}, {"presence-tab", "presence-bench", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			_, nodes := startCluster(b, 2)
+			nd := nodes[0]
+			g := nd.gateway()
+			sock, stay := nd.dial(), nd.dial()
+			for _, id := range []string{sock.id, stay.id} {
+				if err := g.BindUID(id, "u"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if tc.stay {
+				if err := g.JoinGroup(stay.id, tc.channel); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := g.JoinGroup(sock.id, tc.channel); err != nil {
+					b.Fatal(err)
+				}
+				if err := g.LeaveGroup(sock.id, tc.channel); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if s := nd.st.Stats(); s.Degraded > 0 {
+				b.Fatalf("%d decisions degraded", s.Degraded)
+			}
+		})
+	}
+}

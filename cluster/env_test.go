@@ -1,9 +1,13 @@
 package cluster_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +23,20 @@ import (
 
 var testApp = push.App{ID: "1", Key: "278d425bdf160c739803", Secret: "7ad3773142a6692b25b8"}
 
-// startNATS runs an embedded NATS server on a free loopback port.
+// startNATS runs an embedded NATS server with JetStream, storing in a
+// temporary directory, on a free loopback port.
 func startNATS(t testing.TB) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	return startNATSAt(t, server.RANDOM_PORT, t.TempDir())
+}
+
+// startNATSAt runs an embedded NATS server on port with JetStream storing
+// in dir: started again on the same port and directory, it comes back
+// with the state bucket.
+func startNATSAt(t testing.TB, port int, dir string) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,26 +61,39 @@ var testConfig = cluster.Config{
 // node is one push server on a cluster State, with its own NATS
 // connection, on a free loopback port.
 type node struct {
-	t   testing.TB
-	nc  *nats.Conn
-	st  *cluster.State
-	srv *push.Server
-	es  *engine.Server
+	t    testing.TB
+	nc   *nats.Conn
+	st   *cluster.State
+	srv  *push.Server
+	es   *engine.Server
+	hook *recorder
 }
 
 // startNode starts node num. Even numbers connect without nats.NoEcho, so
 // that their own events come back to them and the origin check is tested.
 func startNode(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config) *node {
 	t.Helper()
+	return startNodeApp(t, ns, num, cfg, testApp)
+}
+
+// startNodeApp is startNode serving app (with its Limits) as the test app.
+func startNodeApp(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config, app push.App) *node {
+	t.Helper()
+	return startNodeAt(t, ns.ClientURL(), num, cfg, app)
+}
+
+// startNodeAt is startNodeApp connecting to NATS at url.
+func startNodeAt(t testing.TB, url string, num uint16, cfg cluster.Config, app push.App) *node {
+	t.Helper()
 	var opts []nats.Option
 	if num%2 == 1 {
 		opts = append(opts, nats.NoEcho())
 	}
-	nc, err := nats.Connect(ns.ClientURL(), opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	apps, err := push.NewApps(testApp)
+	apps, err := push.NewApps(app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +106,13 @@ func startNode(t testing.TB, ns *server.Server, num uint16, cfg cluster.Config) 
 		st.Close()
 		nc.Close()
 	})
-	srv, err := push.New(push.Config{Apps: apps, State: st, Node: num})
+	hook := &recorder{}
+	srv, err := push.New(push.Config{Apps: apps, State: st, Node: num, Hook: hook})
 	if err != nil {
 		t.Fatal(err)
 	}
 	es := wstest.StartServerWith(t, wstest.Transport{Name: "ws"}, "127.0.0.1:0", engine.Config{}, srv, 5*time.Second, srv.Bind)
-	return &node{t: t, nc: nc, st: st, srv: srv, es: es}
+	return &node{t: t, nc: nc, st: st, srv: srv, es: es, hook: hook}
 }
 
 // startCluster starts n nodes, numbered from 1, and waits until each sees
@@ -246,3 +274,74 @@ func (n *node) gateway() *push.Gateway {
 
 // jsonHas says whether the encoded frame contains s.
 func jsonHas(frame []byte, s string) bool { return strings.Contains(string(frame), s) }
+
+// recorder is a push.Hook that keeps the events.
+type recorder struct {
+	mu     sync.Mutex
+	events []push.HookEvent
+}
+
+func (r *recorder) HandleEvent(e push.HookEvent) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// hooks counts the events of kind on channel (about user, if not empty)
+// that the nodes' hooks received, all nodes together.
+func hooks(nodes []*node, kind push.HookKind, channel, user string) int {
+	n := 0
+	for _, nd := range nodes {
+		nd.hook.mu.Lock()
+		for _, e := range nd.hook.events {
+			if e.Kind == kind && e.Channel == channel && (user == "" || e.UserID == user) {
+				n++
+			}
+		}
+		nd.hook.mu.Unlock()
+	}
+	return n
+}
+
+// sign is the auth of a signed string, as the app's back end makes it.
+func sign(s string) string {
+	m := hmac.New(sha256.New, []byte(testApp.Secret))
+	m.Write([]byte(s))
+	return testApp.Key + ":" + hex.EncodeToString(m.Sum(nil))
+}
+
+// joinPresence subscribes to a presence channel as user and returns the
+// members listed in subscription_succeeded.
+func (c *client) joinPresence(channel, user string) []string {
+	c.t.Helper()
+	c.sendPresence(channel, user)
+	f := c.expect("pusher_internal:subscription_succeeded")
+	var d struct {
+		Presence struct {
+			IDs []string `json:"ids"`
+		} `json:"presence"`
+	}
+	if err := json.Unmarshal([]byte(f.text()), &d); err != nil {
+		c.t.Fatalf("subscription_succeeded %s: %v", f.text(), err)
+	}
+	return d.Presence.IDs
+}
+
+// sendPresence sends a presence subscription, signed, for user.
+func (c *client) sendPresence(channel, user string) {
+	cd := `{"user_id":"` + user + `"}`
+	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{
+		"channel": channel, "auth": sign(c.id + ":" + channel + ":" + cd), "channel_data": cd}})
+}
+
+// signin signs the connection in as user, watching watchlist.
+func (c *client) signin(user string, watchlist ...string) {
+	c.t.Helper()
+	ud, err := json.Marshal(map[string]any{"id": user, "watchlist": watchlist})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+		"user_data": string(ud), "auth": sign(c.id + "::user::" + string(ud))}})
+	c.expect("pusher:signin_success")
+}

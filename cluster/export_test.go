@@ -7,3 +7,31 @@ func Following(s *State, app, channel string) bool {
 
 // Synced is closed once s has asked the other nodes for their cache.
 func Synced(s *State) <-chan struct{} { return s.synced }
+
+// ChannelEntry returns what the state bucket holds for the channel: the
+// nodes with subscribers, and each member's nodes.
+func ChannelEntry(s *State, app, channel string) (nodes []uint16, members map[string][]uint16, err error) {
+	ctx, cancel := s.kvContext()
+	defer cancel()
+	e, err := s.read(ctx, channelKey(app, channel))
+	if err != nil {
+		return nil, nil, err
+	}
+	members = make(map[string][]uint16)
+	for id, m := range e.Members {
+		members[id] = m.Nodes
+	}
+	return e.Nodes, members, nil
+}
+
+// UserNodes returns the nodes the state bucket lists for a signed-in user.
+func UserNodes(s *State, app, user string) ([]uint16, error) {
+	ctx, cancel := s.kvContext()
+	defer cancel()
+	e, err := s.read(ctx, userKey(app, user))
+	return e.Nodes, err
+}
+
+// BucketAnswering says whether s uses the state bucket for transitions
+// (not after a timeout until a resync has worked).
+func BucketAnswering(s *State) bool { return !s.kvDown.Load() }

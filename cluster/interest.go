@@ -12,6 +12,7 @@ import (
 // brings the subscriptions in line with it, so the last word for a subject
 // wins whatever the order the goroutines ran in.
 type interest struct {
+	busy    sync.Mutex // one reconcile at a time: the loop's or followNow's
 	mu      sync.Mutex
 	subs    map[string]*want // subject → what is wanted and had
 	pending map[string]struct{}
@@ -72,6 +73,8 @@ func (s *State) interestLoop() {
 // mind meanwhile marks subj pending again, for the next round.
 func (s *State) reconcile(subj string) {
 	in := &s.interest
+	in.busy.Lock()
+	defer in.busy.Unlock()
 	in.mu.Lock()
 	w := in.subs[subj]
 	if w == nil {

@@ -14,6 +14,7 @@ var bodySeeds = []struct {
 }{
 	{"heartbeat", `{"node":7,"id":"7.0123456789abcdef"}`},
 	{"goodbye", `{"node":7,"id":"7.0123456789abcdef","bye":true}`},
+	{"heartbeat revived", `{"node":7,"id":"7.0123456789abcdef","revived":"3.fedcba9876543210"}`},
 	{"heartbeat wrong node", `{"node":8,"id":"7.01"}`},
 	{"heartbeat node out of range", `{"node":70000,"id":"70000.01"}`},
 	{"request channel", `{"kind":"channel","channel":"presence-room"}`},

@@ -313,9 +313,19 @@ func mergeChannels(answers []answer) map[string]push.ChannelInfo {
 	return out
 }
 
-// Members implements push.State: each user once (with the info of the
-// first node listed that has it), sorted by user id.
+// Members implements push.State: the channel's entry in the state bucket
+// (one read, up to KVTimeout), or without the bucket the nodes' answers,
+// each user once (with the info of the first node listed that has it),
+// sorted by user id.
 func (s *State) Members(app, channel string) []push.Member {
+	if s.kv.get() != nil {
+		ctx, cancel := s.kvContext()
+		e, err := s.readNow(ctx, channelKey(app, channel))
+		cancel()
+		if err == nil {
+			return e.members()
+		}
+	}
 	var out []push.Member
 	seen := make(map[string]bool)
 	for _, a := range s.ask(app, request{Kind: qMembers, Channel: channel}, nil) {

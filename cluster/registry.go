@@ -20,6 +20,10 @@ type heartbeatMsg struct {
 	// node is a new instance.
 	ID  string `json:"id"`
 	Bye bool   `json:"bye,omitempty"`
+	// Revived names an instance the sender had taken for dead (silent for
+	// DeadAfter) and hears again: the other nodes may have removed its
+	// part of the state bucket, so it rewrites it.
+	Revived string `json:"revived,omitempty"`
 }
 
 // errHeartbeat is returned by decodeHeartbeat for a body that is not a
@@ -43,8 +47,13 @@ type registry struct {
 	mu      sync.Mutex
 	node    uint16
 	peers   map[string]peer
-	changed chan struct{} // closed at the next change of Nodes
+	dead    map[string]time.Time // instances taken for dead, and when, for deadMemory
+	changed chan struct{}        // closed at the next change of Nodes
 }
+
+// deadMemory is how long an instance taken for dead is remembered: one
+// heard again within it is told it was (heartbeatMsg.Revived).
+const deadMemory = time.Hour
 
 type peer struct {
 	node uint16
@@ -54,6 +63,7 @@ type peer struct {
 func (r *registry) init(node uint16) {
 	r.node = node
 	r.peers = make(map[string]peer)
+	r.dead = make(map[string]time.Time)
 	r.changed = make(chan struct{})
 }
 
@@ -107,6 +117,9 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 	if h.ID == s.id {
 		return
 	}
+	if h.Revived == s.id && s.dirty.CompareAndSwap(false, true) { // kvLoop resyncs
+		s.log.Warn("cluster: this node was taken for dead: its part of the state is written again", "by", h.ID)
+	}
 	r := &s.reg
 	r.mu.Lock()
 	_, known := r.peers[h.ID]
@@ -123,6 +136,8 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 	}
 	r.peers[h.ID] = peer{node: h.Node, seen: time.Now()}
 	var twins []string
+	_, revived := r.dead[h.ID]
+	delete(r.dead, h.ID)
 	if !known {
 		r.notify()
 		if h.Node == r.node {
@@ -145,7 +160,12 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 			"socket ids may collide and events may go to the wrong node",
 			"node", h.Node, "instance", h.ID, "others", twins)
 	}
-	s.sendHeartbeat(false)
+	greet := heartbeatMsg{Node: s.cfg.Node, ID: s.id}
+	if revived {
+		s.log.Warn("cluster: node taken for dead heard again", "node", h.Node, "instance", h.ID)
+		greet.Revived = h.ID
+	}
+	s.publishHeartbeat(greet)
 }
 
 // heartbeatLoop announces this node every HeartbeatInterval and forgets
@@ -174,7 +194,13 @@ func (s *State) expire(now time.Time) {
 	for id, p := range r.peers {
 		if now.Sub(p.seen) > s.cfg.DeadAfter {
 			delete(r.peers, id)
+			r.dead[id] = now
 			dead = append(dead, id)
+		}
+	}
+	for id, at := range r.dead {
+		if now.Sub(at) > deadMemory {
+			delete(r.dead, id)
 		}
 	}
 	if len(dead) > 0 {
@@ -187,7 +213,11 @@ func (s *State) expire(now time.Time) {
 }
 
 func (s *State) sendHeartbeat(bye bool) {
-	b, _ := json.Marshal(heartbeatMsg{Node: s.cfg.Node, ID: s.id, Bye: bye}) // cannot fail
+	s.publishHeartbeat(heartbeatMsg{Node: s.cfg.Node, ID: s.id, Bye: bye})
+}
+
+func (s *State) publishHeartbeat(h heartbeatMsg) {
+	b, _ := json.Marshal(h) // cannot fail
 	if err := s.nc.Publish(s.subj.heartbeat(), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.logDrop("cluster: heartbeat not sent", "error", err)
 	}

@@ -181,6 +181,12 @@ func TestFullDispatcher(t *testing.T) {
 		s := b.st.Stats()
 		return s.ReceiveDropped > 0 && s.SlowConsumers > 0
 	})
+	// The burst over, received or dropped: an event behind it could find
+	// its dispatcher's queue full too.
+	waitFor(t, "the burst over", func() bool {
+		s := b.st.Stats()
+		return s.Received+s.ReceiveDropped >= n
+	})
 	after := b.dial()
 	after.join("after")
 	b.follow("after", true)
@@ -188,4 +194,33 @@ func TestFullDispatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	after.expectEvent("ev", "after", "ok")
+}
+
+// TestStalledBucket: with NATS up but not reading (the bucket cannot
+// answer), the first transition waits KVTimeout and times out, and those
+// after it are decided at once, without waiting again; once NATS reads
+// again the node writes its part and uses the bucket again.
+func TestStalledBucket(t *testing.T) {
+	ns := startNATS(t)
+	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	nd := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, testConfig, testApp)
+	c := nd.dial()
+	c.join("before")
+	v.gate.Lock()
+	for _, ch := range []string{"one", "two", "three"} {
+		c.join(ch)
+	}
+	s := nd.st.Stats()
+	v.gate.Unlock()
+	if s.Degraded != 3 || s.KVTimeouts != 1 {
+		t.Errorf("stalled: %d transitions degraded, %d timed out; want 3 and 1", s.Degraded, s.KVTimeouts)
+	}
+	waitFor(t, "the part written again", func() bool {
+		nodes, _, err := cluster.ChannelEntry(nd.st, testApp.ID, "three")
+		return err == nil && len(nodes) == 1 && cluster.BucketAnswering(nd.st)
+	})
+	c.join("after")
+	if s := nd.st.Stats(); s.Degraded != 3 {
+		t.Errorf("degraded after NATS read again: %+v", s)
+	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -40,6 +41,13 @@ type Config struct {
 	// Buffer is the capacity of the outgoing queue and of each dispatcher's
 	// incoming queue, in messages. Default 8192.
 	Buffer int
+	// KVTimeout bounds the state bucket's work for one transition (its
+	// reads, writes and retries): past it the node decides alone. It also
+	// bounds binding the bucket. Default 500 ms.
+	KVTimeout time.Duration
+	// KVReplicas is the state bucket's number of replicas in a JetStream
+	// cluster. Default 1.
+	KVReplicas int
 }
 
 // Defaults of Config.
@@ -49,6 +57,7 @@ const (
 	DefaultDeadAfter         = 3 * time.Second
 	DefaultQueryTimeout      = 200 * time.Millisecond
 	DefaultBuffer            = 8192
+	DefaultKVTimeout         = 500 * time.Millisecond
 )
 
 // dispatchers is the number of goroutines that deliver received messages.
@@ -83,20 +92,23 @@ const (
 //     subscribers there subscribe to;
 //   - a node registry from heartbeats ([State.Nodes]);
 //   - cluster-wide answers to the queries (Connections, Channel, Channels,
-//     Members, SubscriberUsers, UserOnline, UserSockets) by scatter-gather.
+//     Members, SubscriberUsers, UserOnline, UserSockets) by scatter-gather;
+//   - transitions exactly once cluster-wide, from a JetStream KV bucket
+//     written with compare-and-set on each of this node's local
+//     transitions (see the package doc, "Transitions").
 //
-// Transitions are not yet cluster-wide: Subscribe, Unsubscribe, SignIn and
-// SignOut report Occupied, Vacated, MemberAdded, MemberRemoved, online and
-// offline as this node's LocalState decides them, per node (see
-// the method decide). With several nodes a channel is thus occupied once per
-// node and a user added once per node, not once cluster-wide as push.State
-// requires; part 2 (owner election over [State.Nodes]) makes them exact.
-//
-// Its methods are safe for concurrent use. Publishing, subscribing and
-// signing in never wait on NATS; the queries wait for the other nodes, up
-// to QueryTimeout, and the protocol code calls two of them on an event
-// loop: Members when a socket subscribes again to a presence channel it is
-// in, and UserOnline for each id of a watchlist at sign-in.
+// Its methods are safe for concurrent use. Publishing never waits on NATS.
+// A Subscribe, Unsubscribe, SignIn or SignOut that is a local transition
+// (this node's first or last subscriber of a channel, a user's first or
+// last socket here in a presence channel or signed in) waits for the
+// bucket, one read and one write, up to KVTimeout, on the caller's
+// goroutine, which is an event loop for a client's: the loop serves no
+// other connection meanwhile. A subscription to a presence channel that is
+// not one reads the bucket once for the members. The queries wait for the
+// other nodes, up to QueryTimeout, and the protocol code calls two of them
+// on an event loop: Members (now a bucket read) when a socket subscribes
+// again to a presence channel it is in, and UserOnline for each id of a
+// watchlist at sign-in.
 type State struct {
 	*push.LocalState
 
@@ -121,6 +133,14 @@ type State struct {
 
 	fixed   []*nats.Subscription // per-app, heartbeat and inbox subscriptions
 	prevErr nats.ErrHandler
+
+	kv              bucket
+	locks           stripes
+	dirty           atomic.Bool // a decision was degraded: resync
+	kvDown          atomic.Bool // the bucket timed out: transitions do not wait for it until a resync works
+	transitions     push.Transitions
+	transitionsOnce sync.Once
+	transitionsSet  chan struct{} // closed by SetTransitions
 
 	stats   counters
 	lastLog atomic.Int64 // unix nanoseconds of the last drop logged
@@ -165,6 +185,12 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = DefaultBuffer
 	}
+	if cfg.KVTimeout <= 0 {
+		cfg.KVTimeout = DefaultKVTimeout
+	}
+	if cfg.KVReplicas <= 0 {
+		cfg.KVReplicas = 1
+	}
 	switch {
 	case cfg.Apps == nil:
 		return nil, errors.Join(ErrConfig, errors.New("no Apps"))
@@ -191,7 +217,10 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 		qs:         make(chan *nats.Msg, 256),
 		synced:     make(chan struct{}),
 		done:       make(chan struct{}),
+
+		transitionsSet: make(chan struct{}),
 	}
+	s.locks.seed = maphash.MakeSeed()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -220,7 +249,11 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 	}
 	s.goLoop(s.hb, s.onHeartbeat)
 	s.goLoop(s.qs, s.onQuery)
-	s.wg.Add(4)
+	if err := s.bind(context.Background()); err != nil {
+		s.log.Warn("cluster: state bucket unavailable (is JetStream enabled?): transitions decided per node until it is", "error", err)
+	}
+	s.wg.Add(5)
+	go s.kvLoop()
 	go s.publishLoop()
 	go s.interestLoop()
 	go s.heartbeatLoop()
@@ -291,9 +324,9 @@ func (s *State) goLoop(ch chan *nats.Msg, f func(*nats.Msg)) {
 // be used afterwards.
 func (s *State) Close() {
 	s.closeOnce.Do(func() {
-		s.sendHeartbeat(true)
 		close(s.done)
 		s.wg.Wait()
+		s.sendHeartbeat(true) // after the heartbeat loop's last one, which would bring the node back
 		s.unsubscribeAll()
 		s.nc.SetErrorHandler(s.prevErr)
 	})
@@ -310,42 +343,10 @@ func (s *State) unsubscribeAll() {
 // number drawn by New, so that a restarted node is a new instance.
 func (s *State) ID() string { return s.id }
 
-// decide turns a channel change as this node's LocalState decided it into
-// the Change the protocol code acts upon: the one place where part 2's
-// owner-based decision goes (the channel's owner, chosen by rendezvous
-// hashing over Nodes, says whether the channel became occupied or vacated
-// and a member was added or removed cluster-wide). In this part it returns
-// local unchanged: occupied/vacated and member_added/member_removed are
-// decided per node, not yet exactly once cluster-wide. SignIn and SignOut
-// (online/offline) are LocalState's too, per node.
-func (s *State) decide(app, channel string, local push.Change) push.Change {
-	_, _ = app, channel
-	return local
-}
-
-// Subscribe implements push.State: LocalState's, and this node subscribes
-// to the channel's subject when it gets its first local subscriber there.
-// What the callback publishes reaches the other nodes too.
-func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f func(*push.Transition)) (push.Change, error) {
-	var decided push.Change
-	if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(sock.App().ID, channel, f, &decided)); err != nil {
-		return push.Change{}, err
-	}
-	return decided, nil
-}
-
-// Unsubscribe implements push.State: LocalState's, and this node leaves the
-// channel's subject when its last local subscriber there leaves.
-func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Transition)) (push.Change, bool) {
-	var decided push.Change
-	_, ok := s.LocalState.Unsubscribe(sock, channel, s.around(sock.App().ID, channel, f, &decided))
-	return decided, ok
-}
-
-// around is the callback handed to LocalState for f. Under the channel's
-// lock, it follows the channel from this node's first subscriber to its
-// last (LocalState's own Change, before decide), stores decide's Change in
-// decided, and lets what f publishes reach the other nodes too.
+// around is the callback handed to LocalState for f on an internal
+// channel. Under the channel's lock, it follows the channel from this
+// node's first subscriber to its last, stores the Change in decided, and
+// lets what f publishes reach the other nodes too.
 func (s *State) around(app, channel string, f func(*push.Transition), decided *push.Change) func(*push.Transition) {
 	return func(tr *push.Transition) {
 		switch {
@@ -354,7 +355,6 @@ func (s *State) around(app, channel string, f func(*push.Transition), decided *p
 		case tr.Vacated:
 			s.follow(app, channel, false)
 		}
-		tr.Change = s.decide(app, channel, tr.Change)
 		*decided = tr.Change
 		if f != nil {
 			tr.Publish = s.publisher(app, channel, tr.Publish)

@@ -22,12 +22,24 @@ type Stats struct {
 	// QueryTimeouts counts queries that ended before every live node
 	// answered.
 	QueryTimeouts uint64
+	// Degraded counts transitions this node decided alone because the
+	// state bucket could not be used (JetStream unreachable, or slower
+	// than KVTimeout): they may be reported once per node.
+	Degraded uint64
+	// KVWrites counts the state bucket's writes, and KVConflicts the
+	// writes retried because another node wrote the key first.
+	KVWrites, KVConflicts uint64
+	// KVTimeouts counts transitions whose bucket work ran out of
+	// KVTimeout; the transitions after one do not wait for the bucket
+	// until it answers again.
+	KVTimeouts uint64
 	// Subscriptions is the number of channel subjects subscribed to now.
 	Subscriptions int
 }
 
 type counters struct {
 	published, publishDropped, received, slowConsumers, malformed, queryTimeouts atomic.Uint64
+	degraded, kvWrites, kvConflicts, kvTimeouts                                  atomic.Uint64
 }
 
 // Stats returns the counters. It walks the channel subscriptions to sum
@@ -47,6 +59,10 @@ func (s *State) Stats() Stats {
 		SlowConsumers:  s.stats.slowConsumers.Load(),
 		Malformed:      s.stats.malformed.Load(),
 		QueryTimeouts:  s.stats.queryTimeouts.Load(),
+		Degraded:       s.stats.degraded.Load(),
+		KVWrites:       s.stats.kvWrites.Load(),
+		KVConflicts:    s.stats.kvConflicts.Load(),
+		KVTimeouts:     s.stats.kvTimeouts.Load(),
 		Subscriptions:  active,
 	}
 }

@@ -72,6 +72,12 @@ func New(cfg Config) (*Server, error) {
 		at = DefaultActivityTimeout
 	}
 	s.activity = max(1, int(at/time.Second))
+	if ts, ok := s.state.(TransitionSetter); ok {
+		ts.SetTransitions(Transitions{
+			Channel: func(app *App, name string, tr *Transition) { s.transition(app, name, tr, nil) },
+			User:    s.presence,
+		})
+	}
 	// The node number, then a number of this process's life, so that ids
 	// differ across nodes and restarts; the first number counts sockets.
 	s.suffix = "." + strconv.FormatUint(uint64(cfg.Node), 10) + strconv.FormatUint(uint64(rand.Uint32()%1e9+1e9), 10)[1:]

@@ -123,17 +123,7 @@ func (s *Server) join(sock *Socket, name string, m *Member, notify bool) error {
 				}
 			}
 		}
-		if k == kindInternal {
-			return
-		}
-		if tr.Occupied {
-			s.emit(HookEvent{Kind: HookChannelOccupied, App: app, Channel: name})
-		}
-		if tr.MemberAdded {
-			tr.Publish(s.message(app, wireFrame{Event: evMemberAdded, Channel: name,
-				Data: dataOf(memberData{UserID: tr.Member.UserID, UserInfo: tr.Member.Info})}), []string{sock.id})
-			s.emit(HookEvent{Kind: HookMemberAdded, App: app, Channel: name, UserID: tr.Member.UserID})
-		}
+		s.transition(app, name, tr, []string{sock.id})
 	})
 	if err != nil {
 		sock.mu.Unlock()
@@ -181,20 +171,39 @@ func (s *Server) unsubscribe(sock *Socket, name string) {
 	k, _ := channelKind(name)
 	app := sock.app
 	_, ok = s.state.Unsubscribe(sock, name, func(tr *Transition) {
-		if k == kindInternal {
-			return
-		}
-		if tr.MemberRemoved {
-			tr.Publish(s.message(app, wireFrame{Event: evMemberRemoved, Channel: name,
-				Data: dataOf(memberData{UserID: tr.Member.UserID})}), nil)
-			s.emit(HookEvent{Kind: HookMemberRemoved, App: app, Channel: name, UserID: tr.Member.UserID})
-		}
-		if tr.Vacated {
-			s.emit(HookEvent{Kind: HookChannelVacated, App: app, Channel: name})
-		}
+		s.transition(app, name, tr, nil)
 	})
 	if ok {
 		s.countLater(app, name, k)
+	}
+}
+
+// transition sends and reports what a channel's change did: the member
+// events, published with tr.Publish to the channel's subscribers except
+// those in except (a joining socket, which has the member in its
+// subscription_succeeded), and the webhook events, in the order
+// occupied, member added, member removed, vacated. Internal channels have
+// none. It is the body of Subscribe's and Unsubscribe's callbacks and of
+// Transitions.Channel, so called while the channel cannot change.
+func (s *Server) transition(app *App, name string, tr *Transition, except []string) {
+	if k, _ := channelKind(name); k == kindInternal {
+		return
+	}
+	if tr.Occupied {
+		s.emit(HookEvent{Kind: HookChannelOccupied, App: app, Channel: name})
+	}
+	if tr.MemberAdded {
+		tr.Publish(s.message(app, wireFrame{Event: evMemberAdded, Channel: name,
+			Data: dataOf(memberData{UserID: tr.Member.UserID, UserInfo: tr.Member.Info})}), except)
+		s.emit(HookEvent{Kind: HookMemberAdded, App: app, Channel: name, UserID: tr.Member.UserID})
+	}
+	if tr.MemberRemoved {
+		tr.Publish(s.message(app, wireFrame{Event: evMemberRemoved, Channel: name,
+			Data: dataOf(memberData{UserID: tr.Member.UserID})}), nil)
+		s.emit(HookEvent{Kind: HookMemberRemoved, App: app, Channel: name, UserID: tr.Member.UserID})
+	}
+	if tr.Vacated {
+		s.emit(HookEvent{Kind: HookChannelVacated, App: app, Channel: name})
 	}
 }
 
@@ -267,9 +276,7 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 	// Still under mu, so that a close now waits and then signs the user out.
 	sock.user = u
 	app := sock.app
-	s.state.SignIn(sock, u.id, func() { // the user's first socket
-		s.state.Publish(app.ID, prefixWatch+u.id, NewMessage(app, watchlistFrame("online", []string{u.id})), nil)
-	})
+	s.state.SignIn(sock, u.id, func() { s.presence(app, u.id, true) }) // the user's first socket
 	sock.mu.Unlock()
 	_ = s.join(sock, prefixUser+u.id, nil, false)
 	var on []string
@@ -293,9 +300,18 @@ func watchlistFrame(name string, ids []string) []byte {
 // offline when it was its last socket.
 func (s *Server) signOut(sock *Socket, uid string) {
 	app := sock.app
-	s.state.SignOut(sock, uid, func() { // the user's last socket
-		s.state.Publish(app.ID, prefixWatch+uid, NewMessage(app, watchlistFrame("offline", []string{uid})), nil)
-	})
+	s.state.SignOut(sock, uid, func() { s.presence(app, uid, false) }) // the user's last socket
+}
+
+// presence tells the user's watchers, on every node, that it went online
+// or offline: the body of SignIn's and SignOut's callbacks and of
+// Transitions.User.
+func (s *Server) presence(app *App, uid string, online bool) {
+	name := "offline"
+	if online {
+		name = "online"
+	}
+	s.state.Publish(app.ID, prefixWatch+uid, NewMessage(app, watchlistFrame(name, []string{uid})), nil)
 }
 
 func (s *Server) onClientEvent(sock *Socket, f clientFrame) {

@@ -162,3 +162,27 @@ type Transition struct {
 	// changes (see State). Valid only during the callback.
 	Publish func(m *Message, except []string)
 }
+
+// Transitions are what the protocol code does on a transition that a State
+// decided with no socket of this node taking part: a cluster State that
+// removes a dead node's members, or puts this node's back after a
+// partition. New hands them to a State that implements TransitionSetter.
+type Transitions struct {
+	// Channel acts on a change of the app's channel as Subscribe's and
+	// Unsubscribe's callbacks do: member_added and member_removed are
+	// published with tr.Publish (to every subscriber: no socket joined
+	// here), and the webhook events reported. It must be called while the
+	// channel cannot change on this node, and is safe for concurrent use
+	// on different channels.
+	Channel func(app *App, channel string, tr *Transition)
+	// User tells the user's watchers, on every node, that it went online
+	// or offline, as SignIn's and SignOut's callbacks do.
+	User func(app *App, user string, online bool)
+}
+
+// TransitionSetter is implemented by a State that decides transitions
+// without a socket of this node (cluster.State): New calls
+// SetTransitions once, before the Server takes connections.
+type TransitionSetter interface {
+	SetTransitions(Transitions)
+}

@@ -215,10 +215,8 @@ func TestProcs(t *testing.T) {
 					t.Fatalf("subscribe: %s", ev)
 				}
 			}
-			// A node subscribes to the channel's NATS subject just after
-			// it answers its first subscriber (cluster.State): give the
-			// subscriptions a moment to reach the NATS server.
-			time.Sleep(200 * time.Millisecond)
+			// No wait: a node's NATS subscription to the channel is in
+			// place before it answers its first subscriber (cluster.State).
 			creds := push.Credentials{ID: "1", Key: "procs-key", Secret: "procs-secret"}
 			body := `{"name":"update","channels":["news"],"data":"{\"n\":1}"}`
 			query := creds.SignQuery("POST", "/apps/1/events", nil, []byte(body), time.Now())
@@ -242,18 +240,24 @@ func TestProcs(t *testing.T) {
 				}
 				c.ping() // and nothing else: not a second copy
 			}
-			// Every worker sees the three nodes, and the event crossed NATS.
-			for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				nodes, published := scrapeMetric(t, p.metrics, "wssd_cluster_nodes"), scrapeMetric(t, p.metrics, "wssd_cluster_published_total")
-				total := 0.0
-				for _, n := range published {
+			// Every worker sees the three nodes, the event crossed NATS, and
+			// each worker's first subscriber went through the state bucket
+			// of the embedded server's JetStream, none decided alone.
+			sum := func(m map[string]float64) (total float64) {
+				for _, n := range m {
 					total += n
 				}
-				if nodes["0"] == 3 && nodes["1"] == 3 && nodes["2"] == 3 && total >= 1 {
+				return total
+			}
+			for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				nodes, published := scrapeMetric(t, p.metrics, "wssd_cluster_nodes"), scrapeMetric(t, p.metrics, "wssd_cluster_published_total")
+				writes, degraded := scrapeMetric(t, p.metrics, "wssd_cluster_kv_writes_total"), scrapeMetric(t, p.metrics, "wssd_cluster_degraded_total")
+				if nodes["0"] == 3 && nodes["1"] == 3 && nodes["2"] == 3 && sum(published) >= 1 && sum(writes) >= 3 && sum(degraded) == 0 {
 					break
 				}
 				if time.Now().After(end) {
-					t.Fatalf("wssd_cluster_nodes %v, wssd_cluster_published_total %v", nodes, published)
+					t.Fatalf("wssd_cluster_nodes %v, wssd_cluster_published_total %v, wssd_cluster_kv_writes_total %v, wssd_cluster_degraded_total %v",
+						nodes, published, writes, degraded)
 				}
 			}
 		})

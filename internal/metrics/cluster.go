@@ -29,6 +29,10 @@ var clusterCounters = []struct {
 	{"cluster_slow_consumer_total", "Times a NATS subscription of this node started to drop events.", func(s cluster.Stats) uint64 { return s.SlowConsumers }},
 	{"cluster_malformed_total", "Messages on the cluster's subjects that were not of its layout.", func(s cluster.Stats) uint64 { return s.Malformed }},
 	{"cluster_query_timeouts_total", "Cluster-wide queries answered without every live node's part.", func(s cluster.Stats) uint64 { return s.QueryTimeouts }},
+	{"cluster_degraded_total", "Transitions (occupied, vacated, member added or removed, online, offline) this node decided alone because the cluster's state bucket could not be used in time: they may be reported once per node.", func(s cluster.Stats) uint64 { return s.Degraded }},
+	{"cluster_kv_writes_total", "Writes to the cluster's state bucket: one per local transition, more after a node's death or a resync.", func(s cluster.Stats) uint64 { return s.KVWrites }},
+	{"cluster_kv_timeouts_total", "Transitions whose work on the cluster's state bucket ran out of time; those after one are decided at once, without the bucket, until it answers again.", func(s cluster.Stats) uint64 { return s.KVTimeouts }},
+	{"cluster_kv_conflicts_total", "Writes to the cluster's state bucket retried because another node wrote the key first.", func(s cluster.Stats) uint64 { return s.KVConflicts }},
 }
 
 // RegisterCluster registers the cluster state's series on r: the live
