@@ -146,9 +146,7 @@ func TestClusterTwoMachines(t *testing.T) {
 // (pusher:member_added once at each other member, on every worker) and
 // removed once, when the last tab closes; every worker lists the same
 // members in subscription_succeeded, and the users query agrees.
-//
-// This needs the transitions decided cluster-wide (the cluster issue's
-// second part); until then it fails.
+// It failed while transitions were decided per worker (member_added twice).
 func TestClusterPresenceExactlyOnce(t *testing.T) {
 	runThreeWorkers(t, "presence", false)
 }
@@ -159,9 +157,8 @@ func TestClusterPresenceExactlyOnce(t *testing.T) {
 // subscribers are on three workers, no channel_vacated while one remains
 // anywhere and one once the last leaves; one member_added and one
 // member_removed for a user with tabs on two workers.
-//
-// This needs the transitions decided cluster-wide (the cluster issue's
-// second part); until then it fails.
+// It failed while transitions were decided per worker (3
+// channel_occupied, vacated while subscribers remained).
 func TestClusterWebhooksExactlyOnce(t *testing.T) {
 	runThreeWorkers(t, "webhooks", true)
 }
@@ -172,9 +169,7 @@ func TestClusterWebhooksExactlyOnce(t *testing.T) {
 // the user removed once, every worker lists the members without it, and
 // the test's server receives one member_removed webhook, and one
 // channel_vacated for a channel only that tab had joined.
-//
-// This needs the dead node's members to leave cluster-wide (the cluster
-// issue's second part); until then it fails.
+// It failed while a dead worker's members stayed forever.
 func TestClusterPresenceWorkerKilled(t *testing.T) {
 	runThreeWorkers(t, "presence-kill", true)
 }
