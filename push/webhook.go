@@ -272,7 +272,8 @@ func (s *WebhookSender) Enqueue(t *WebhookTarget, ev WebhookEvent) bool {
 // whose delay and cancellation were settled elsewhere (a cluster's queue).
 // When Send returns true, done is called once, on a goroutine of the
 // sender, with true after a 2xx answer, or false once the sender gave up
-// (RetryFor passed, or Close's context ended); done must not block. Send
+// (RetryFor passed, or Close's context ended); done should return soon
+// (a network round trip at most): Close waits for it. Send
 // returns false, and done is not called, when t does not want ev (or has
 // no URL), or when ev is dropped because the queue is full or the sender
 // closed (counted in Stats.Dropped).
