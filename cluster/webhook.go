@@ -97,6 +97,7 @@ type WebhookStats struct {
 type Webhooks struct {
 	cfg     WebhooksConfig
 	log     limitedLog
+	nc      *nats.Conn
 	js      jetstream.JetStream
 	kv      jetstream.KeyValue
 	subject string // prefix + ".wh." (then the app's token)
@@ -110,6 +111,11 @@ type Webhooks struct {
 	tracked  map[jetstream.Msg]struct{} // being posted: kept in progress
 	stopTick chan struct{}
 	tickDone chan struct{}
+
+	// downUntil (Unix nanoseconds) is set a second ahead by a failed
+	// publish: until then events go to Local at once, so that an outage
+	// costs each queued event no Timeout.
+	downUntil atomic.Int64
 
 	published, publishFailed, cancelled, malformed atomic.Uint64
 }
@@ -137,6 +143,10 @@ const (
 	markPending = "pending:"
 	markClaimed = "claimed:"
 )
+
+// errStreamDown is what fallBack logs for events not tried because NATS
+// is disconnected or a publish failed less than a second ago.
+var errStreamDown = errors.New("cluster: webhook stream unavailable")
 
 // errMarker is returned when a marker's compare-and-set lost casTries
 // rounds in a row.
@@ -175,7 +185,7 @@ func NewWebhooks(nc *nats.Conn, cfg WebhooksConfig) (*Webhooks, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Webhooks{cfg: cfg, log: limitedLog{log: cfg.Logger}, js: js, subject: cfg.Prefix + ".wh.",
+	w := &Webhooks{cfg: cfg, log: limitedLog{log: cfg.Logger}, nc: nc, js: js, subject: cfg.Prefix + ".wh.",
 		in: make(chan hookJob, cfg.Buffer), pubDone: make(chan struct{}),
 		tracked: make(map[jetstream.Msg]struct{}), stopTick: make(chan struct{}), tickDone: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
@@ -302,14 +312,22 @@ func markerKey(app string, ev push.WebhookEvent) (key string, delay, counterpart
 // is not sent; a delayed event writes its marker first (a second one while
 // the first is pending is dropped, as the local sender keeps the first).
 func (w *Webhooks) publish(j hookJob) {
+	if !w.nc.IsConnected() || time.Now().UnixNano() < w.downUntil.Load() {
+		w.fallBack(j.e, errStreamDown)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Timeout)
 	defer cancel()
+	failed := func(err error) {
+		w.downUntil.Store(time.Now().Add(time.Second).UnixNano())
+		w.fallBack(j.e, err)
+	}
 	ev := push.WebhookEventOf(j.e)
 	key, delay, counterpart := markerKey(j.e.App.ID, ev)
 	if counterpart {
 		won, err := w.cancelMarker(ctx, key)
 		if err != nil {
-			w.fallBack(j.e, err)
+			failed(err)
 			return
 		}
 		if won {
@@ -326,7 +344,7 @@ func (w *Webhooks) publish(j hookJob) {
 		var first bool
 		var err error
 		if rev, first, err = w.mark(ctx, key, m.ID); err != nil {
-			w.fallBack(j.e, err)
+			failed(err)
 			return
 		}
 		if !first {
@@ -339,7 +357,7 @@ func (w *Webhooks) publish(j hookJob) {
 		if delay {
 			_ = w.kv.Delete(ctx, key, jetstream.LastRevision(rev)) // best effort; the TTL ends it otherwise
 		}
-		w.fallBack(j.e, err)
+		failed(err)
 		return
 	}
 	w.published.Add(1)

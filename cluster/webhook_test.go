@@ -255,3 +255,21 @@ func TestWebhooksRetried(t *testing.T) {
 		t.Fatalf("stats %+v %+v", p, c)
 	}
 }
+
+// TestWebhooksStreamDown: with NATS gone, an event is sent by the node
+// that decided it, from memory, and counted as a publish failure.
+func TestWebhooksStreamDown(t *testing.T) {
+	target := newHookTarget(t, 0)
+	ns := startNATS(t)
+	n := startHookNode(t, ns, target)
+	ns.Shutdown()
+	waitFor(t, "the node disconnected", func() bool { return !n.nc.IsConnected() })
+	n.emit(push.HookChannelOccupied, "room", "")
+	waitFor(t, "the webhook", func() bool { return len(target.received()) == 1 })
+	if st := n.wh.Stats(); st != (cluster.WebhookStats{PublishFailed: 1}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if st := n.sender.Stats(); st.Delivered != 1 {
+		t.Fatalf("sender %+v", st)
+	}
+}
