@@ -94,6 +94,15 @@ func startHookNode(t *testing.T, ns *server.Server, target *hookTarget) *hookNod
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := webhooksOf(t, nc, apps)
+	n.nc = nc
+	return n
+}
+
+// webhooksOf starts a sender and a cluster.Webhooks on nc, closed at the
+// test's end (the Webhooks first).
+func webhooksOf(t testing.TB, nc *nats.Conn, apps *push.Apps) *hookNode {
+	t.Helper()
 	sender := push.NewWebhookSender(push.WebhookOptions{Delay: testHookDelay, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -108,7 +117,7 @@ func startHookNode(t *testing.T, ns *server.Server, target *hookTarget) *hookNod
 		t.Fatal(err)
 	}
 	t.Cleanup(wh.Close)
-	return &hookNode{nc: nc, sender: sender, wh: wh, app: apps.All()[0]}
+	return &hookNode{sender: sender, wh: wh, app: apps.All()[0]}
 }
 
 func (n *hookNode) emit(kind push.HookKind, channel, user string) {
@@ -271,5 +280,34 @@ func TestWebhooksStreamDown(t *testing.T) {
 	}
 	if st := n.sender.Stats(); st.Delivered != 1 {
 		t.Fatalf("sender %+v", st)
+	}
+}
+
+// TestWebhooksFromPushServers: push servers on two nodes with Webhooks as
+// their hook. A channel vacated on node 1 and occupied again within the
+// delay on node 2 sends neither webhook; only the first occupied is sent.
+func TestWebhooksFromPushServers(t *testing.T) {
+	target := newHookTarget(t, 0)
+	ns := startNATS(t)
+	var hooks []*hookNode
+	mk := func(nc *nats.Conn, apps *push.Apps) push.Hook {
+		n := webhooksOf(t, nc, apps)
+		hooks = append(hooks, n)
+		return n.wh
+	}
+	a := startNodeHook(t, ns.ClientURL(), 1, testConfig, target.app, mk)
+	b := startNodeHook(t, ns.ClientURL(), 2, testConfig, target.app, mk)
+	waitFor(t, "both nodes live", func() bool { return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2 })
+
+	ca := a.dial()
+	ca.join("room")
+	waitFor(t, "channel_occupied", func() bool { return len(target.received()) == 1 })
+	ca.leave("room")
+	waitFor(t, "channel_vacated in the stream", func() bool { return hooks[0].wh.Stats().Published == 2 })
+	b.dial().join("room")
+	waitFor(t, "the cancellation", func() bool { return hooks[1].wh.Stats().Cancelled == 2 })
+	streamDone(t, ns)
+	if got, want := target.received(), []push.WebhookEvent{{Name: push.WebhookChannelOccupied, Channel: "room"}}; !slices.Equal(got, want) {
+		t.Fatalf("received %+v, want %+v", got, want)
 	}
 }
