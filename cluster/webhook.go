@@ -92,8 +92,8 @@ type WebhookStats struct {
 // work-queue stream shared by the cluster, so that an event is posted even
 // when the node that decided it dies; every node takes events from it and
 // posts them through Local's sender. See the package documentation,
-// section Webhooks. HandleEvent never blocks; all methods may be called
-// concurrently.
+// section Webhooks. HandleEvent never blocks; its methods may be called
+// concurrently, Close once.
 type Webhooks struct {
 	cfg     WebhooksConfig
 	log     limitedLog
@@ -147,6 +147,10 @@ const (
 // errStreamDown is what fallBack logs for events not tried because NATS
 // is disconnected or a publish failed less than a second ago.
 var errStreamDown = errors.New("cluster: webhook stream unavailable")
+
+// errQueueFull is what fallBack logs for events past Buffer, or after
+// Close.
+var errQueueFull = errors.New("cluster: webhook publish queue full or closed")
 
 // errMarker is returned when a marker's compare-and-set lost casTries
 // rounds in a row.
@@ -257,7 +261,7 @@ func (w *Webhooks) HandleEvent(e push.HookEvent) {
 		default:
 		}
 	}
-	w.fallBack(e, errors.New("queue full or closed"))
+	w.fallBack(e, errQueueFull)
 }
 
 // fallBack hands e to Local, counted and logged.
