@@ -28,6 +28,8 @@ type hookTarget struct {
 	t         *testing.T
 	app       push.App
 	failFirst int
+	failUntil time.Time     // and every POST before it
+	hold      chan struct{} // if not nil, the first POST waits for the client to give up, and is sent on hold
 	mu        sync.Mutex
 	posts     int
 	events    []push.WebhookEvent
@@ -51,7 +53,14 @@ func (h *hookTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.posts++; h.posts <= h.failFirst {
+	if h.posts++; h.posts == 1 && h.hold != nil {
+		h.mu.Unlock()
+		h.hold <- struct{}{}
+		<-r.Context().Done()
+		h.mu.Lock()
+		return
+	}
+	if h.posts <= h.failFirst || time.Now().Before(h.failUntil) {
 		http.Error(w, "not now", http.StatusServiceUnavailable)
 		return
 	}
@@ -309,5 +318,46 @@ func TestWebhooksFromPushServers(t *testing.T) {
 	streamDone(t, ns)
 	if got, want := target.received(), []push.WebhookEvent{{Name: push.WebhookChannelOccupied, Channel: "room"}}; !slices.Equal(got, want) {
 		t.Fatalf("received %+v, want %+v", got, want)
+	}
+}
+
+// TestWebhooksPosterDies: the node posting a delayed event (it has claimed
+// its marker) dies before the target answered; after AckWait another node
+// posts it, once.
+func TestWebhooksPosterDies(t *testing.T) {
+	target := newHookTarget(t, 0)
+	target.hold = make(chan struct{}, 1)
+	ns := startNATS(t)
+	a := startHookNode(t, ns, target)
+	a.emit(push.HookChannelVacated, "room", "")
+	<-target.hold // A took it at its due time, claimed it and is posting it
+	b := startHookNode(t, ns, target)
+	a.nc.Close()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = a.sender.Close(gone) // the POST is abandoned
+	waitFor(t, "the webhook", func() bool { return len(target.received()) == 1 })
+	streamDone(t, ns)
+	if got := target.received(); got[0] != (push.WebhookEvent{Name: push.WebhookChannelVacated, Channel: "room"}) {
+		t.Fatalf("received %+v", got)
+	}
+	if st := b.sender.Stats(); st.Delivered != 1 {
+		t.Fatalf("B's sender %+v", st)
+	}
+}
+
+// TestWebhooksLongRetry: an event retried for longer than AckWait stays
+// with its node (it tells the stream it is in progress): delivered once.
+func TestWebhooksLongRetry(t *testing.T) {
+	target := newHookTarget(t, 0)
+	target.failUntil = time.Now().Add(3 * testHookAckWait)
+	ns := startNATS(t)
+	nodes := []*hookNode{startHookNode(t, ns, target), startHookNode(t, ns, target)}
+	nodes[0].emit(push.HookChannelOccupied, "room", "")
+	waitFor(t, "the webhook", func() bool { return len(target.received()) >= 1 })
+	streamDone(t, ns)
+	time.Sleep(2 * testHookAckWait) // a second delivery would come within an AckWait
+	if p, _ := sumStats(nodes); len(target.received()) != 1 || p.Delivered != 1 {
+		t.Fatalf("received %+v, stats %+v", target.received(), p)
 	}
 }
