@@ -17,6 +17,7 @@
 //	wssd.all.{app}          PublishAll
 //	wssd.cache.{app}        cache channels' events (Wssd-Channel names the channel)
 //	wssd.q.{app}            queries, answered on the asker's inbox
+//	wssd.wh.{app}           webhook events, in a JetStream stream (see Webhooks)
 //
 // An event's body is its encoded frame, sent as it is to the sockets;
 // headers carry the publishing instance (Wssd-Origin) and the socket ids it
@@ -134,6 +135,56 @@
 // when it reconnects to NATS, after a degraded decision, and when a node
 // that had taken it for dead (a stall longer than DeadAfter, with the
 // connection up) hears it again and says so in its next heartbeat
-// ("revived"). Webhooks are reported by the node whose write decided them,
-// from memory: those of a node that dies before sending them are lost.
+// ("revived"). The transitions' webhooks are reported by the node whose
+// write decided them, to its push.Hook: [Webhooks] makes them survive it.
+//
+// # Webhooks
+//
+// [Webhooks] is the push.Hook of a node in a cluster. It publishes each
+// webhook event, from one goroutine in the order reported, to a JetStream
+// work-queue stream ("wssd_webhooks", file storage, Replicas, events kept
+// 24 h at most, a 2-minute duplicate window), on the subject
+// {prefix}.wh.{app}, with an id in Nats-Msg-Id, and waits for the stream's
+// acknowledgement (at most Timeout, 2 s). Every node pulls from one durable
+// consumer of it ("deliver": explicit acks, AckWait 30 s, at most 10,000
+// events pending cluster-wide, unlimited redeliveries) and hands each event
+// to its local push.WebhookSender (push.WebhookSender.Send), which batches,
+// signs and retries it as in a single process; the event is acked when the
+// target answered 2xx, or when the sender gave up after its retry period or
+// dropped it, never before. While the sender holds it, the node tells the
+// stream every AckWait/3 that it is in progress. A node that dies holding
+// events (in its consumer's buffer, or posting them) makes them come back
+// to another node after AckWait.
+//
+// This is at-least-once over HTTP: a node that dies between a 2xx and its
+// ack makes another node post the event again. A stream message a node
+// cannot read, or of an app without a webhook URL on that node, is dropped
+// and counted (WebhookStats.Malformed).
+//
+// A channel_vacated or member_removed is published at once with a due time
+// (its time plus Delay, 3 s, by the publishing node's clock: nodes' clocks
+// must agree to well under the delay) after writing a marker in a second
+// bucket ("wssd_hooks", history 1, TTL 24 h):
+//
+//	c.{app}.{channel}        "pending:{id}" then "claimed:{id}"
+//	m.{app}.{channel}.{user}
+//
+// A node that takes it before it is due NAKs it with the time left. Then
+// exactly one of two writes wins, by the revision each expects: the
+// counterpart (a channel_occupied, or member_added of the same user, on any
+// node) that finds the marker pending deletes it, and neither event is sent
+// (WebhookStats.Cancelled counts both, on the counterpart's node); or the
+// node that takes the due event turns "pending:{id}" into "claimed:{id}"
+// and posts it, and a counterpart that then finds it claimed is sent as any
+// event. A due event whose marker is gone, or holds another event's id, was
+// cancelled and is acked unsent; one whose marker it has claimed already
+// (its node died before acking) is posted. A second delayed event while
+// one is pending is not sent (the first stands, as in one process). The
+// marker is deleted once the event is acked, unless another event marked
+// the key since.
+//
+// An event the stream does not take (NATS or JetStream down, Timeout
+// passed, Buffer full, or Webhooks closed) is handed to the local hook
+// instead, which sends it from this node with its in-memory delay; it is
+// counted in WebhookStats.PublishFailed and logged at most once a second.
 package cluster

@@ -85,6 +85,13 @@ func startNodeApp(t testing.TB, ns *server.Server, num uint16, cfg cluster.Confi
 // startNodeAt is startNodeApp connecting to NATS at url.
 func startNodeAt(t testing.TB, url string, num uint16, cfg cluster.Config, app push.App) *node {
 	t.Helper()
+	return startNodeHook(t, url, num, cfg, app, nil)
+}
+
+// startNodeHook is startNodeAt whose push server's Hook is made by
+// mkHook, if not nil (the node's recorder then gets nothing).
+func startNodeHook(t testing.TB, url string, num uint16, cfg cluster.Config, app push.App, mkHook func(*nats.Conn, *push.Apps) push.Hook) *node {
+	t.Helper()
 	var opts []nats.Option
 	if num%2 == 1 {
 		opts = append(opts, nats.NoEcho())
@@ -107,7 +114,11 @@ func startNodeAt(t testing.TB, url string, num uint16, cfg cluster.Config, app p
 		nc.Close()
 	})
 	hook := &recorder{}
-	srv, err := push.New(push.Config{Apps: apps, State: st, Node: num, Hook: hook})
+	var h push.Hook = hook
+	if mkHook != nil {
+		h = mkHook(nc, apps)
+	}
+	srv, err := push.New(push.Config{Apps: apps, State: st, Node: num, Hook: h})
 	if err != nil {
 		t.Fatal(err)
 	}

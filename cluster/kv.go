@@ -228,17 +228,20 @@ func (b *bucket) get() jetstream.KeyValue {
 // (JetStream was unreachable).
 var errNoBucket = errors.New("cluster: state bucket not available")
 
-// bucketName is the state bucket's name for a subject prefix: each byte
-// that a bucket name cannot have ('.' among them) becomes '_', so that
-// prefixes differing only there share a bucket.
-func bucketName(prefix string) string {
+// bucketName is the state bucket's name for a subject prefix.
+func bucketName(prefix string) string { return jsName(prefix, "_state") }
+
+// jsName is a JetStream stream's or bucket's name for a subject prefix and
+// a suffix: each byte that such a name cannot have ('.' among them)
+// becomes '_', so that prefixes differing only there share it.
+func jsName(prefix, suffix string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
 			return r
 		}
 		return '_'
-	}, prefix) + "_state"
+	}, prefix) + suffix
 }
 
 // bind creates the state bucket, or binds to it, within KVTimeout.

@@ -142,8 +142,8 @@ type State struct {
 	transitionsOnce sync.Once
 	transitionsSet  chan struct{} // closed by SetTransitions
 
-	stats   counters
-	lastLog atomic.Int64 // unix nanoseconds of the last drop logged
+	stats counters
+	drops limitedLog // drops, at most one line a second
 
 	applyOp atomic.Pointer[func(push.SocketOp) (int, error)] // set by push.New (remote.go)
 
@@ -224,6 +224,7 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.drops.log = s.log
 	for i := range s.shards {
 		s.shards[i] = make(chan *nats.Msg, cfg.Buffer)
 	}
@@ -556,11 +557,19 @@ func (s *State) onAsyncError(nc *nats.Conn, sub *nats.Subscription, err error) {
 }
 
 // logDrop logs at most one drop a second.
-func (s *State) logDrop(msg string, args ...any) {
+func (s *State) logDrop(msg string, args ...any) { s.drops.warn(msg, args...) }
+
+// limitedLog logs at Warn at most one line a second.
+type limitedLog struct {
+	log  *slog.Logger
+	last atomic.Int64 // unix nanoseconds of the last line
+}
+
+func (l *limitedLog) warn(msg string, args ...any) {
 	now := time.Now().UnixNano()
-	last := s.lastLog.Load()
-	if now-last < int64(time.Second) || !s.lastLog.CompareAndSwap(last, now) {
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
 		return
 	}
-	s.log.Warn(msg, args...)
+	l.log.Warn(msg, args...)
 }

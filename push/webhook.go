@@ -62,7 +62,8 @@ type WebhookTarget struct {
 	Events      []WebhookName
 }
 
-func (t *WebhookTarget) wants(n WebhookName) bool {
+// Wants says whether t wants events of kind n.
+func (t *WebhookTarget) Wants(n WebhookName) bool {
 	return t.Events == nil || slices.Contains(t.Events, n)
 }
 
@@ -190,7 +191,8 @@ type hookBatch struct {
 	created   time.Time // time_ms
 	firstFail time.Time // zero until an attempt failed
 	attempt   int
-	index     int // in the heap
+	index     int          // in the heap
+	done      []func(bool) // Send's callbacks, one per event that has one
 }
 
 // NewWebhookSender starts a sender. Close stops it.
@@ -246,7 +248,7 @@ func (s *WebhookSender) Enqueue(t *WebhookTarget, ev WebhookEvent) bool {
 			return false
 		}
 	}
-	if !t.wants(ev.Name) {
+	if !t.Wants(ev.Name) {
 		return false
 	}
 	if s.held >= s.o.QueueSize {
@@ -263,6 +265,46 @@ func (s *WebhookSender) Enqueue(t *WebhookTarget, ev WebhookEvent) bool {
 	}
 	s.push(b)
 	return true
+}
+
+// Send queues ev for t to be posted at once, with created as its time_ms:
+// no delay, and it neither cancels nor is cancelled. It is for events
+// whose delay and cancellation were settled elsewhere (a cluster's queue).
+// When Send returns true, done is called once, on a goroutine of the
+// sender, with true after a 2xx answer, or false once the sender gave up
+// (RetryFor passed, or Close's context ended); done should return soon
+// (a network round trip at most): Close waits for it. Send
+// returns false, and done is not called, when t does not want ev (or has
+// no URL), or when ev is dropped because the queue is full or the sender
+// closed (counted in Stats.Dropped).
+func (s *WebhookSender) Send(t *WebhookTarget, ev WebhookEvent, created time.Time, done func(delivered bool)) bool {
+	if t == nil || t.URL == nil || !t.Wants(ev.Name) {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || s.held >= s.o.QueueSize {
+		s.dropped.Add(1)
+		return false
+	}
+	b := &hookBatch{target: t, events: []WebhookEvent{ev}, due: time.Now(), created: created}
+	if done != nil {
+		b.done = []func(bool){done}
+	}
+	s.push(b)
+	return true
+}
+
+// finish counts b's events as delivered or failed and calls its callbacks.
+func (s *WebhookSender) finish(b *hookBatch, delivered bool) {
+	if delivered {
+		s.delivered.Add(uint64(len(b.events)))
+	} else {
+		s.failed.Add(uint64(len(b.events)))
+	}
+	for _, f := range b.done {
+		f(delivered)
+	}
 }
 
 // delayOf says whether ev waits (delay) or may cancel a waiting event
@@ -314,11 +356,12 @@ func (s *WebhookSender) dispatch() {
 		now := time.Now()
 		s.mu.Lock()
 		if s.ctx.Err() != nil {
-			for _, b := range s.queue {
-				s.failed.Add(uint64(len(b.events)))
-			}
+			left := s.queue
 			s.queue, s.held = nil, 0
 			s.mu.Unlock()
+			for _, b := range left {
+				s.finish(b, false)
+			}
 			s.running.Wait()
 			return
 		}
@@ -344,7 +387,7 @@ func (s *WebhookSender) dispatch() {
 			select {
 			case s.workers <- struct{}{}:
 			case <-s.ctx.Done():
-				s.failed.Add(uint64(len(b.events)))
+				s.finish(b, false)
 				continue
 			}
 			s.running.Add(1)
@@ -385,6 +428,7 @@ func (s *WebhookSender) merge(due []*hookBatch) []*hookBatch {
 			continue
 		}
 		cur.events = append(cur.events, b.events...)
+		cur.done = append(cur.done, b.done...)
 	}
 	return out
 }
@@ -397,7 +441,7 @@ func (s *WebhookSender) deliver(b *hookBatch) {
 	<-s.workers
 	now := time.Now()
 	if err == nil {
-		s.delivered.Add(uint64(len(b.events)))
+		s.finish(b, true)
 		return
 	}
 	if b.firstFail.IsZero() {
@@ -414,7 +458,7 @@ func (s *WebhookSender) deliver(b *hookBatch) {
 	}
 	s.mu.Unlock()
 	if giveUp {
-		s.failed.Add(uint64(n))
+		s.finish(b, false)
 		s.o.Logger.Warn("webhook given up", "url", where, "events", n, "attempts", attempt, "err", err)
 		return
 	}

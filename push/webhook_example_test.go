@@ -41,3 +41,19 @@ func ExampleNewWebhookSender() {
 	// signed by app-key
 	// {Delivered:1 Retried:0 Dropped:0 Failed:0 Cancelled:0}
 }
+
+// Send posts an event whose delay was settled elsewhere (a cluster's
+// queue) at once, and says when the target has it: the caller may then
+// forget the event.
+func ExampleWebhookSender_Send() {
+	backend := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer backend.Close()
+	hooks := push.NewWebhookSender(push.WebhookOptions{})
+	defer hooks.Close(context.Background())
+	u, _ := url.Parse(backend.URL)
+	target := &push.WebhookTarget{Credentials: push.Credentials{ID: "1", Key: "app-key", Secret: "app-secret"}, URL: u}
+	done := make(chan bool, 1)
+	hooks.Send(target, push.WebhookEvent{Name: push.WebhookChannelVacated, Channel: "news"}, time.Now(), func(delivered bool) { done <- delivered })
+	fmt.Println("delivered:", <-done)
+	// Output: delivered: true
+}

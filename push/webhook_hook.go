@@ -33,12 +33,24 @@ func (h *WebhookHook) HandleEvent(e HookEvent) {
 	if t == nil {
 		return
 	}
-	h.sender.Enqueue(t, WebhookEvent{
+	h.sender.Enqueue(t, WebhookEventOf(e))
+}
+
+// Target returns the app's webhook target: nil for an app without a
+// WebhookURL (or unknown). Targets do not change.
+func (h *WebhookHook) Target(appID string) *WebhookTarget { return h.targets[appID] }
+
+// Sender returns the sender h posts through.
+func (h *WebhookHook) Sender() *WebhookSender { return h.sender }
+
+// WebhookEventOf is the webhook event that reports e.
+func WebhookEventOf(e HookEvent) WebhookEvent {
+	return WebhookEvent{
 		Name:     WebhookName(e.Kind.String()),
 		Channel:  e.Channel,
 		UserID:   e.UserID,
 		Event:    e.Event,
 		Data:     string(e.Data),
 		SocketID: e.SocketID,
-	})
+	}
 }

@@ -301,3 +301,54 @@ func TestWebhookBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookSend: Send posts at once, with the given time_ms, with no
+// delay even for a vacated event, and calls done once with the outcome.
+func TestWebhookSend(t *testing.T) {
+	created := time.UnixMilli(1327078148132)
+	vacated := push.WebhookEvent{Name: push.WebhookChannelVacated, Channel: "c"}
+	cases := []struct {
+		name      string
+		fail      func(int) bool
+		retryFor  time.Duration
+		wants     []push.WebhookName
+		sent      bool // Send's answer
+		delivered bool // done's
+		stats     push.WebhookStats
+	}{
+		{name: "delivered", sent: true, delivered: true, stats: push.WebhookStats{Delivered: 1}},
+		{name: "after retries", fail: func(n int) bool { return n <= 2 }, sent: true, delivered: true, stats: push.WebhookStats{Delivered: 1, Retried: 2}},
+		{name: "given up", fail: func(int) bool { return true }, retryFor: time.Nanosecond, sent: true, stats: push.WebhookStats{Failed: 1}},
+		{name: "not wanted", wants: []push.WebhookName{push.WebhookChannelOccupied}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newHookReceiver(t, tc.fail)
+			s := push.NewWebhookSender(push.WebhookOptions{Delay: time.Hour, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, RetryFor: tc.retryFor})
+			got := make(chan bool, 2)
+			if sent := s.Send(r.target(tc.wants...), vacated, created, func(ok bool) { got <- ok }); sent != tc.sent {
+				t.Fatalf("Send = %v, want %v", sent, tc.sent)
+			}
+			if tc.sent {
+				select {
+				case ok := <-got:
+					if ok != tc.delivered {
+						t.Fatalf("done(%v), want done(%v)", ok, tc.delivered)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("done not called")
+				}
+			}
+			closeSender(t, s)
+			if len(got) != 0 {
+				t.Fatal("done called twice")
+			}
+			if st := s.Stats(); st != tc.stats {
+				t.Fatalf("stats %+v, want %+v", st, tc.stats)
+			}
+			if tc.delivered && (r.received()[0].TimeMs != created.UnixMilli() || r.events()[0] != vacated) {
+				t.Fatalf("received %+v", r.received())
+			}
+		})
+	}
+}

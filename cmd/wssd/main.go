@@ -425,6 +425,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if ps != nil && ps.hooks != nil {
+		if err := reg.RegisterWebhooks(ps.hooks); err != nil {
+			return err
+		}
+	}
 	var metricsAddr net.Addr
 	if o.metricsListen != "" {
 		// Before Start, so that a port in use stops wssd before it takes

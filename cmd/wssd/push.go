@@ -24,7 +24,8 @@ type pushServer struct {
 	api     *push.API
 	http    http.Handler
 	webhook *push.WebhookSender
-	cluster *cluster.State // the state shared over NATS; nil without NATS
+	cluster *cluster.State    // the state shared over NATS; nil without NATS
+	hooks   *cluster.Webhooks // the cluster's webhook queue; nil without NATS or JetStream
 	apps    *push.Apps
 	dev     bool // the generated development app: the demo is served
 	log     *slog.Logger
@@ -86,15 +87,30 @@ func newPushServer(o options, nc *nats.Conn, node uint16, log *slog.Logger) (*pu
 		state = shared
 	}
 	sender := push.NewWebhookSender(push.WebhookOptions{Logger: log})
-	srv, err := push.New(push.Config{Apps: apps, State: state, Node: node, Hook: push.NewWebhookHook(apps, sender), Logger: log})
+	local := push.NewWebhookHook(apps, sender)
+	var hook push.Hook = local
+	var hooks *cluster.Webhooks
+	if nc != nil {
+		// In a cluster the webhooks go through a JetStream stream that
+		// every node consumes, so that a node's death loses none.
+		if hooks, err = cluster.NewWebhooks(nc, cluster.WebhooksConfig{Local: local, Logger: log}); err != nil {
+			log.Warn("webhooks are sent by the node that decided them: the cluster's webhook stream is not available", "err", err)
+		} else {
+			hook = hooks
+		}
+	}
+	srv, err := push.New(push.Config{Apps: apps, State: state, Node: node, Hook: hook, Logger: log})
 	if err != nil {
+		if hooks != nil {
+			hooks.Close()
+		}
 		_ = sender.Close(context.Background())
 		if shared != nil {
 			shared.Close()
 		}
 		return nil, err
 	}
-	p := &pushServer{srv: srv, webhook: sender, cluster: shared, apps: apps, dev: dev, log: log}
+	p := &pushServer{srv: srv, webhook: sender, cluster: shared, hooks: hooks, apps: apps, dev: dev, log: log}
 	p.api = srv.API(push.APIConfig{Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle("/", p.api) // the HTTP API, /healthz and /readyz
@@ -140,11 +156,16 @@ func (p *pushServer) announce(url string) {
 
 // stop reports not ready (load balancers stop sending clients), closes the
 // clients with 4200 (reconnect) in batches, then sends the webhooks still
-// queued, within ctx.
+// queued, within ctx. In a cluster, the events still queued go to the
+// stream first (the other nodes post them), and what this node was
+// posting and gives up at ctx's end goes back to the stream.
 func (p *pushServer) stop(ctx context.Context) {
 	p.api.SetReady(false)
 	if err := p.srv.CloseAll(ctx, push.CodeReconnect, closeBatch, closePause); err != nil {
 		p.log.Warn("shutdown: not every client was closed with 4200 in time", "err", err)
+	}
+	if p.hooks != nil {
+		p.hooks.Close()
 	}
 	if err := p.webhook.Close(ctx); err != nil {
 		p.log.Warn("shutdown: webhooks still queued were not all sent", "err", err)

@@ -66,3 +66,44 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(k.value(st)))
 	}
 }
+
+// webhooksCollector exports the cluster's webhook queue as this node sees
+// it, read from cluster.Webhooks.Stats at each scrape. What the node posts
+// is in wssd_webhook_events_*_total (the sender's).
+type webhooksCollector struct {
+	w        *cluster.Webhooks
+	counters []*prometheus.Desc
+}
+
+var webhookCounters = []struct {
+	name, help string
+	value      func(cluster.WebhookStats) uint64
+}{
+	{"cluster_webhooks_published_total", "Webhook events this node stored in the cluster's webhook stream.", func(s cluster.WebhookStats) uint64 { return s.Published }},
+	{"cluster_webhooks_publish_failed_total", "Webhook events the cluster's stream did not take: this node sent them itself.", func(s cluster.WebhookStats) uint64 { return s.PublishFailed }},
+	{"cluster_webhooks_cancelled_total", "channel_vacated and member_removed events cancelled cluster-wide by this node's counterparts, and those counterparts.", func(s cluster.WebhookStats) uint64 { return s.Cancelled }},
+	{"cluster_webhooks_malformed_total", "Messages of the webhook stream dropped: not of its layout, or of an app without webhooks on this node.", func(s cluster.WebhookStats) uint64 { return s.Malformed }},
+}
+
+// RegisterWebhooks registers the wssd_cluster_webhooks_*_total counters
+// of w on r.
+func (r *Registry) RegisterWebhooks(w *cluster.Webhooks) error {
+	c := &webhooksCollector{w: w}
+	for _, k := range webhookCounters {
+		c.counters = append(c.counters, prometheus.NewDesc(k.name, k.help, nil, nil))
+	}
+	return r.Registerer().Register(c)
+}
+
+func (c *webhooksCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.counters {
+		ch <- d
+	}
+}
+
+func (c *webhooksCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.w.Stats()
+	for i, k := range webhookCounters {
+		ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(k.value(st)))
+	}
+}
