@@ -279,17 +279,31 @@ func (s *Server) signIn(sock *Socket, u *user, watchlist []string, notify bool) 
 	s.state.SignIn(sock, u.id, func() { s.presence(app, u.id, true) }) // the user's first socket
 	sock.mu.Unlock()
 	_ = s.join(sock, prefixUser+u.id, nil, false)
-	var on []string
 	for _, w := range watchlist {
 		_ = s.join(sock, prefixWatch+w, nil, false)
-		if s.state.UserOnline(app.ID, w) {
+	}
+	if len(watchlist) > 0 {
+		// Who of them is online is asked off the event loop: in a cluster
+		// each UserOnline asks the other nodes (up to a query timeout),
+		// and a watchlist may name a hundred users.
+		go s.reportOnline(sock, watchlist)
+	}
+	return nil
+}
+
+// reportOnline tells sock which users of its watchlist are online, after
+// it has joined their watchlist channels (so that one coming online
+// meanwhile is reported, if twice).
+func (s *Server) reportOnline(sock *Socket, watchlist []string) {
+	var on []string
+	for _, w := range watchlist {
+		if s.state.UserOnline(sock.app.ID, w) {
 			on = append(on, w)
 		}
 	}
 	if len(on) > 0 {
 		sock.send(watchlistFrame("online", on))
 	}
-	return nil
 }
 
 func watchlistFrame(name string, ids []string) []byte {
