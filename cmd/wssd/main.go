@@ -27,6 +27,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/memtrim"
@@ -91,8 +92,9 @@ type options struct {
 	procs      int
 	node       uint16 // the machine's number; see pushNode
 	nats       natsOptions
-	natsListen string // the embedded server's address; "": a free port on 127.0.0.1
-	natsStore  string // the embedded server's JetStream directory; "": defaultNATSStore
+	natsListen string        // the embedded server's address; "": a free port on 127.0.0.1
+	natsStore  string        // the embedded server's JetStream directory; "": defaultNATSStore
+	deadAfter  time.Duration // a node silent this long is dead (cluster.Config.DeadAfter)
 }
 
 // stringList is a flag that may be given several times.
@@ -161,6 +163,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.nats.tlsCert, "nats-tls-cert", "", "PEM client certificate for NATS, with -nats-tls-key")
 	fs.StringVar(&o.nats.tlsKey, "nats-tls-key", "", "PEM private key of -nats-tls-cert")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "with -procs and no -nats-url: the embedded NATS server's loopback host:port (default a free port on 127.0.0.1)")
+	fs.DurationVar(&o.deadAfter, "cluster-dead-after", cluster.DefaultDeadAfter, "with NATS: a worker whose heartbeats (every second) stop this long counts as dead, and its members leave; raise it where load can stall a process for seconds (at least 2s)")
 	fs.StringVar(&o.natsStore, "nats-store", "", "with -procs and no -nats-url: the embedded NATS server's JetStream directory (default $STATE_DIRECTORY/nats under systemd, else $XDG_STATE_HOME/wssd/nats or ~/.local/state/wssd/nats)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -276,6 +279,9 @@ func (o *options) checkProcs(node uint, nodeSet bool, natsURL string) error {
 		return errors.New("-nats-url needs -node: each machine sharing a NATS cluster needs its own number (0-255)")
 	case (o.natsListen != "" || o.natsStore != "") && !embedded:
 		return errors.New("-nats-listen and -nats-store configure the embedded NATS server, which runs only with -mode push, -procs above 1 and no -nats-url")
+	}
+	if o.deadAfter < 2*cluster.DefaultHeartbeatInterval {
+		return fmt.Errorf("-cluster-dead-after %v: at least %v, two heartbeats", o.deadAfter, 2*cluster.DefaultHeartbeatInterval)
 	}
 	if o.natsListen != "" && !loopbackListen(o.natsListen) {
 		return fmt.Errorf("-nats-listen %s: the embedded NATS server has no authentication; it listens on loopback addresses only", o.natsListen)

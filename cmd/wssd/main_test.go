@@ -239,6 +239,12 @@ func TestParseFlags(t *testing.T) {
 		{name: "embedded NATS store without procs", args: []string{"-nats-store", "d"}, wantErr: "runs only with"},
 		{name: "embedded NATS beside -nats-url", args: []string{"-procs", "2", "-node", "0", "-nats-url", "a", "-nats-listen", "127.0.0.1:4222"}, wantErr: "runs only with"},
 		{name: "embedded NATS beyond loopback", args: []string{"-procs", "2", "-nats-listen", "0.0.0.0:4222"}, wantErr: "loopback addresses only"},
+		{name: "dead after one missed heartbeat", args: []string{"-procs", "2", "-cluster-dead-after", "1500ms"}, wantErr: "two heartbeats"},
+		{name: "dead after", args: []string{"-procs", "2", "-cluster-dead-after", "10s"}, check: func(t *testing.T, o options) {
+			if o.deadAfter != 10*time.Second {
+				t.Errorf("deadAfter %v", o.deadAfter)
+			}
+		}},
 		{name: "embedded NATS address", args: []string{"-procs", "2", "-nats-listen", "127.0.0.1:4222", "-nats-store", "d"}, check: func(t *testing.T, o options) {
 			if o.natsListen != "127.0.0.1:4222" || o.natsStore != "d" {
 				t.Fatalf("%q %q", o.natsListen, o.natsStore)

@@ -81,7 +81,7 @@ func newPushServer(o options, nc *nats.Conn, node uint16, log *slog.Logger) (*pu
 	var state push.State
 	var shared *cluster.State
 	if nc != nil {
-		if shared, err = cluster.New(nc, cluster.Config{Node: node, Apps: apps, Logger: log}); err != nil {
+		if shared, err = cluster.New(nc, cluster.Config{Node: node, Apps: apps, Logger: log, DeadAfter: o.deadAfter}); err != nil {
 			return nil, err
 		}
 		state = shared
