@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -60,7 +61,7 @@ func (s *State) onSocketOp(m *nats.Msg) {
 // socket's id, and waits for its answer at most QueryTimeout.
 func (s *State) ForwardSocketOp(op push.SocketOp) error {
 	node, ok := push.SocketNode(op.Socket)
-	if !ok || !s.alive(node) {
+	if !ok || !slices.Contains(s.Nodes(), node) {
 		return fmt.Errorf("%w %q", push.ErrUnknownSocket, op.Socket)
 	}
 	_, err := s.askNode(node, op)
@@ -112,16 +113,6 @@ func (s *State) askNode(node uint16, op push.SocketOp) (int, error) {
 		return 0, fmt.Errorf("cluster: node %d answered %s with %q", node, op.Kind, m.Data)
 	}
 	return r.N, push.ParseSocketOpError(r.Code, r.Err)
-}
-
-// alive says whether node is in the registry.
-func (s *State) alive(node uint16) bool {
-	for _, n := range s.Nodes() {
-		if n == node {
-			return true
-		}
-	}
-	return false
 }
 
 // decodeSocketOp decodes a forwarded operation.

@@ -172,8 +172,9 @@ func (c *Conn) markClosed(err error) {
 	}
 	c.gcErr = err
 	if c.opened != 0 { // bytes the kernel took after the 101 response
-		took := c.handed - c.gc.OutboundBuffered()
-		if err != nil && c.gc.OutboundBuffered() == 0 {
+		buffered := c.gc.OutboundBuffered()
+		took := c.handed - buffered
+		if err != nil && buffered == 0 {
 			// gnet empties its buffer without writing it when the socket
 			// reports an error, before OnClose: ask the kernel instead.
 			if k, ok := kernelTook(c.gc.Fd()); ok {

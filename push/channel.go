@@ -35,7 +35,7 @@ const (
 func channelKind(name string) (k kind, cache bool) {
 	rest := name
 	switch {
-	case strings.HasPrefix(name, "#"):
+	case internal(name):
 		return kindInternal, false
 	case strings.HasPrefix(name, prefixEncrypted):
 		k, rest = kindEncrypted, name[len(prefixEncrypted):]

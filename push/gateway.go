@@ -44,19 +44,26 @@ func (s *Server) Gateway(appID string) (*Gateway, error) {
 // else on the node that does, through a State that spans nodes
 // (RemoteSockets): a back end may send a socket id to any node.
 func (g *Gateway) onSocket(op SocketOp, local func(*Socket) error) error {
-	if sock := g.s.state.Socket(op.Socket); sock != nil {
-		if sock.app != g.app {
-			return fmt.Errorf("%w %q", ErrUnknownSocket, op.Socket)
-		}
+	sock, err := g.localSocket(op.Socket)
+	if err == nil {
 		return local(sock)
 	}
-	if r, ok := g.s.state.(RemoteSockets); ok {
+	if r, ok := g.s.state.(RemoteSockets); ok && g.s.state.Socket(op.Socket) == nil {
 		if node, ok := SocketNode(op.Socket); ok && node != g.s.node {
 			op.App = g.app.ID
 			return r.ForwardSocketOp(op)
 		}
 	}
-	return fmt.Errorf("%w %q", ErrUnknownSocket, op.Socket)
+	return err
+}
+
+// localSocket returns the app's socket with that id on this node.
+func (g *Gateway) localSocket(id string) (*Socket, error) {
+	sock := g.s.state.Socket(id)
+	if sock == nil || sock.app != g.app {
+		return nil, fmt.Errorf("%w %q", ErrUnknownSocket, id)
+	}
+	return sock, nil
 }
 
 // BindUID signs the connection in as uid, as a pusher:signin would.

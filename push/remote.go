@@ -75,9 +75,9 @@ func (s *Server) applySocketOp(op SocketOp) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sock := s.state.Socket(op.Socket)
-	if sock == nil || sock.app != g.app {
-		return 0, fmt.Errorf("%w %q", ErrUnknownSocket, op.Socket)
+	sock, err := g.localSocket(op.Socket)
+	if err != nil {
+		return 0, err
 	}
 	switch op.Kind {
 	case OpBindUID:
