@@ -265,6 +265,30 @@ func (s *State) bind(ctx context.Context) error {
 	return nil
 }
 
+// casRetry reads key's entry (nil when there is none) and hands it to
+// write, which writes expecting its revision; while write's error says
+// another node wrote first (conflict), it reads and hands it again,
+// counting each such round in conflicts, at most tries times (0: until
+// ctx ends). It returns write's last error. Both the state bucket and the
+// webhook markers change this way.
+func casRetry(ctx context.Context, kv jetstream.KeyValue, key string, tries int, conflicts *atomic.Uint64, write func(jetstream.KeyValueEntry) error) error {
+	for try := 1; ; try++ {
+		got, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			got = nil
+		case err != nil:
+			return err
+		}
+		if err = write(got); err == nil || !conflict(err) || try == tries {
+			return err
+		}
+		if conflicts != nil {
+			conflicts.Add(1)
+		}
+	}
+}
+
 // update reads key, lets edit change it, and writes it back expecting the
 // revision read, again from the read while another node's write came
 // first, until ctx ends. It returns the value before and after the
@@ -275,32 +299,31 @@ func (s *State) update(ctx context.Context, key string, edit func(*entry) error)
 	if kv == nil {
 		return entry{}, entry{}, errNoBucket
 	}
-	for {
+	var edited error
+	err = casRetry(ctx, kv, key, 0, &s.stats.kvConflicts, func(got jetstream.KeyValueEntry) error {
 		var rev uint64
 		before = entry{}
-		got, err := kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return entry{}, entry{}, err
-		default:
+		if got != nil {
 			rev = got.Revision()
+			var err error
 			if before, err = decodeEntry(got.Value()); err != nil {
 				s.stats.malformed.Add(1) // overwritten below
 				s.logDrop("cluster: malformed state value replaced", "key", key, "error", err)
 			}
 		}
 		after = before.clone()
-		if err := edit(&after); err != nil {
-			return before, before, err
+		if edited = edit(&after); edited != nil {
+			after = before
+			return edited
 		}
 		enc := after.encode()
 		if bytes.Equal(enc, before.encode()) {
-			return before, after, nil
+			return nil
 		}
+		var err error
 		switch {
 		case after.empty() && rev == 0:
-			return before, after, nil
+			return nil
 		case after.empty():
 			err = kv.Delete(ctx, key, jetstream.LastRevision(rev))
 		case rev == 0:
@@ -310,13 +333,16 @@ func (s *State) update(ctx context.Context, key string, edit func(*entry) error)
 		}
 		if err == nil {
 			s.stats.kvWrites.Add(1)
-			return before, after, nil
 		}
-		if !conflict(err) {
-			return entry{}, entry{}, err
-		}
-		s.stats.kvConflicts.Add(1)
+		return err
+	})
+	switch {
+	case edited != nil:
+		return before, before, edited
+	case err != nil:
+		return entry{}, entry{}, err
 	}
+	return before, after, nil
 }
 
 // conflict says whether a write failed because the key changed since it

@@ -370,21 +370,19 @@ func (w *Webhooks) publish(j hookJob) {
 // cas reads key and hands its entry (nil when there is none) to f, which
 // writes expecting its revision; a write that lost to another node's is
 // tried again from a new read, up to casTries times.
-func (w *Webhooks) cas(ctx context.Context, key string, f func(jetstream.KeyValueEntry) (uint64, bool, error)) (uint64, bool, error) {
-	for range casTries {
-		e, err := w.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-			e = nil
-		case err != nil:
-			return 0, false, err
-		}
-		rev, ok, err := f(e)
-		if err == nil || !conflict(err) {
-			return rev, ok, err
-		}
+func (w *Webhooks) cas(ctx context.Context, key string, f func(jetstream.KeyValueEntry) (uint64, bool, error)) (rev uint64, ok bool, err error) {
+	err = casRetry(ctx, w.kv, key, casTries, nil, func(e jetstream.KeyValueEntry) error {
+		var err error
+		rev, ok, err = f(e)
+		return err
+	})
+	switch {
+	case err == nil:
+		return rev, ok, nil
+	case conflict(err):
+		err = errMarker
 	}
-	return 0, false, errMarker
+	return 0, false, err
 }
 
 // mark writes a pending marker for event id at key, unless one is pending
