@@ -2,8 +2,6 @@ package runner
 
 import (
 	"bufio"
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -71,7 +69,7 @@ func procRSS(pid int) int64 {
 
 // procCPU returns a process's user and system CPU time.
 func procCPU(pid int) time.Duration {
-	f := statFields(pid)
+	f := procstat.StatFields(pid)
 	if len(f) < 13 {
 		return 0
 	}
@@ -79,19 +77,4 @@ func procCPU(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clockTicks
-}
-
-// statFields returns the fields of /proc/PID/stat after the command name,
-// from the state on (the parent's pid is the second), or nil.
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	// The command name may hold spaces; the fields after it are plain.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(b[i+1:]))
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wssd/wssd/bench/load"
 	"github.com/wssd/wssd/bench/servers"
+	"github.com/wssd/wssd/internal/procstat"
 )
 
 // Build compiles benchd and loadgen from the bench module in modDir into
@@ -114,7 +115,7 @@ func (s *server) pids() []int {
 		pids = append(pids, s.front.pids()...)
 	}
 	if s.tree {
-		pids = append(pids, childPIDs(s.pid())...)
+		pids = append(pids, procstat.Children(s.pid())...)
 	}
 	return pids
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/wssd/wssd/bench/servers"
+	"github.com/wssd/wssd/internal/procstat"
 )
 
 // The wssd binary itself (cmd/wssd, built from the root module by Build)
@@ -191,7 +192,7 @@ func (s *server) readyz() error {
 // workers are the processes that hold the connections: the supervisor's
 // children, or, with no child, the process itself (-procs 1).
 func (s *server) workers() []int {
-	if kids := childPIDs(s.pid()); len(kids) > 0 {
+	if kids := procstat.Children(s.pid()); len(kids) > 0 {
 		return kids
 	}
 	return []int{s.pid()}
@@ -305,27 +306,4 @@ func (m workerMetrics) figures() ClusterFigures {
 		}
 	}
 	return f
-}
-
-// childPIDs returns the processes whose parent is ppid, in order, from
-// /proc.
-func childPIDs(ppid int) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := statFields(pid); len(f) > 1 {
-			if p, _ := strconv.Atoi(f[1]); p == ppid {
-				out = append(out, pid)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/sys/unix"
 
+	"github.com/wssd/wssd/internal/procstat"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
@@ -96,12 +96,8 @@ func (p *pusherClient) ping() {
 // gone reports whether pid has exited: no /proc entry, or a zombie left
 // for init to reap.
 func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return strings.HasPrefix(rest, "Z")
+	f := procstat.StatFields(pid)
+	return len(f) == 0 || f[0] == "Z"
 }
 
 func waitGone(t *testing.T, pids ...int) {
@@ -302,7 +298,7 @@ func TestProcs(t *testing.T) {
 		}
 
 		t.Run("graceful stop", func(t *testing.T) {
-			workers := childPids(t, p.cmd.Process.Pid)
+			workers := procstat.Children(p.cmd.Process.Pid)
 			if len(workers) != 3 {
 				t.Fatalf("supervisor's children %v, want 3 workers", workers)
 			}
@@ -334,7 +330,7 @@ func TestProcsSupervisorKilled(t *testing.T) {
 	}
 	defer c.Close()
 	echoOnce(t, c, "before")
-	workers := childPids(t, p.cmd.Process.Pid)
+	workers := procstat.Children(p.cmd.Process.Pid)
 	if len(workers) != 2 {
 		t.Fatalf("supervisor's children %v, want 2 workers", workers)
 	}
@@ -520,30 +516,4 @@ func waitMetric(t *testing.T, metricsURL, name string, want ...float64) {
 			t.Fatalf("%s %v, want %v by worker", name, got, want)
 		}
 	}
-}
-
-// childPids returns the processes whose parent is pid, from /proc.
-func childPids(t *testing.T, pid int) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		_, rest, _ := strings.Cut(string(b), ") ")
-		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
 }

@@ -2,8 +2,12 @@ package procstat_test
 
 import (
 	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wssd/wssd/internal/procstat"
 )
@@ -48,5 +52,46 @@ func TestRSS(t *testing.T) {
 	}
 	if _, err := procstat.RSS(1 << 30); err == nil {
 		t.Fatal("RSS of a process that does not exist returned no error")
+	}
+}
+
+// TestStatFieldsAndChildren: this process's stat has its parent where
+// proc(5) puts it, a child of the test is listed among its children and
+// the child's own child only under that child, and a process that is gone
+// has no fields.
+func TestStatFieldsAndChildren(t *testing.T) {
+	if f := procstat.StatFields(os.Getpid()); len(f) < 2 || f[1] != strconv.Itoa(os.Getppid()) {
+		t.Fatalf("own stat fields %v: want the parent %d second", f, os.Getppid())
+	}
+	sh := exec.Command("/bin/sh", "-c", "sleep 30 & wait")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var grand []int
+	t.Cleanup(func() {
+		for _, p := range grand {
+			if q, err := os.FindProcess(p); err == nil {
+				_ = q.Kill()
+			}
+		}
+		_ = sh.Process.Kill()
+		_ = sh.Wait()
+	})
+	for deadline := time.Now().Add(5 * time.Second); len(grand) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		grand = procstat.Children(sh.Process.Pid)
+	}
+	if len(grand) != 1 {
+		t.Fatalf("sh's children: %v, want its sleep", grand)
+	}
+	mine := procstat.Children(os.Getpid())
+	if !slices.Contains(mine, sh.Process.Pid) || slices.Contains(mine, grand[0]) {
+		t.Errorf("the test's children %v: want sh %d and not its sleep %d", mine, sh.Process.Pid, grand[0])
+	}
+	if !slices.IsSorted(mine) {
+		t.Errorf("children %v not in order", mine)
+	}
+	if f := procstat.StatFields(-1); f != nil {
+		t.Errorf("a process that does not exist has fields %v", f)
 	}
 }
