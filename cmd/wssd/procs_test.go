@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wssd/wssd/internal/procstat"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
@@ -61,36 +61,11 @@ func socketNode(t *testing.T, id string) int {
 	return n
 }
 
-// dialPusherTLS is dialPusher over wss when tlsConf is set.
-func dialPusherTLS(t *testing.T, addr string, tlsConf *tls.Config) *pusherClient {
+// dialWorker connects a Pusher client of the test's app over wss when
+// tlsConf is set.
+func dialWorker(t *testing.T, addr string, tlsConf *tls.Config) *pushtest.Client {
 	t.Helper()
-	if tlsConf == nil {
-		return dialPusher(t, addr, "procs-key")
-	}
-	c, err := wstest.Dial(addr, wstest.DialOptions{Path: "/app/procs-key?protocol=7", TLS: tlsConf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	p := &pusherClient{t: t, c: c}
-	ev, data := p.next()
-	var est struct {
-		SocketID string `json:"socket_id"`
-	}
-	if ev != "pusher:connection_established" || json.Unmarshal([]byte(data), &est) != nil {
-		t.Fatalf("first event %q %q", ev, data)
-	}
-	p.id = est.SocketID
-	return p
-}
-
-// ping checks that the client's worker still answers.
-func (p *pusherClient) ping() {
-	p.t.Helper()
-	p.send("pusher:ping", map[string]any{})
-	if ev, _ := p.next(); ev != "pusher:pong" {
-		p.t.Fatalf("ping answered with %q", ev)
-	}
+	return pushtest.Dial(t, addr, pushtest.Options{Key: "procs-key", Secret: "procs-secret", TLS: tlsConf, Timeout: 10 * time.Second})
 }
 
 // gone reports whether pid has exited: no /proc entry, or a zombie left
@@ -158,14 +133,14 @@ func TestProcs(t *testing.T) {
 		// The clients belong to the whole test (closed at its end); each
 		// step lends them its t.
 		outer := t
-		var clients []*pusherClient
+		var clients []*pushtest.Client
 		t.Run("spread", func(t *testing.T) {
 			seen := map[int]int{}
 			for range 12 {
-				c := dialPusherTLS(outer, p.addr, tlsConf)
-				c.t = t
+				c := dialWorker(outer, p.addr, tlsConf)
+				c.Attach(t)
 				clients = append(clients, c)
-				seen[socketNode(t, c.id)]++
+				seen[socketNode(t, c.ID)]++
 			}
 			if len(seen) < 2 {
 				t.Fatalf("12 connections all on node(s) %v", seen)
@@ -205,11 +180,8 @@ func TestProcs(t *testing.T) {
 
 		t.Run("trigger reaches every worker once", func(t *testing.T) {
 			for _, c := range clients {
-				c.t = t
-				c.send("pusher:subscribe", map[string]string{"channel": "news"})
-				if ev, _ := c.next(); ev != "pusher_internal:subscription_succeeded" {
-					t.Fatalf("subscribe: %s", ev)
-				}
+				c.Attach(t)
+				c.Join("news", "")
 			}
 			// No wait: a node's NATS subscription to the channel is in
 			// place before it answers its first subscriber (cluster.State).
@@ -231,10 +203,8 @@ func TestProcs(t *testing.T) {
 				t.Fatalf("trigger: %d", res.StatusCode)
 			}
 			for _, c := range clients {
-				if ev, data := c.next(); ev != "update" || data != `{"n":1}` {
-					t.Fatalf("socket %s: %s %s, want the update", c.id, ev, data)
-				}
-				c.ping() // and nothing else: not a second copy
+				c.ExpectEvent("update", "news", `{"n":1}`)
+				c.Ping() // and nothing else: not a second copy
 			}
 			// Every worker sees the three nodes, the event crossed NATS, and
 			// each worker's first subscriber went through the state bucket
@@ -261,9 +231,9 @@ func TestProcs(t *testing.T) {
 			return
 		}
 
-		var alive []*pusherClient // the clients of the workers not killed
+		var alive []*pushtest.Client // the clients of the workers not killed
 		t.Run("worker killed", func(t *testing.T) {
-			victim := socketNode(t, clients[0].id)
+			victim := socketNode(t, clients[0].ID)
 			pid := pids[victim]
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatal(err)
@@ -278,19 +248,19 @@ func TestProcs(t *testing.T) {
 			}
 			waitGone(t, pid)
 			for _, c := range clients {
-				c.t = t
-				if socketNode(t, c.id) == victim {
-					if _, _, err := c.c.ReadMessage(5 * time.Second); err == nil {
+				c.Attach(t)
+				if socketNode(t, c.ID) == victim {
+					if _, _, err := c.WS.ReadMessage(5 * time.Second); err == nil {
 						t.Fatal("a client of the killed worker still reads")
 					}
 					continue
 				}
-				c.ping()
+				c.Ping()
 				alive = append(alive, c)
 			}
-			c := dialPusherTLS(outer, p.addr, tlsConf)
-			c.t = t
-			c.ping()
+			c := dialWorker(outer, p.addr, tlsConf)
+			c.Attach(t)
+			c.Ping()
 			alive = append(alive, c)
 		})
 		if t.Failed() {
@@ -306,10 +276,10 @@ func TestProcs(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range alive {
-				if code, _, err := c.c.ReadClose(10 * time.Second); err != nil || code != wsproto.CloseCode(push.CodeReconnect) {
-					t.Fatalf("close %v %v, want 4200", code, err)
+				c.Attach(t)
+				if code := c.ExpectClose(); code != wsproto.CloseCode(push.CodeReconnect) {
+					t.Fatalf("close %v, want 4200", code)
 				}
-				_ = c.c.Write(wstest.Message(wsproto.OpClose, []byte{0x10, 0x68})) // 4200 back
 			}
 			if err := p.cmd.Wait(); err != nil {
 				t.Fatalf("supervisor exited with %v after SIGTERM", err)

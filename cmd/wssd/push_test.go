@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wssd/wssd/internal/wstest"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
 )
@@ -46,68 +46,6 @@ func TestDevAppLoopbackOnly(t *testing.T) {
 				ps.stop(t.Context())
 			}
 		})
-	}
-}
-
-// pusherClient is a raw WebSocket speaking the Pusher protocol as
-// pusher-js does.
-type pusherClient struct {
-	t  *testing.T
-	c  *wstest.Client
-	id string
-}
-
-func dialPusher(t *testing.T, addr, key string) *pusherClient {
-	t.Helper()
-	c, err := wstest.Dial(addr, wstest.DialOptions{Path: "/app/" + key + "?protocol=7&client=js&version=8.6.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	p := &pusherClient{t: t, c: c}
-	ev, data := p.next()
-	if ev != "pusher:connection_established" {
-		t.Fatalf("first event %q", ev)
-	}
-	var est struct {
-		SocketID string `json:"socket_id"`
-	}
-	_ = json.Unmarshal([]byte(data), &est)
-	p.id = est.SocketID
-	return p
-}
-
-// next returns the next event's name and its data, decoded once.
-func (p *pusherClient) next() (string, string) {
-	p.t.Helper()
-	for {
-		op, msg, err := p.c.ReadMessage(5 * time.Second)
-		if err != nil {
-			p.t.Fatalf("reading an event: %v", err)
-		}
-		if op != wsproto.OpText {
-			continue
-		}
-		var f struct {
-			Event string          `json:"event"`
-			Data  json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(msg, &f); err != nil {
-			p.t.Fatalf("event %q: %v", msg, err)
-		}
-		var data string // Pusher encodes data as a JSON string, except in pusher:error
-		if json.Unmarshal(f.Data, &data) != nil {
-			data = string(f.Data)
-		}
-		return f.Event, data
-	}
-}
-
-func (p *pusherClient) send(event string, data any) {
-	p.t.Helper()
-	b, _ := json.Marshal(map[string]any{"event": event, "data": data})
-	if err := p.c.Write(wstest.Message(wsproto.OpText, b)); err != nil {
-		p.t.Fatal(err)
 	}
 }
 
@@ -150,9 +88,9 @@ func TestBinaryPushDev(t *testing.T) {
 		t.Fatalf("config: %d %s", code, body)
 	}
 
-	c := dialPusher(t, p.addr, key)
+	c := pushtest.Dial(t, p.addr, pushtest.Options{Key: key})
 	auth := func(channel string) (int, map[string]string) {
-		resp, err := http.PostForm(base+"/demo/auth", url.Values{"socket_id": {c.id}, "channel_name": {channel}, "name": {"Ann"}})
+		resp, err := http.PostForm(base+"/demo/auth", url.Values{"socket_id": {c.ID}, "channel_name": {channel}, "name": {"Ann"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,18 +106,18 @@ func TestBinaryPushDev(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("auth: %d", code)
 	}
-	c.send("pusher:subscribe", map[string]string{"channel": "presence-demo", "auth": a["auth"], "channel_data": a["channel_data"]})
-	if ev, data := c.next(); ev != "pusher_internal:subscription_succeeded" || !strings.Contains(data, `"ann"`) {
-		t.Fatalf("subscribe: %s %s", ev, data)
+	c.Subscribe("presence-demo", a["auth"], a["channel_data"])
+	if f := c.Expect("pusher_internal:subscription_succeeded"); !strings.Contains(f.Text(), `"ann"`) {
+		t.Fatalf("subscribe: %s", f.Data)
 	}
 
 	// The same file serves the same app after a restart.
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	if ev, _ := c.next(); ev != "pusher:error" {
-		t.Fatalf("on SIGTERM: %s, want pusher:error 4200 first", ev)
+	if f := c.Next(); f.Event != "pusher:error" {
+		t.Fatalf("on SIGTERM: %s, want pusher:error 4200 first", f.Event)
 	}
-	if code, _, err := c.c.ReadClose(5 * time.Second); err != nil || code != wsproto.CloseCode(push.CodeReconnect) {
-		t.Fatalf("on SIGTERM: close %v %v, want 4200", code, err)
+	if code := c.ExpectClose(); code != wsproto.CloseCode(push.CodeReconnect) {
+		t.Fatalf("on SIGTERM: close %v, want 4200", code)
 	}
 	_ = p.cmd.Wait()
 	again := startWSSD(t, "-dev-app", file)
@@ -219,11 +157,8 @@ func TestBinaryPushApp(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET / without the development app: %d, want 404", resp.StatusCode)
 	}
-	c := dialPusher(t, p.addr, creds.Key)
-	c.send("pusher:subscribe", map[string]string{"channel": "news"})
-	if ev, _ := c.next(); ev != "pusher_internal:subscription_succeeded" {
-		t.Fatalf("subscribe: %s", ev)
-	}
+	c := pushtest.Dial(t, p.addr, pushtest.Options{Key: creds.Key, Secret: creds.Secret})
+	c.Join("news", "")
 	// A trigger through the HTTP API on the same port, signed as the SDKs sign.
 	body := `{"name":"update","channels":["news"],"data":"{\"n\":1}"}`
 	query := creds.SignQuery("POST", "/apps/42/events", nil, []byte(body), time.Now())
@@ -235,9 +170,7 @@ func TestBinaryPushApp(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("trigger: %d", res.StatusCode)
 	}
-	if ev, data := c.next(); ev != "update" || data != `{"n":1}` {
-		t.Fatalf("event %s %s", ev, data)
-	}
+	c.ExpectEvent("update", "news", `{"n":1}`)
 	m := scrape(t, p.metrics)
 	for name, want := range map[string]float64{
 		`wssd_push_connections{app="42"}`:                                          1,
