@@ -22,7 +22,7 @@ func BenchmarkDelivery(b *testing.B) {
 				sub = nodes[1]
 			}
 			cl := sub.dial()
-			cl.join("bench")
+			cl.Join("bench", "")
 			sub.follow("bench", true)
 			const window = 1024
 			inFlight := make(chan struct{}, window)
@@ -31,7 +31,7 @@ func BenchmarkDelivery(b *testing.B) {
 			b.ResetTimer()
 			go func() {
 				for range b.N {
-					if _, _, err := cl.c.ReadMessage(30 * time.Second); err != nil {
+					if _, _, err := cl.WS.ReadMessage(30 * time.Second); err != nil {
 						done <- err
 						return
 					}
@@ -75,23 +75,23 @@ func BenchmarkTransition(b *testing.B) {
 			nd := nodes[0]
 			g := nd.gateway()
 			sock, stay := nd.dial(), nd.dial()
-			for _, id := range []string{sock.id, stay.id} {
+			for _, id := range []string{sock.ID, stay.ID} {
 				if err := g.BindUID(id, "u"); err != nil {
 					b.Fatal(err)
 				}
 			}
 			if tc.stay {
-				if err := g.JoinGroup(stay.id, tc.channel); err != nil {
+				if err := g.JoinGroup(stay.ID, tc.channel); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if err := g.JoinGroup(sock.id, tc.channel); err != nil {
+				if err := g.JoinGroup(sock.ID, tc.channel); err != nil {
 					b.Fatal(err)
 				}
-				if err := g.LeaveGroup(sock.id, tc.channel); err != nil {
+				if err := g.LeaveGroup(sock.ID, tc.channel); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -9,13 +9,13 @@ func TestCacheChannel(t *testing.T) {
 	ns, nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	live := b.dial()
-	live.join("cache-x")
-	live.expect("pusher:cache_miss")
+	live.Join("cache-x", "")
+	live.Expect("pusher:cache_miss")
 	if err := a.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "1", ""); err != nil {
 		t.Fatal(err)
 	}
-	live.expectEvent("ev", "cache-x", "1")
-	if err := a.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "2", live.id); err != nil {
+	live.ExpectEvent("ev", "cache-x", "1")
+	if err := a.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "2", live.ID); err != nil {
 		t.Fatal(err)
 	}
 	// b has the second event as the last, though its socket was excepted.
@@ -29,16 +29,16 @@ func TestCacheChannel(t *testing.T) {
 	})
 	for _, n := range []*node{c, b} { // c: no subscriber before; b: one
 		late := n.dial()
-		late.join("cache-x")
-		late.expectEvent("ev", "cache-x", "2")
-		late.quiet()
+		late.Join("cache-x", "")
+		late.ExpectEvent("ev", "cache-x", "2")
+		late.Ping()
 	}
-	live.quiet()
+	live.Ping()
 	if err := c.srv.Trigger(testApp.ID, []string{"cache-x"}, "ev", "3", ""); err != nil {
 		t.Fatal(err)
 	}
-	live.expectEvent("ev", "cache-x", "3")
-	live.quiet()
+	live.ExpectEvent("ev", "cache-x", "3")
+	live.Ping()
 
 	// A node that starts now gets the last event from the others.
 	d := startNode(t, ns, 4, testConfig)
@@ -47,7 +47,7 @@ func TestCacheChannel(t *testing.T) {
 		return ok && jsonHas(m.Frame(), `"data":"3"`)
 	})
 	first := d.dial()
-	first.join("cache-x")
-	first.expectEvent("ev", "cache-x", "3")
-	first.quiet()
+	first.Join("cache-x", "")
+	first.ExpectEvent("ev", "cache-x", "3")
+	first.Ping()
 }

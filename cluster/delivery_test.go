@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/push"
 )
 
@@ -14,9 +15,9 @@ func TestDelivery(t *testing.T) {
 	a, b, c := nodes[0], nodes[1], nodes[2]
 
 	t.Run("trigger", func(t *testing.T) {
-		subs := []*client{a.dial(), b.dial(), c.dial()}
+		subs := []*pushtest.Client{a.dial(), b.dial(), c.dial()}
 		for _, cl := range subs {
-			cl.join("news")
+			cl.Join("news", "")
 		}
 		for _, n := range nodes {
 			n.follow("news", true)
@@ -27,16 +28,16 @@ func TestDelivery(t *testing.T) {
 			}
 		}
 		for _, cl := range subs { // "end" right after "one": no second copy
-			cl.expectEvent("one", "news", "one")
-			cl.expectEvent("end", "news", "end")
-			cl.quiet()
+			cl.ExpectEvent("one", "news", "one")
+			cl.ExpectEvent("end", "news", "end")
+			cl.Ping()
 		}
 	})
 
 	t.Run("echo", func(t *testing.T) { // b's connection echoes: its own event comes back
 		onB, onA := b.dial(), a.dial()
-		onB.join("echo")
-		onA.join("echo")
+		onB.Join("echo", "")
+		onA.Join("echo", "")
 		a.follow("echo", true)
 		b.follow("echo", true)
 		for _, ev := range []string{"one", "end"} {
@@ -44,76 +45,76 @@ func TestDelivery(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, cl := range []*client{onB, onA} {
-			cl.expectEvent("one", "echo", "one")
-			cl.expectEvent("end", "echo", "end")
+		for _, cl := range []*pushtest.Client{onB, onA} {
+			cl.ExpectEvent("one", "echo", "one")
+			cl.ExpectEvent("end", "echo", "end")
 		}
 		// a's "end" after b's echo of "one", had b delivered it again.
 		if err := a.srv.Trigger(testApp.ID, []string{"echo"}, "last", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		onB.expectEvent("last", "echo", "")
+		onB.ExpectEvent("last", "echo", "")
 	})
 
 	t.Run("member", func(t *testing.T) { // what a transition publishes
 		watcher, joiner := b.dial(), a.dial()
-		if err := b.gateway().BindUID(watcher.id, "w"); err != nil {
+		if err := b.gateway().BindUID(watcher.ID, "w"); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.gateway().JoinGroup(watcher.id, "presence-m"); err != nil {
+		if err := b.gateway().JoinGroup(watcher.ID, "presence-m"); err != nil {
 			t.Fatal(err)
 		}
 		b.follow("presence-m", true)
-		if err := a.gateway().BindUID(joiner.id, "j"); err != nil {
+		if err := a.gateway().BindUID(joiner.ID, "j"); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.gateway().JoinGroup(joiner.id, "presence-m"); err != nil {
+		if err := a.gateway().JoinGroup(joiner.ID, "presence-m"); err != nil {
 			t.Fatal(err)
 		}
-		watcher.expectEvent("pusher_internal:member_added", "presence-m", `{"user_id":"j"}`)
-		watcher.quiet()
+		watcher.ExpectEvent("pusher_internal:member_added", "presence-m", `{"user_id":"j"}`)
+		watcher.Ping()
 	})
 
 	t.Run("except", func(t *testing.T) {
 		b1, b2, c1 := b.dial(), b.dial(), c.dial()
-		for _, cl := range []*client{b1, b2, c1} {
-			cl.join("except")
+		for _, cl := range []*pushtest.Client{b1, b2, c1} {
+			cl.Join("except", "")
 		}
 		b.follow("except", true)
 		c.follow("except", true)
-		if err := a.srv.Trigger(testApp.ID, []string{"except"}, "ev", "x", b1.id); err != nil {
+		if err := a.srv.Trigger(testApp.ID, []string{"except"}, "ev", "x", b1.ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := a.srv.Trigger(testApp.ID, []string{"except"}, "end", "y", ""); err != nil {
 			t.Fatal(err)
 		}
-		b1.expectEvent("end", "except", "y")
-		for _, cl := range []*client{b2, c1} {
-			cl.expectEvent("ev", "except", "x")
-			cl.expectEvent("end", "except", "y")
+		b1.ExpectEvent("end", "except", "y")
+		for _, cl := range []*pushtest.Client{b2, c1} {
+			cl.ExpectEvent("ev", "except", "x")
+			cl.ExpectEvent("end", "except", "y")
 		}
 	})
 
 	t.Run("all", func(t *testing.T) {
-		all := []*client{a.dial(), b.dial(), b.dial(), c.dial()}
-		if err := b.gateway().SendToAll("hello", "everyone", all[0].id); err != nil {
+		all := []*pushtest.Client{a.dial(), b.dial(), b.dial(), c.dial()}
+		if err := b.gateway().SendToAll("hello", "everyone", all[0].ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.gateway().SendToAll("end", "z"); err != nil {
 			t.Fatal(err)
 		}
-		all[0].expectEvent("end", "", "z")
+		all[0].ExpectEvent("end", "", "z")
 		for _, cl := range all[1:] {
-			cl.expectEvent("hello", "", "everyone")
-			cl.expectEvent("end", "", "z")
+			cl.ExpectEvent("hello", "", "everyone")
+			cl.ExpectEvent("end", "", "z")
 		}
 	})
 
 	t.Run("user", func(t *testing.T) {
 		ua, uc1, uc2, other := a.dial(), c.dial(), c.dial(), b.dial()
-		bind := func(n *node, cl *client, uid string) {
+		bind := func(n *node, cl *pushtest.Client, uid string) {
 			t.Helper()
-			if err := n.gateway().BindUID(cl.id, uid); err != nil {
+			if err := n.gateway().BindUID(cl.ID, uid); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -127,18 +128,18 @@ func TestDelivery(t *testing.T) {
 		if err := b.srv.SendToUser(testApp.ID, "u1", "dm", "hi"); err != nil {
 			t.Fatal(err)
 		}
-		for _, cl := range []*client{ua, uc1, uc2} {
-			cl.expectEvent("dm", "#server-to-user-u1", "hi")
-			cl.quiet()
+		for _, cl := range []*pushtest.Client{ua, uc1, uc2} {
+			cl.ExpectEvent("dm", "#server-to-user-u1", "hi")
+			cl.Ping()
 		}
-		other.quiet()
+		other.Ping()
 	})
 
 	t.Run("order", func(t *testing.T) {
 		const n = 1000
-		subs := []*client{a.dial(), b.dial(), c.dial()}
+		subs := []*pushtest.Client{a.dial(), b.dial(), c.dial()}
 		for _, cl := range subs {
-			cl.join("ordered")
+			cl.Join("ordered", "")
 		}
 		for _, nd := range nodes {
 			nd.follow("ordered", true)
@@ -150,7 +151,7 @@ func TestDelivery(t *testing.T) {
 		}
 		for _, cl := range subs {
 			for i := range n {
-				cl.expectEvent("seq", "ordered", strconv.Itoa(i))
+				cl.ExpectEvent("seq", "ordered", strconv.Itoa(i))
 			}
 		}
 		for _, nd := range nodes {
@@ -167,10 +168,10 @@ func TestInterest(t *testing.T) {
 	_, nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	onB1, onB2 := b.dial(), b.dial()
-	onB1.join("lonely")
-	onB2.join("lonely")
+	onB1.Join("lonely", "")
+	onB2.Join("lonely", "")
 	onC := c.dial()
-	onC.join("marker")
+	onC.Join("marker", "")
 	b.follow("lonely", true)
 	c.follow("marker", true)
 	before := c.st.Stats().Received
@@ -182,10 +183,10 @@ func TestInterest(t *testing.T) {
 	if err := a.srv.Trigger(testApp.ID, []string{"marker"}, "end", "", ""); err != nil {
 		t.Fatal(err)
 	}
-	onC.expectEvent("end", "marker", "")
+	onC.ExpectEvent("end", "marker", "")
 	for i := range 10 {
-		onB1.expectEvent("ev", "lonely", strconv.Itoa(i))
-		onB2.expectEvent("ev", "lonely", strconv.Itoa(i))
+		onB1.ExpectEvent("ev", "lonely", strconv.Itoa(i))
+		onB2.ExpectEvent("ev", "lonely", strconv.Itoa(i))
 	}
 	if got := c.st.Stats().Received - before; got != 1 {
 		t.Errorf("node c received %d events, want 1 (the marker alone)", got)
@@ -194,25 +195,25 @@ func TestInterest(t *testing.T) {
 		t.Errorf("node c holds %d channel subscriptions, want 1", c.st.Stats().Subscriptions)
 	}
 
-	onB1.leave("lonely")
-	onB1.quiet()
+	onB1.Leave("lonely")
+	onB1.Ping()
 	b.follow("lonely", true) // one subscriber left
-	onB2.leave("lonely")
-	onB2.quiet()
+	onB2.Leave("lonely")
+	onB2.Ping()
 	b.follow("lonely", false)
 	if err := a.srv.Trigger(testApp.ID, []string{"lonely"}, "ev", "late", ""); err != nil {
 		t.Fatal(err)
 	}
 	onB3 := b.dial() // on no channel: b's events all reach it, on none
 	before = b.st.Stats().Received
-	if err := b.gateway().SendToAll("end", "", onB3.id); err != nil {
+	if err := b.gateway().SendToAll("end", "", onB3.ID); err != nil {
 		t.Fatal(err)
 	}
-	onC.expectEvent("end", "", "")
-	if err := a.gateway().SendToAll("end", "", onC.id); err != nil {
+	onC.ExpectEvent("end", "", "")
+	if err := a.gateway().SendToAll("end", "", onC.ID); err != nil {
 		t.Fatal(err)
 	}
-	onB3.expectEvent("end", "", "")
+	onB3.ExpectEvent("end", "", "")
 	if got := b.st.Stats().Received - before; got != 1 {
 		t.Errorf("node b received %d events after leaving, want 1 (the marker alone)", got)
 	}
@@ -227,10 +228,10 @@ func TestChannelNames(t *testing.T) {
 	_, nodes := startCluster(t, 2)
 	a, b := nodes[0], nodes[1]
 	names := []string{"a", "a.b", "a.b.c", "a-b", "a=b", "a@b", "a,b", "a;b", "a.", ".a", "..", "a_b", "YQ", "YS5i"}
-	subs := make(map[string]*client)
+	subs := make(map[string]*pushtest.Client)
 	for _, name := range names {
 		cl := b.dial()
-		cl.join(name)
+		cl.Join(name, "")
 		subs[name] = cl
 		b.follow(name, true)
 	}
@@ -245,7 +246,7 @@ func TestChannelNames(t *testing.T) {
 		}
 	}
 	for _, name := range names {
-		subs[name].expectEvent("ev", name, name)
-		subs[name].quiet()
+		subs[name].ExpectEvent("ev", name, name)
+		subs[name].Ping()
 	}
 }

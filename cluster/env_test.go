@@ -1,11 +1,7 @@
 package cluster_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +12,9 @@ import (
 
 	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
-	"github.com/wssd/wssd/wsproto"
 )
 
 var testApp = push.App{ID: "1", Key: "278d425bdf160c739803", Secret: "7ad3773142a6692b25b8"}
@@ -165,112 +161,10 @@ func (n *node) follow(channel string, on bool) {
 	}
 }
 
-// frame is a server message.
-type frame struct {
-	Event   string          `json:"event"`
-	Channel string          `json:"channel"`
-	Data    json.RawMessage `json:"data"`
-}
-
-// text is the data string's contents.
-func (f frame) text() string {
-	var s string
-	if json.Unmarshal(f.Data, &s) == nil {
-		return s
-	}
-	return string(f.Data)
-}
-
-// client is a Pusher client of one node.
-type client struct {
-	t  testing.TB
-	c  *wstest.Client
-	id string
-}
-
-func (n *node) dial() *client {
+// dial connects a Pusher client of the test app to the node.
+func (n *node) dial() *pushtest.Client {
 	n.t.Helper()
-	c, err := wstest.Dial(n.es.Addr().String(), wstest.DialOptions{Path: "/app/" + url.PathEscape(testApp.Key) + "?protocol=7"})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	n.t.Cleanup(func() { c.Close() })
-	cl := &client{t: n.t, c: c}
-	var d struct {
-		SocketID string `json:"socket_id"`
-	}
-	if err := json.Unmarshal([]byte(cl.expect("pusher:connection_established").text()), &d); err != nil {
-		n.t.Fatal(err)
-	}
-	cl.id = d.SocketID
-	return cl
-}
-
-func (c *client) send(v any) {
-	c.t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := c.c.Write(wstest.Message(wsproto.OpText, b)); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-func (c *client) next() frame {
-	c.t.Helper()
-	op, b, err := c.c.ReadMessage(5 * time.Second)
-	if err != nil {
-		c.t.Fatalf("reading: %v", err)
-	}
-	if op != wsproto.OpText {
-		c.t.Fatalf("got a %v message", op)
-	}
-	var f frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		c.t.Fatalf("server sent %q: %v", b, err)
-	}
-	return f
-}
-
-func (c *client) expect(event string) frame {
-	c.t.Helper()
-	f := c.next()
-	if f.Event != event {
-		c.t.Fatalf("got %s %s %s, want %s", f.Event, f.Channel, f.Data, event)
-	}
-	return f
-}
-
-// expectEvent reads the next frame and checks its event, channel and data.
-func (c *client) expectEvent(event, channel, data string) {
-	c.t.Helper()
-	f := c.next()
-	if f.Event != event || f.Channel != channel || f.text() != data {
-		c.t.Fatalf("got %s %q %s, want %s %q %s", f.Event, f.Channel, f.text(), event, channel, data)
-	}
-}
-
-// join subscribes to a public channel.
-func (c *client) join(channel string) {
-	c.t.Helper()
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": channel}})
-	if f := c.expect("pusher_internal:subscription_succeeded"); f.Channel != channel {
-		c.t.Fatalf("subscription_succeeded for %q, want %q", f.Channel, channel)
-	}
-}
-
-func (c *client) leave(channel string) {
-	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": channel}})
-}
-
-// quiet checks that nothing is waiting: the pong of a ping comes next.
-func (c *client) quiet() {
-	c.t.Helper()
-	c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
-	if f := c.next(); f.Event != "pusher:pong" {
-		c.t.Fatalf("unexpected %s %s %s", f.Event, f.Channel, f.Data)
-	}
+	return pushtest.Dial(n.t, n.es.Addr().String(), pushtest.Options{Key: testApp.Key, Secret: testApp.Secret})
 }
 
 // gateway returns the node's Gateway of the test app.
@@ -314,45 +208,14 @@ func hooks(nodes []*node, kind push.HookKind, channel, user string) int {
 	return n
 }
 
-// sign is the auth of a signed string, as the app's back end makes it.
-func sign(s string) string {
-	m := hmac.New(sha256.New, []byte(testApp.Secret))
-	m.Write([]byte(s))
-	return testApp.Key + ":" + hex.EncodeToString(m.Sum(nil))
-}
-
-// joinPresence subscribes to a presence channel as user and returns the
-// members listed in subscription_succeeded.
-func (c *client) joinPresence(channel, user string) []string {
-	c.t.Helper()
-	c.sendPresence(channel, user)
-	f := c.expect("pusher_internal:subscription_succeeded")
-	var d struct {
-		Presence struct {
-			IDs []string `json:"ids"`
-		} `json:"presence"`
-	}
-	if err := json.Unmarshal([]byte(f.text()), &d); err != nil {
-		c.t.Fatalf("subscription_succeeded %s: %v", f.text(), err)
-	}
-	return d.Presence.IDs
-}
-
-// sendPresence sends a presence subscription, signed, for user.
-func (c *client) sendPresence(channel, user string) {
+// sendPresence sends c's presence subscription, signed, as user.
+func sendPresence(c *pushtest.Client, channel, user string) {
 	cd := `{"user_id":"` + user + `"}`
-	c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{
-		"channel": channel, "auth": sign(c.id + ":" + channel + ":" + cd), "channel_data": cd}})
+	c.Subscribe(channel, c.Auth(channel, cd), cd)
 }
 
-// signin signs the connection in as user, watching watchlist.
-func (c *client) signin(user string, watchlist ...string) {
-	c.t.Helper()
-	ud, err := json.Marshal(map[string]any{"id": user, "watchlist": watchlist})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
-		"user_data": string(ud), "auth": sign(c.id + "::user::" + string(ud))}})
-	c.expect("pusher:signin_success")
+// signin signs c in as user, watching watchlist.
+func signin(c *pushtest.Client, user string, watchlist ...string) {
+	ud, _ := json.Marshal(map[string]any{"id": user, "watchlist": watchlist})
+	c.SignIn(string(ud))
 }

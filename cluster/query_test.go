@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/push"
 )
 
@@ -14,17 +15,17 @@ import (
 func TestQueries(t *testing.T) {
 	_, nodes := startCluster(t, 3)
 	a, b, c := nodes[0], nodes[1], nodes[2]
-	member := func(n *node, uid string, channels ...string) *client {
+	member := func(n *node, uid string, channels ...string) *pushtest.Client {
 		t.Helper()
 		cl := n.dial()
 		g := n.gateway()
 		if uid != "" {
-			if err := g.BindUID(cl.id, uid); err != nil {
+			if err := g.BindUID(cl.ID, uid); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for _, ch := range channels {
-			if err := g.JoinGroup(cl.id, ch); err != nil {
+			if err := g.JoinGroup(cl.ID, ch); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -70,7 +71,7 @@ func TestQueries(t *testing.T) {
 			t.Errorf("UserOnline(u1), UserOnline(nobody) = %v, %v", st.UserOnline(testApp.ID, "u1"), st.UserOnline(testApp.ID, "nobody"))
 		}
 	}
-	u1 := []string{a1.id, b1.id}
+	u1 := []string{a1.ID, b1.ID}
 	slices.Sort(u1)
 	for _, n := range nodes {
 		t.Run(n.st.ID(), func(t *testing.T) {
@@ -101,7 +102,7 @@ func TestQueries(t *testing.T) {
 			t.Errorf("QueryTimeouts = %d, want %d", got, before+1)
 		}
 		waitFor(t, "b dead", func() bool { return slices.Equal(a.st.Nodes(), []uint16{1, 3}) })
-		check(t, a, 3, want, members[:2], []string{a1.id})
+		check(t, a, 3, want, members[:2], []string{a1.ID})
 		if got := a.st.Stats().QueryTimeouts; got != before+1 {
 			t.Errorf("QueryTimeouts = %d after b's death, want %d", got, before+1)
 		}

@@ -149,12 +149,12 @@ func TestSlowNATS(t *testing.T) {
 
 	// Delivery resumes.
 	cl := other.dial()
-	cl.join("after")
+	cl.Join("after", "")
 	other.follow("after", true)
 	if err := srv.Trigger(testApp.ID, []string{"after"}, "ev", "ok", ""); err != nil {
 		t.Fatal(err)
 	}
-	cl.expectEvent("ev", "after", "ok")
+	cl.ExpectEvent("ev", "after", "ok")
 }
 
 // TestFullDispatcher: a node whose dispatcher queues are full loses the
@@ -168,7 +168,7 @@ func TestFullDispatcher(t *testing.T) {
 	b := startNode(t, ns, 3, cfg)
 	waitFor(t, "both nodes live", func() bool { return len(b.st.Nodes()) == 2 })
 	cl := b.dial()
-	cl.join("burst")
+	cl.Join("burst", "")
 	b.follow("burst", true)
 	data := strings.Repeat("x", 1<<10)
 	const n = 5000
@@ -188,12 +188,12 @@ func TestFullDispatcher(t *testing.T) {
 		return s.Received+s.ReceiveDropped >= n
 	})
 	after := b.dial()
-	after.join("after")
+	after.Join("after", "")
 	b.follow("after", true)
 	if err := a.srv.Trigger(testApp.ID, []string{"after"}, "ev", "ok", ""); err != nil {
 		t.Fatal(err)
 	}
-	after.expectEvent("ev", "after", "ok")
+	after.ExpectEvent("ev", "after", "ok")
 }
 
 // TestStalledBucket: with NATS up but not reading (the bucket cannot
@@ -205,10 +205,10 @@ func TestStalledBucket(t *testing.T) {
 	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
 	nd := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, testConfig, testApp)
 	c := nd.dial()
-	c.join("before")
+	c.Join("before", "")
 	v.gate.Lock()
 	for _, ch := range []string{"one", "two", "three"} {
-		c.join(ch)
+		c.Join(ch, "")
 	}
 	s := nd.st.Stats()
 	v.gate.Unlock()
@@ -219,7 +219,7 @@ func TestStalledBucket(t *testing.T) {
 		nodes, _, err := cluster.ChannelEntry(nd.st, testApp.ID, "three")
 		return err == nil && len(nodes) == 1 && cluster.BucketAnswering(nd.st)
 	})
-	c.join("after")
+	c.Join("after", "")
 	if s := nd.st.Stats(); s.Degraded != 3 {
 		t.Errorf("degraded after NATS read again: %+v", s)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wssd/wssd/cluster"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/push"
 )
 
@@ -27,34 +28,34 @@ func (n *node) localMember(channel, user string) bool {
 func TestMemberOnce(t *testing.T) {
 	_, nodes := startCluster(t, 3)
 	const ch = "presence-tabs"
-	var watchers []*client
+	var watchers []*pushtest.Client
 	for i, nd := range nodes {
 		w := nd.dial()
-		ids := w.joinPresence(ch, "w"+strconv.Itoa(i))
+		ids := w.JoinPresence(ch, "w"+strconv.Itoa(i))
 		if len(ids) != i+1 {
 			t.Fatalf("watcher %d's subscription_succeeded lists %v, want the %d watchers of every node", i, ids, i+1)
 		}
 		for _, prev := range watchers {
-			prev.expectEvent("pusher_internal:member_added", ch, `{"user_id":"w`+strconv.Itoa(i)+`"}`)
+			prev.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"w`+strconv.Itoa(i)+`"}`)
 		}
 		watchers = append(watchers, w)
 	}
-	var tabs []*client
+	var tabs []*pushtest.Client
 	for _, nd := range nodes {
 		tab := nd.dial()
-		tab.joinPresence(ch, "u")
-		tab.quiet() // its join is over, hooks included
+		tab.JoinPresence(ch, "u")
+		tab.Ping() // its join is over, hooks included
 		tabs = append(tabs, tab)
 	}
 	for i, nd := range nodes[:2] { // the first two tabs close: u remains
-		tabs[i].c.Close()
+		tabs[i].WS.Close()
 		waitFor(t, "tab closed", func() bool { return !nd.localMember(ch, "u") })
 	}
-	tabs[2].c.Close()
+	tabs[2].WS.Close()
 	for _, w := range watchers { // a duplicate member_added or an early member_removed would come first
-		w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"u"}`)
-		w.expectEvent("pusher_internal:member_removed", ch, `{"user_id":"u"}`)
-		w.quiet()
+		w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"u"}`)
+		w.ExpectEvent("pusher_internal:member_removed", ch, `{"user_id":"u"}`)
+		w.Ping()
 	}
 	if n := hooks(nodes, push.HookMemberAdded, ch, "u"); n != 1 {
 		t.Errorf("member_added webhook events for u: %d, want 1", n)
@@ -70,19 +71,19 @@ func TestMemberOnce(t *testing.T) {
 func TestOccupiedOnce(t *testing.T) {
 	_, nodes := startCluster(t, 3)
 	const ch = "room"
-	var subs []*client
+	var subs []*pushtest.Client
 	for _, nd := range nodes {
 		c := nd.dial()
-		c.join(ch)
-		c.quiet()
+		c.Join(ch, "")
+		c.Ping()
 		subs = append(subs, c)
 	}
 	if n := hooks(nodes, push.HookChannelOccupied, ch, ""); n != 1 {
 		t.Errorf("channel_occupied: %d, want 1", n)
 	}
 	for i, c := range subs {
-		c.leave(ch)
-		c.quiet() // the unsubscription is over, hooks included
+		c.Leave(ch)
+		c.Ping() // the unsubscription is over, hooks included
 		want := 0
 		if i == len(subs)-1 {
 			want = 1
@@ -111,14 +112,14 @@ func TestPresenceLimit(t *testing.T) {
 		waitFor(t, "every node live", func() bool { return len(nd.st.Nodes()) == 3 })
 	}
 	const ch = "presence-small"
-	nodes[0].dial().joinPresence(ch, "a")
-	nodes[1].dial().joinPresence(ch, "b")
+	nodes[0].dial().JoinPresence(ch, "a")
+	nodes[1].dial().JoinPresence(ch, "b")
 	third := nodes[2].dial()
-	third.sendPresence(ch, "c")
-	if f := third.next(); f.Event != "pusher:subscription_error" {
-		t.Fatalf("a third member got %s %s, want pusher:subscription_error", f.Event, f.text())
+	sendPresence(third, ch, "c")
+	if f := third.Next(); f.Event != "pusher:subscription_error" {
+		t.Fatalf("a third member got %s %s, want pusher:subscription_error", f.Event, f.Text())
 	}
-	if ids := nodes[2].dial().joinPresence(ch, "a"); !slices.Equal(ids, []string{"a", "b"}) {
+	if ids := nodes[2].dial().JoinPresence(ch, "a"); !slices.Equal(ids, []string{"a", "b"}) {
 		t.Errorf("a's second tab sees %v, want [a b]", ids)
 	}
 }
@@ -127,30 +128,30 @@ func TestPresenceLimit(t *testing.T) {
 // offline once for watchers on every node.
 func TestWatchlistOnce(t *testing.T) {
 	_, nodes := startCluster(t, 3)
-	var watchers []*client
+	var watchers []*pushtest.Client
 	for i, nd := range nodes {
 		w := nd.dial()
-		w.signin("w"+strconv.Itoa(i), "x")
+		signin(w, "w"+strconv.Itoa(i), "x")
 		nd.follow("#watchlist-x", true)
 		watchers = append(watchers, w)
 	}
-	var xs []*client
+	var xs []*pushtest.Client
 	for _, nd := range nodes[:2] {
 		x := nd.dial()
-		x.signin("x")
-		x.quiet()
+		signin(x, "x")
+		x.Ping()
 		xs = append(xs, x)
 	}
-	xs[0].c.Close()
+	xs[0].WS.Close()
 	waitFor(t, "x's first socket gone", func() bool {
 		_, here := nodes[0].st.LocalState.UserSockets(testApp.ID, "x")
 		return len(here) == 0
 	})
-	xs[1].c.Close()
+	xs[1].WS.Close()
 	for _, w := range watchers {
-		w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
-		w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"offline","user_ids":["x"]}]}`)
-		w.quiet()
+		w.ExpectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
+		w.ExpectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"offline","user_ids":["x"]}]}`)
+		w.Ping()
 	}
 }
 
@@ -163,24 +164,24 @@ func TestDeadNode(t *testing.T) {
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	const ch = "presence-dead"
 	wa, wb := a.dial(), b.dial()
-	wa.joinPresence(ch, "wa")
-	wb.joinPresence(ch, "wb")
-	wa.expectEvent("pusher_internal:member_added", ch, `{"user_id":"wb"}`)
+	wa.JoinPresence(ch, "wa")
+	wb.JoinPresence(ch, "wb")
+	wa.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"wb"}`)
 	d := c.dial()
-	d.joinPresence(ch, "d")
+	d.JoinPresence(ch, "d")
 	solo := c.dial()
-	solo.join("solo")
-	solo.quiet()
-	for _, w := range []*client{wa, wb} {
-		w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
+	solo.Join("solo", "")
+	solo.Ping()
+	for _, w := range []*pushtest.Client{wa, wb} {
+		w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
 	}
 	c.nc.Close() // no goodbye: the others hear nothing more from it
-	for _, w := range []*client{wa, wb} {
-		w.expectEvent("pusher_internal:member_removed", ch, `{"user_id":"d"}`)
+	for _, w := range []*pushtest.Client{wa, wb} {
+		w.ExpectEvent("pusher_internal:member_removed", ch, `{"user_id":"d"}`)
 	}
 	waitFor(t, "solo vacated", func() bool { return hooks(nodes[:2], push.HookChannelVacated, "solo", "") > 0 })
-	for _, w := range []*client{wa, wb} {
-		w.quiet()
+	for _, w := range []*pushtest.Client{wa, wb} {
+		w.Ping()
 	}
 	live := nodes[:2] // the dead node's own hook fires when its clients go, at the test's end
 	if n := hooks(live, push.HookMemberRemoved, ch, "d"); n != 1 {
@@ -222,7 +223,7 @@ func TestConcurrentJoins(t *testing.T) {
 			on = append(on, nodes[(i+1)%3])
 		}
 		for _, nd := range on {
-			tabs = append(tabs, tab{n: nd, id: nd.dial().id, user: user})
+			tabs = append(tabs, tab{n: nd, id: nd.dial().ID, user: user})
 		}
 	}
 	all := func(f func(tb tab) error) {
@@ -309,15 +310,15 @@ func TestNATSDown(t *testing.T) {
 	ns := startNATSAt(t, port, dir)
 	a := startNode(t, ns, 1, testConfig)
 	before := a.dial()
-	before.join("before")
+	before.Join("before", "")
 	if s := a.st.Stats(); s.Degraded != 0 {
 		t.Fatalf("degraded with NATS up: %+v", s)
 	}
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	during := a.dial()
-	during.join("during") // answered, within KVTimeout
-	during.quiet()
+	during.Join("during", "") // answered, within KVTimeout
+	during.Ping()
 	if s := a.st.Stats(); s.Degraded == 0 {
 		t.Fatalf("no degraded decision counted with NATS down: %+v", s)
 	}
@@ -331,8 +332,8 @@ func TestNATSDown(t *testing.T) {
 	})
 	degraded := a.st.Stats().Degraded
 	after := a.dial()
-	after.join("after")
-	after.quiet()
+	after.Join("after", "")
+	after.Ping()
 	if s := a.st.Stats(); s.Degraded != degraded {
 		t.Errorf("degraded after NATS came back: %+v", s)
 	}
@@ -351,11 +352,11 @@ func TestInterestBeforeSucceeded(t *testing.T) {
 	c := b.dial()
 	for i := range 20 {
 		ch := "fresh-" + strconv.Itoa(i)
-		c.join(ch)
+		c.Join(ch, "")
 		if err := a.srv.Trigger(testApp.ID, []string{ch}, "ev", "x", ""); err != nil {
 			t.Fatal(err)
 		}
-		c.expectEvent("ev", ch, "x")
+		c.ExpectEvent("ev", ch, "x")
 	}
 }
 
@@ -371,15 +372,15 @@ func TestStalledNode(t *testing.T) {
 	waitFor(t, "c live", func() bool { return len(a.st.Nodes()) == 3 })
 	const ch = "presence-stall"
 	w := a.dial()
-	w.joinPresence(ch, "w")
+	w.JoinPresence(ch, "w")
 	d := c.dial()
-	d.joinPresence(ch, "d")
-	w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
+	d.JoinPresence(ch, "d")
+	w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
 	v.gate.Lock() // c's heartbeats stop reaching NATS
-	w.expectEvent("pusher_internal:member_removed", ch, `{"user_id":"d"}`)
+	w.ExpectEvent("pusher_internal:member_removed", ch, `{"user_id":"d"}`)
 	v.gate.Unlock()
-	w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
-	w.quiet()
+	w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
+	w.Ping()
 	waitFor(t, "d back in the bucket", func() bool {
 		_, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch)
 		return err == nil && slices.Equal(members["d"], []uint16{3})
@@ -397,13 +398,13 @@ func TestRestartedNode(t *testing.T) {
 	waitFor(t, "c live", func() bool { return len(a.st.Nodes()) == 3 })
 	const ch = "presence-restart"
 	w := a.dial()
-	w.joinPresence(ch, "w")
-	c.dial().joinPresence(ch, "ghost")
-	w.expectEvent("pusher_internal:member_added", ch, `{"user_id":"ghost"}`)
+	w.JoinPresence(ch, "w")
+	c.dial().JoinPresence(ch, "ghost")
+	w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"ghost"}`)
 	c.nc.Close()
 	again := startNode(t, ns, 3, testConfig)
-	w.expectEvent("pusher_internal:member_removed", ch, `{"user_id":"ghost"}`)
-	w.quiet()
+	w.ExpectEvent("pusher_internal:member_removed", ch, `{"user_id":"ghost"}`)
+	w.Ping()
 	live := []*node{nodes[0], nodes[1], again}
 	if n := hooks(live, push.HookMemberRemoved, ch, "ghost"); n != 1 {
 		t.Errorf("member_removed webhook events for the ghost: %d, want 1", n)

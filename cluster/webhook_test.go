@@ -309,11 +309,11 @@ func TestWebhooksFromPushServers(t *testing.T) {
 	waitFor(t, "both nodes live", func() bool { return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2 })
 
 	ca := a.dial()
-	ca.join("room")
+	ca.Join("room", "")
 	waitFor(t, "channel_occupied", func() bool { return len(target.received()) == 1 })
-	ca.leave("room")
+	ca.Leave("room")
 	waitFor(t, "channel_vacated in the stream", func() bool { return hooks[0].wh.Stats().Published == 2 })
-	b.dial().join("room")
+	b.dial().Join("room", "")
 	waitFor(t, "the cancellation", func() bool { return hooks[1].wh.Stats().Cancelled == 2 })
 	streamDone(t, ns)
 	if got, want := target.received(), []push.WebhookEvent{{Name: push.WebhookChannelOccupied, Channel: "room"}}; !slices.Equal(got, want) {

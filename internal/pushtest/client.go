@@ -270,6 +270,23 @@ func (c *Client) Join(channel, channelData string) Frame {
 	return f
 }
 
+// JoinPresence joins the presence channel as userID, with no user_info,
+// and returns the ids of the members that subscription_succeeded lists.
+func (c *Client) JoinPresence(channel, userID string) []string {
+	c.t.Helper()
+	cd, err := json.Marshal(map[string]string{"user_id": userID})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var d struct {
+		Presence struct {
+			IDs []string `json:"ids"`
+		} `json:"presence"`
+	}
+	c.Join(channel, string(cd)).Decode(c.t, &d)
+	return d.Presence.IDs
+}
+
 // Leave sends a pusher:unsubscribe from channel; the server answers none.
 func (c *Client) Leave(channel string) {
 	c.t.Helper()
