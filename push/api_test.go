@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
@@ -74,20 +75,20 @@ func TestTriggerBatch(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		e := start(t, tr, push.Config{})
 		a, b := e.dial(), e.dial()
-		a.join(e.app(), "x", "")
-		b.join(e.app(), "x", "")
-		b.join(e.app(), "y", "")
+		a.Join("x", "")
+		b.Join("x", "")
+		b.Join("y", "")
 		err := e.srv.TriggerBatch("1", []push.BatchEvent{
-			{Channel: "x", Name: "one", Data: "1", SocketID: b.id},
+			{Channel: "x", Name: "one", Data: "1", SocketID: b.ID},
 			{Channel: "y", Name: "two", Data: "2"},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.expect("one")
-		b.expect("two")
-		a.quiet()
-		b.quiet()
+		a.Expect("one")
+		b.Expect("two")
+		a.Ping()
+		b.Ping()
 	})
 }
 
@@ -98,25 +99,16 @@ func TestChannelsInfo(t *testing.T) {
 		a1 := testApp
 		a2 := push.App{ID: "2", Key: "key2", Secret: "secret2"}
 		e := start(t, tr, push.Config{}, a1, a2)
-		app1 := e.app()
 		c1, c2 := e.dial(), e.dial()
-		c1.join(app1, "presence-room", memberOf("u1", "A"))
-		c2.join(app1, "presence-room", memberOf("u2", "B"))
-		c1.expect("pusher_internal:member_added")
-		c1.join(app1, "news", "")
-		c1.join(app1, "private-x", "")
+		c1.Join("presence-room", memberOf("u1", "A"))
+		c2.Join("presence-room", memberOf("u2", "B"))
+		c1.Expect("pusher_internal:member_added")
+		c1.Join("news", "")
+		c1.Join("private-x", "")
 		// An app-2 connection on a channel of the same name.
 		app2, _ := e.srv.Apps().ByID("2")
-		c3, err := e.dialRaw("/app/key2?protocol=7")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			SocketID string `json:"socket_id"`
-		}
-		c3.expect(push.EvConnectionEstablished).decode(t, &d)
-		c3.id = d.SocketID
-		c3.join(app2, "news", "")
+		c3 := e.dialAs(app2)
+		c3.Join("news", "")
 
 		info, _ := e.srv.Channel("1", "presence-room")
 		if info != (push.ChannelInfo{Occupied: true, SubscriptionCount: 2, UserCount: 2}) {
@@ -149,8 +141,8 @@ func TestChannelsInfo(t *testing.T) {
 		if err := e.srv.Trigger("2", []string{"news"}, "e", "2", ""); err != nil {
 			t.Fatal(err)
 		}
-		c3.expect("e")
-		c1.quiet() // app 1's news did not get app 2's event
+		c3.Expect("e")
+		c1.Ping() // app 1's news did not get app 2's event
 	})
 }
 
@@ -174,8 +166,8 @@ func TestGateway(t *testing.T) {
 		}
 		a, a2, b := e.dial(), e.dial(), e.dial()
 		for _, step := range []error{
-			g.BindUID(a.id, "10"), g.BindUID(a2.id, "10"), g.BindUID(b.id, "20"),
-			g.JoinGroup(a.id, "room"), g.JoinGroup(b.id, "room"), g.JoinGroup(a2.id, "lobby"),
+			g.BindUID(a.ID, "10"), g.BindUID(a2.ID, "10"), g.BindUID(b.ID, "20"),
+			g.JoinGroup(a.ID, "room"), g.JoinGroup(b.ID, "room"), g.JoinGroup(a2.ID, "lobby"),
 		} {
 			if step != nil {
 				t.Fatal(step)
@@ -184,7 +176,7 @@ func TestGateway(t *testing.T) {
 		if !g.IsUIDOnline("10") || g.IsUIDOnline("30") {
 			t.Error("IsUIDOnline")
 		}
-		if ids := g.UIDSocketIDs("10"); len(ids) != 2 || !slices.Contains(ids, a.id) || !slices.Contains(ids, a2.id) {
+		if ids := g.UIDSocketIDs("10"); len(ids) != 2 || !slices.Contains(ids, a.ID) || !slices.Contains(ids, a2.ID) {
 			t.Errorf("UIDSocketIDs %v", ids)
 		}
 		if n := g.GroupCount("room"); n != 2 {
@@ -200,46 +192,46 @@ func TestGateway(t *testing.T) {
 		if err := g.SendToUID("10", "dm", `"hi"`); err != nil {
 			t.Fatal(err)
 		}
-		a.expect("dm")
-		a2.expect("dm")
-		b.quiet()
+		a.Expect("dm")
+		a2.Expect("dm")
+		b.Ping()
 
-		if err := g.SendToGroup("room", "say", "1", b.id); err != nil {
+		if err := g.SendToGroup("room", "say", "1", b.ID); err != nil {
 			t.Fatal(err)
 		}
-		if f := a.expect("say"); f.Channel != "room" {
+		if f := a.Expect("say"); f.Channel != "room" {
 			t.Errorf("channel %q", f.Channel)
 		}
-		b.quiet()
+		b.Ping()
 		if err := g.SendToGroups([]string{"room", "lobby"}, "both", "1"); err != nil {
 			t.Fatal(err)
 		}
-		a.expect("both")
-		a2.expect("both")
-		b.expect("both")
+		a.Expect("both")
+		a2.Expect("both")
+		b.Expect("both")
 
-		if err := g.SendToAll("all", "1", a.id); err != nil {
+		if err := g.SendToAll("all", "1", a.ID); err != nil {
 			t.Fatal(err)
 		}
-		a2.expect("all")
-		if f := b.expect("all"); f.Channel != "" {
+		a2.Expect("all")
+		if f := b.Expect("all"); f.Channel != "" {
 			t.Errorf("channel %q", f.Channel)
 		}
-		a.quiet()
+		a.Ping()
 
-		if err := g.LeaveGroup(a.id, "room"); err != nil {
+		if err := g.LeaveGroup(a.ID, "room"); err != nil {
 			t.Fatal(err)
 		}
 		if n := g.GroupCount("room"); n != 1 {
 			t.Errorf("GroupCount after leave %d", n)
 		}
-		if err := g.CloseSocket(b.id); err != nil {
+		if err := g.CloseSocket(b.ID); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := b.expectError(); code != int(push.CodeUnauthorized) {
+		if code, _ := b.ExpectError(); code != int(push.CodeUnauthorized) {
 			t.Errorf("code %d", code)
 		}
-		b.expectClose()
+		b.ExpectClose()
 		waitFor(t, "uid 20 offline", func() bool { return !g.IsUIDOnline("20") })
 		if n := g.GroupCount("room"); n != 0 {
 			t.Errorf("GroupCount after close %d", n)
@@ -254,7 +246,7 @@ func TestGateway(t *testing.T) {
 				t.Errorf("%s: %v", name, err)
 			}
 		}
-		if err := g.JoinGroup(a.id, "bad name"); !errors.Is(err, push.ErrInvalidChannel) {
+		if err := g.JoinGroup(a.ID, "bad name"); !errors.Is(err, push.ErrInvalidChannel) {
 			t.Errorf("JoinGroup bad name: %v", err)
 		}
 		if _, err := e.srv.Gateway("9"); !errors.Is(err, push.ErrUnknownApp) {
@@ -267,7 +259,7 @@ func TestGateway(t *testing.T) {
 func TestCloseAll(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		e := start(t, tr, push.Config{})
-		var cs []*client
+		var cs []*pushtest.Client
 		for range 5 {
 			cs = append(cs, e.dial())
 		}
@@ -275,10 +267,10 @@ func TestCloseAll(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range cs {
-			if code, _ := c.expectError(); code != int(push.CodeReconnect) {
+			if code, _ := c.ExpectError(); code != int(push.CodeReconnect) {
 				t.Errorf("code %d", code)
 			}
-			if code := c.expectClose(); code != wsproto.CloseCode(push.CodeReconnect) {
+			if code := c.ExpectClose(); code != wsproto.CloseCode(push.CodeReconnect) {
 				t.Errorf("close %d", code)
 			}
 		}

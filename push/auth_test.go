@@ -44,13 +44,13 @@ func TestSignatureVectorsOnTheWire(t *testing.T) {
 		// The signature binds the socket id, so sign for this one: the
 		// vector itself is checked above.
 		cd := `{"user_id":10,"user_info":{"name":"Mr. Pusher"}}`
-		f := c.join(e.app(), "presence-foobar", cd)
+		f := c.Join("presence-foobar", cd)
 		var d struct {
 			Presence struct {
 				IDs []string `json:"ids"`
 			} `json:"presence"`
 		}
-		f.decode(t, &d)
+		f.Decode(t, &d)
 		if len(d.Presence.IDs) != 1 || d.Presence.IDs[0] != "10" {
 			t.Errorf("ids %v", d.Presence.IDs)
 		}

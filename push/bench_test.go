@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 )
@@ -24,25 +25,18 @@ func BenchmarkTriggerFanout(b *testing.B) {
 			var wg sync.WaitGroup
 			b.Cleanup(wg.Wait) // last: after the connections below are closed
 			for range n {
-				c, err := wstest.Dial(es.Addr().String(), wstest.DialOptions{Path: "/app/" + testApp.Key + "?protocol=7"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				cl := &client{t: b, c: c}
-				cl.expect(push.EvConnectionEstablished)
-				cl.subscribe("fan", "", "")
-				cl.expect("pusher_internal:subscription_succeeded")
+				cl := pushtest.Dial(b, es.Addr().String(), pushtest.Options{Key: testApp.Key}) // closed when b ends
+				cl.Join("fan", "")
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for {
-						if _, _, err := c.ReadMessage(time.Minute); err != nil {
+						if _, _, err := cl.WS.ReadMessage(time.Minute); err != nil {
 							return
 						}
 						got <- struct{}{}
 					}
 				}()
-				b.Cleanup(func() { c.Close() })
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
@@ -88,22 +89,22 @@ func TestPresenceChurn(t *testing.T) {
 // churn joins and leaves the channel rounds times as user, then leaves by
 // dropping TCP (drop) or by unsubscribing. It runs on its own goroutine,
 // so it returns errors instead of failing the test.
-func churn(c *client, app *push.App, ch, user string, rounds int, drop bool) error {
+func churn(c *pushtest.Client, app *push.App, ch, user string, rounds int, drop bool) error {
 	cd := fmt.Sprintf(`{"user_id":%q}`, user)
 	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]any{
-		"channel": ch, "auth": app.AuthorizeChannel(c.id, ch, cd), "channel_data": cd}})
+		"channel": ch, "auth": app.AuthorizeChannel(c.ID, ch, cd), "channel_data": cd}})
 	unsub, _ := json.Marshal(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": ch}})
 	for i := range rounds {
-		if err := c.c.Write(wstest.Message(wsproto.OpText, sub)); err != nil {
+		if err := c.WS.Write(wstest.Message(wsproto.OpText, sub)); err != nil {
 			return err
 		}
 		if err := readUntil(c, "pusher_internal:subscription_succeeded"); err != nil {
 			return err
 		}
 		if i == rounds-1 && drop {
-			return c.c.Close()
+			return c.WS.Close()
 		}
-		if err := c.c.Write(wstest.Message(wsproto.OpText, unsub)); err != nil {
+		if err := c.WS.Write(wstest.Message(wsproto.OpText, unsub)); err != nil {
 			return err
 		}
 	}
@@ -112,9 +113,9 @@ func churn(c *client, app *push.App, ch, user string, rounds int, drop bool) err
 
 // readUntil reads messages, member events of others among them, until
 // event arrives.
-func readUntil(c *client, event string) error {
+func readUntil(c *pushtest.Client, event string) error {
 	for {
-		op, b, err := c.c.ReadMessage(10 * time.Second)
+		op, b, err := c.WS.ReadMessage(10 * time.Second)
 		if err != nil {
 			return err
 		}
@@ -132,7 +133,7 @@ func TestCacheChurn(t *testing.T) {
 		e := start(t, tr, push.Config{})
 		const events, subscribers = 300, 12
 		const ch = "cache-ticker"
-		cs := make([]*client, subscribers)
+		cs := make([]*pushtest.Client, subscribers)
 		for i := range cs {
 			cs[i] = e.dial()
 		}
@@ -153,7 +154,7 @@ func TestCacheChurn(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				if err := followTicks(c, ch, events); err != nil {
-					errs <- fmt.Errorf("%s: %w", c.id, err)
+					errs <- fmt.Errorf("%s: %w", c.ID, err)
 				}
 			}()
 		}
@@ -167,14 +168,14 @@ func TestCacheChurn(t *testing.T) {
 
 // followTicks subscribes to the cache channel and reads ticks until the
 // last, checking that each is the one after the previous.
-func followTicks(c *client, ch string, last int) error {
+func followTicks(c *pushtest.Client, ch string, last int) error {
 	sub, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch}})
-	if err := c.c.Write(wstest.Message(wsproto.OpText, sub)); err != nil {
+	if err := c.WS.Write(wstest.Message(wsproto.OpText, sub)); err != nil {
 		return err
 	}
 	prev := 0
 	for prev < last {
-		_, b, err := c.c.ReadMessage(10 * time.Second)
+		_, b, err := c.WS.ReadMessage(10 * time.Second)
 		if err != nil {
 			return err
 		}

@@ -22,27 +22,27 @@ func TestLocalCounts(t *testing.T) {
 		}
 		a, b := e.dial(), e.dial()
 		ud := `{"id":"ann"}`
-		a.send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.AuthenticateUser(a.id, ud), "user_data": ud}})
-		a.expect("pusher:signin_success")
+		a.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.AuthenticateUser(a.ID, ud), "user_data": ud}})
+		a.Expect("pusher:signin_success")
 		steps := []struct {
 			name string
 			do   func()
 			want push.LocalCounts
 		}{
 			{"signed in: internal channels only", func() {}, push.LocalCounts{Connections: 2}},
-			{"a joins news", func() { a.join(app, "news", "") }, push.LocalCounts{Connections: 2, Channels: 1, Subscriptions: 1}},
-			{"a joins news again", func() { a.join(app, "news", "") }, push.LocalCounts{Connections: 2, Channels: 1, Subscriptions: 1}},
-			{"b joins news", func() { b.join(app, "news", "") }, push.LocalCounts{Connections: 2, Channels: 1, Subscriptions: 2}},
-			{"a joins a presence channel", func() { a.join(app, "presence-p", memberOf("ann", "Ann")) }, push.LocalCounts{Connections: 2, Channels: 2, Subscriptions: 3}},
+			{"a joins news", func() { a.Join("news", "") }, push.LocalCounts{Connections: 2, Channels: 1, Subscriptions: 1}},
+			{"a joins news again", func() { a.Join("news", "") }, push.LocalCounts{Connections: 2, Channels: 1, Subscriptions: 1}},
+			{"b joins news", func() { b.Join("news", "") }, push.LocalCounts{Connections: 2, Channels: 1, Subscriptions: 2}},
+			{"a joins a presence channel", func() { a.Join("presence-p", memberOf("ann", "Ann")) }, push.LocalCounts{Connections: 2, Channels: 2, Subscriptions: 3}},
 			{"b refused: presence full", func() {
-				b.subscribe("presence-p", app.AuthorizeChannel(b.id, "presence-p", memberOf("bob", "Bob")), memberOf("bob", "Bob"))
-				b.expect("pusher:subscription_error")
+				b.Subscribe("presence-p", app.AuthorizeChannel(b.ID, "presence-p", memberOf("bob", "Bob")), memberOf("bob", "Bob"))
+				b.Expect("pusher:subscription_error")
 			}, push.LocalCounts{Connections: 2, Channels: 2, Subscriptions: 3}},
 			{"a leaves news", func() {
-				a.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
-				a.sync()
+				a.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
+				a.Ping()
 			}, push.LocalCounts{Connections: 2, Channels: 2, Subscriptions: 2}},
-			{"b closes", func() { b.c.Close() }, push.LocalCounts{Connections: 1, Channels: 1, Subscriptions: 1}},
+			{"b closes", func() { b.WS.Close() }, push.LocalCounts{Connections: 1, Channels: 1, Subscriptions: 1}},
 		}
 		for _, st := range steps {
 			st.do()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
@@ -18,33 +19,32 @@ func TestClientEvents(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		hooks := hookRec{ch: make(chan push.HookEvent, 16)}
 		e := start(t, tr, push.Config{Hook: hooks})
-		app := e.app()
 		a, b := e.dial(), e.dial()
 		for _, ch := range []string{"public", "private-p", "private-encrypted-e"} {
-			a.join(app, ch, "")
-			b.join(app, ch, "")
+			a.Join(ch, "")
+			b.Join(ch, "")
 		}
-		a.join(app, "presence-r", memberOf("ann", "Ann"))
-		b.join(app, "presence-r", memberOf("bob", "Bob"))
-		a.expect("pusher_internal:member_added")
+		a.Join("presence-r", memberOf("ann", "Ann"))
+		b.Join("presence-r", memberOf("bob", "Bob"))
+		a.Expect("pusher_internal:member_added")
 
-		b.trigger("private-p", "client-typing", map[string]any{"who": "bob"})
-		f := a.expect("client-typing")
-		if f.Channel != "private-p" || !jsonEq(f.inner(), `{"who":"bob"}`) || f.UserID != "" {
+		b.Trigger("private-p", "client-typing", map[string]any{"who": "bob"})
+		f := a.Expect("client-typing")
+		if f.Channel != "private-p" || !jsonEq(f.Text(), `{"who":"bob"}`) || f.UserID != "" {
 			t.Errorf("got %+v", f)
 		}
-		b.quiet() // never echoed
+		b.Ping() // never echoed
 
-		b.trigger("presence-r", "client-hi", "text")
-		f = a.expect("client-hi")
-		if f.UserID != "bob" || f.inner() != "text" {
+		b.Trigger("presence-r", "client-hi", "text")
+		f = a.Expect("client-hi")
+		if f.UserID != "bob" || f.Text() != "text" {
 			t.Errorf("got %+v (data %s)", f, f.Data)
 		}
 		h := <-hooks.ch
 		for h.Kind != push.HookClientEvent {
 			h = <-hooks.ch
 		}
-		if h.Channel != "private-p" || h.Event != "client-typing" || h.SocketID != b.id {
+		if h.Channel != "private-p" || h.Event != "client-typing" || h.SocketID != b.ID {
 			t.Errorf("hook %+v", h)
 		}
 
@@ -61,13 +61,13 @@ func TestClientEvents(t *testing.T) {
 		}
 		for _, tc := range refused {
 			t.Run(tc.name, func(t *testing.T) {
-				b.trigger(tc.channel, tc.event, tc.data)
-				if code, msg := b.expectError(); code != 0 || !strings.Contains(msg, tc.want) {
+				b.Trigger(tc.channel, tc.event, tc.data)
+				if code, msg := b.ExpectError(); code != 0 || !strings.Contains(msg, tc.want) {
 					t.Errorf("error %d %q, want %q", code, msg, tc.want)
 				}
 			})
 		}
-		a.quiet()
+		a.Ping()
 	})
 }
 
@@ -76,13 +76,13 @@ func TestClientEventsDisabled(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		e := start(t, tr, push.Config{}, testApp) // ClientEvents false
 		a, b := e.dial(), e.dial()
-		a.join(e.app(), "private-p", "")
-		b.join(e.app(), "private-p", "")
-		b.trigger("private-p", "client-x", "1")
-		if _, msg := b.expectError(); !strings.Contains(msg, "not enabled") {
+		a.Join("private-p", "")
+		b.Join("private-p", "")
+		b.Trigger("private-p", "client-x", "1")
+		if _, msg := b.ExpectError(); !strings.Contains(msg, "not enabled") {
 			t.Errorf("error %q", msg)
 		}
-		a.quiet()
+		a.Ping()
 	})
 }
 
@@ -96,31 +96,31 @@ func TestClientEventRateLimit(t *testing.T) {
 		app.Limits.ClientEventsPerSecond = 3
 		e := start(t, tr, push.Config{}, app)
 		a, b := e.dial(), e.dial()
-		a.join(e.app(), "private-p", "")
-		b.join(e.app(), "private-p", "")
+		a.Join("private-p", "")
+		b.Join("private-p", "")
 		// Sent in one write, the burst is judged at one instant.
 		var burst []wstest.Frame
 		for range 3 + 3 + 1 {
 			burst = append(burst, wstest.Message(wsproto.OpText, []byte(`{"event":"client-x","channel":"private-p","data":"1"}`)))
 		}
-		if err := b.c.Write(burst...); err != nil {
+		if err := b.WS.Write(burst...); err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {
-			a.expect("client-x")
+			a.Expect("client-x")
 		}
 		for range 3 {
-			if code, _ := b.expectError(); code != int(push.CodeClientEventRateLimited) {
+			if code, _ := b.ExpectError(); code != int(push.CodeClientEventRateLimited) {
 				t.Errorf("code %d", code)
 			}
 		}
-		if code, _ := b.expectError(); code != int(push.CodeClientEventRateLimited) {
+		if code, _ := b.ExpectError(); code != int(push.CodeClientEventRateLimited) {
 			t.Errorf("code %d", code)
 		}
-		if code := b.expectClose(); code != wsproto.CloseCode(push.CodeClientEventRateLimited) {
+		if code := b.ExpectClose(); code != wsproto.CloseCode(push.CodeClientEventRateLimited) {
 			t.Errorf("close %d", code)
 		}
-		a.quiet()
+		a.Ping()
 	})
 }
 
@@ -132,15 +132,15 @@ func TestSigninWatchlistSendToUser(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		e := start(t, tr, push.Config{})
 		app := e.app()
-		signin := func(c *client, userData string) {
-			c.t.Helper()
-			c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
-				"auth": app.AuthenticateUser(c.id, userData), "user_data": userData}})
-			f := c.expect("pusher:signin_success")
+		signin := func(c *pushtest.Client, userData string) {
+			t.Helper()
+			c.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+				"auth": app.AuthenticateUser(c.ID, userData), "user_data": userData}})
+			f := c.Expect("pusher:signin_success")
 			var d struct {
 				UserData string `json:"user_data"`
 			}
-			f.decode(t, &d)
+			f.Decode(t, &d)
 			if d.UserData != userData {
 				t.Errorf("signin_success user_data %q", d.UserData)
 			}
@@ -156,65 +156,65 @@ func TestSigninWatchlistSendToUser(t *testing.T) {
 				UserIDs []string `json:"user_ids"`
 			} `json:"events"`
 		}
-		ann.expect("pusher_internal:watchlist_events").decode(t, &w)
+		ann.Expect("pusher_internal:watchlist_events").Decode(t, &w)
 		if len(w.Events) != 1 || w.Events[0].Name != "online" || strings.Join(w.Events[0].UserIDs, ",") != "bob" {
 			t.Errorf("watchlist %+v", w)
 		}
 		// pusher-js joins its user channel after signin_success.
-		ann.subscribe("#server-to-user-ann", "", "")
-		ann.expect("pusher_internal:subscription_succeeded")
-		ann.subscribe("#server-to-user-bob", "", "")
-		ann.expect("pusher:subscription_error")
+		ann.Subscribe("#server-to-user-ann", "", "")
+		ann.Expect("pusher_internal:subscription_succeeded")
+		ann.Subscribe("#server-to-user-bob", "", "")
+		ann.Expect("pusher:subscription_error")
 
 		carl1 := e.dial()
 		signin(carl1, `{"id":"carl"}`)
-		ann.expect("pusher_internal:watchlist_events").decode(t, &w)
+		ann.Expect("pusher_internal:watchlist_events").Decode(t, &w)
 		if w.Events[0].Name != "online" || w.Events[0].UserIDs[0] != "carl" {
 			t.Errorf("watchlist %+v", w)
 		}
 		carl2 := e.dial()
 		signin(carl2, `{"id":"carl"}`)
-		ann.quiet() // a second tab is no news
+		ann.Ping() // a second tab is no news
 
 		if err := e.srv.SendToUser("1", "carl", "note", `{"n":1}`); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []*client{carl1, carl2} {
-			f := c.expect("note")
-			if f.Channel != "#server-to-user-carl" || f.inner() != `{"n":1}` {
+		for _, c := range []*pushtest.Client{carl1, carl2} {
+			f := c.Expect("note")
+			if f.Channel != "#server-to-user-carl" || f.Text() != `{"n":1}` {
 				t.Errorf("got %+v", f)
 			}
 		}
-		ann.quiet()
-		bob.quiet()
+		ann.Ping()
+		bob.Ping()
 
 		n, err := e.srv.TerminateUserConnections("1", "carl")
 		if err != nil || n != 2 {
 			t.Fatalf("terminated %d: %v", n, err)
 		}
-		for _, c := range []*client{carl1, carl2} {
-			if code, _ := c.expectError(); code != int(push.CodeUnauthorized) {
+		for _, c := range []*pushtest.Client{carl1, carl2} {
+			if code, _ := c.ExpectError(); code != int(push.CodeUnauthorized) {
 				t.Errorf("code %d", code)
 			}
-			if code := c.expectClose(); code != wsproto.CloseCode(push.CodeUnauthorized) {
+			if code := c.ExpectClose(); code != wsproto.CloseCode(push.CodeUnauthorized) {
 				t.Errorf("close %d", code)
 			}
 		}
-		ann.expect("pusher_internal:watchlist_events").decode(t, &w)
+		ann.Expect("pusher_internal:watchlist_events").Decode(t, &w)
 		if w.Events[0].Name != "offline" || w.Events[0].UserIDs[0] != "carl" {
 			t.Errorf("watchlist %+v", w)
 		}
 
 		// Signing in again as someone else is refused.
-		bob.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
-			"auth": app.AuthenticateUser(bob.id, `{"id":"eve"}`), "user_data": `{"id":"eve"}`}})
-		if _, msg := bob.expectError(); !strings.Contains(msg, "another user") {
+		bob.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+			"auth": app.AuthenticateUser(bob.ID, `{"id":"eve"}`), "user_data": `{"id":"eve"}`}})
+		if _, msg := bob.ExpectError(); !strings.Contains(msg, "another user") {
 			t.Errorf("error %q", msg)
 		}
 		for _, ud := range []string{`{"id":""}`, `{"name":"x"}`, `[]`} {
-			bob.send(map[string]any{"event": "pusher:signin", "data": map[string]any{
-				"auth": app.AuthenticateUser(bob.id, ud), "user_data": ud}})
-			if _, msg := bob.expectError(); !strings.Contains(msg, "user_data") {
+			bob.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{
+				"auth": app.AuthenticateUser(bob.ID, ud), "user_data": ud}})
+			if _, msg := bob.ExpectError(); !strings.Contains(msg, "user_data") {
 				t.Errorf("%s: error %q", ud, msg)
 			}
 		}
@@ -229,11 +229,11 @@ func TestPresenceWithSignin(t *testing.T) {
 		app := e.app()
 		c := e.dial()
 		ud := `{"id":"ann","user_info":{"name":"Ann"}}`
-		c.send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.AuthenticateUser(c.id, ud), "user_data": ud}})
-		c.expect("pusher:signin_success")
-		f := c.join(app, "presence-s", "")
-		if !strings.Contains(f.inner(), `"ann":{"name":"Ann"}`) {
-			t.Errorf("presence %s", f.inner())
+		c.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.AuthenticateUser(c.ID, ud), "user_data": ud}})
+		c.Expect("pusher:signin_success")
+		f := c.Join("presence-s", "")
+		if !strings.Contains(f.Text(), `"ann":{"name":"Ann"}`) {
+			t.Errorf("presence %s", f.Text())
 		}
 	})
 }
@@ -244,7 +244,6 @@ func TestCacheChannels(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		hooks := hookRec{ch: make(chan push.HookEvent, 16)}
 		e := start(t, tr, push.Config{Hook: hooks})
-		app := e.app()
 		for _, ch := range []string{"cache-a", "private-cache-a", "presence-cache-a", "private-encrypted-cache-a"} {
 			t.Run(ch, func(t *testing.T) {
 				cd := ""
@@ -252,8 +251,8 @@ func TestCacheChannels(t *testing.T) {
 					cd = memberOf("u", "U")
 				}
 				c := e.dial()
-				c.join(app, ch, cd)
-				if f := c.expect("pusher:cache_miss"); f.Channel != ch {
+				c.Join(ch, cd)
+				if f := c.Expect("pusher:cache_miss"); f.Channel != ch {
 					t.Errorf("cache_miss on %q", f.Channel)
 				}
 				if err := e.srv.Trigger("1", []string{ch}, "price", `{"p":1}`, ""); err != nil {
@@ -262,14 +261,14 @@ func TestCacheChannels(t *testing.T) {
 				if err := e.srv.Trigger("1", []string{ch}, "price", `{"p":2}`, ""); err != nil {
 					t.Fatal(err)
 				}
-				c.expect("price")
-				c.expect("price")
+				c.Expect("price")
+				c.Expect("price")
 				late := e.dial()
-				late.join(app, ch, strings.Replace(cd, `"u"`, `"v"`, 1))
-				if f := late.expect("price"); f.inner() != `{"p":2}` || f.Channel != ch {
+				late.Join(ch, strings.Replace(cd, `"u"`, `"v"`, 1))
+				if f := late.Expect("price"); f.Text() != `{"p":2}` || f.Channel != ch {
 					t.Errorf("replayed %+v", f)
 				}
-				late.quiet()
+				late.Ping()
 			})
 		}
 		found := false
@@ -293,13 +292,13 @@ func TestSubscriptionCount(t *testing.T) {
 		app.Limits.SubscriptionCountInterval = 10 * time.Millisecond
 		e := start(t, tr, push.Config{}, app)
 		a, b := e.dial(), e.dial()
-		a.join(e.app(), "room", "")
-		b.join(e.app(), "room", "")
+		a.Join("room", "")
+		b.Join("room", "")
 		var d struct {
 			N int `json:"subscription_count"`
 		}
 		for d.N != 2 { // one event per interval, the count as it is then
-			a.expect("pusher_internal:subscription_count").decode(t, &d)
+			a.Expect("pusher_internal:subscription_count").Decode(t, &d)
 		}
 	})
 }
@@ -315,8 +314,8 @@ func TestSlowSubscriber(t *testing.T) {
 		es := startEngine(t, tr, engine.Config{MaxQueuedBytes: 1 << 20, CloseTimeout: 30 * time.Second}, srv)
 		e := &env{t: t, tr: tr, srv: srv, es: es}
 		slow, fast := e.dial(), e.dial()
-		slow.join(e.app(), "feed", "")
-		fast.join(e.app(), "feed", "")
+		slow.Join("feed", "")
+		fast.Join("feed", "")
 		data := `"` + strings.Repeat("x", 8<<10) + `"`
 		// 16 MB in rounds the fast subscriber reads before the next: more
 		// than the kernel's buffers and the slow one's queue hold.
@@ -327,12 +326,12 @@ func TestSlowSubscriber(t *testing.T) {
 				}
 			}
 			for range 50 {
-				fast.expect("tick")
+				fast.Expect("tick")
 			}
 		}
 		// The slow one reads now: some ticks, then close 4100.
 		for {
-			h, p, err := slow.c.ReadFrame(5 * time.Second)
+			h, p, err := slow.WS.ReadFrame(5 * time.Second)
 			if err != nil {
 				t.Fatalf("no close frame: %v", err)
 			}

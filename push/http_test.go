@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wssd/wssd/engine"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
@@ -133,25 +134,18 @@ func get(path string, params ...string) apiCall {
 	return apiCall{method: "GET", path: path, params: v}
 }
 
-// joinAs subscribes c to a presence channel as uid.
-func (c *client) joinAs(app *push.App, channel, uid string) {
-	c.t.Helper()
-	c.join(app, channel, `{"user_id":"`+uid+`"}`)
-}
-
 // TestAPIRoutes: every route and every refusal, answered the same by the
 // handler alone and through the engine's port, over ws and wss.
 func TestAPIRoutes(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		a := startAPI(t, tr)
-		app := a.app()
 		u1, u2 := a.dial(), a.dial()
-		u1.join(app, "news", "")
-		u2.join(app, "news", "")
-		u1.joinAs(app, "presence-room", "u1")
-		u2.joinAs(app, "presence-room", "u2")
-		u1.expect("pusher_internal:member_added")
-		a.mustCall(post("/apps/1/gateway/bind_uid", map[string]string{"socket_id": u1.id, "uid": "u1"}))
+		u1.Join("news", "")
+		u2.Join("news", "")
+		u1.JoinPresence("presence-room", "u1")
+		u2.JoinPresence("presence-room", "u2")
+		u1.Expect("pusher_internal:member_added")
+		a.mustCall(post("/apps/1/gateway/bind_uid", map[string]string{"socket_id": u1.ID, "uid": "u1"}))
 		a.mustCall(post("/apps/1/events", map[string]string{"name": "e", "channel": "cache-last", "data": "cached"}))
 
 		big := strings.Repeat("x", push.DefaultMaxEventData+1)
@@ -226,14 +220,14 @@ func TestAPIRoutes(t *testing.T) {
 			{"users not presence", get("/apps/1/channels/news/users"), 400, "not a presence channel"},
 			{"terminate nobody", apiCall{method: "POST", path: "/apps/1/users/nobody/terminate_connections", body: `{}`}, 200, `{}`},
 			{"terminate with GET", get("/apps/1/users/u1/terminate_connections"), 405, ""},
-			{"gateway uid", get("/apps/1/gateway/uids/u1"), 200, `{"online":true,"socket_ids":["` + u1.id + `"]}`},
+			{"gateway uid", get("/apps/1/gateway/uids/u1"), 200, `{"online":true,"socket_ids":["` + u1.ID + `"]}`},
 			{"gateway uid offline", get("/apps/1/gateway/uids/u7"), 200, `{"online":false,"socket_ids":[]}`},
 			{"gateway group", get("/apps/1/gateway/groups/news"), 200, `{"count":2,"uids":["u1"]}`},
 			{"gateway group bad name", get("/apps/1/gateway/groups/a%20b"), 400, `invalid channel name`},
 			{"gateway count", get("/apps/1/gateway/count"), 200, `{"count":2}`},
 			{"gateway bind unknown socket", post("/apps/1/gateway/bind_uid", map[string]string{"socket_id": "1.1", "uid": "x"}), 404, `{"error":"push: unknown socket \"1.1\""}`},
-			{"gateway join bad group", post("/apps/1/gateway/join_group", map[string]string{"socket_id": u2.id, "group": "a b"}), 400, `invalid channel name`},
-			{"gateway presence group unbound", post("/apps/1/gateway/join_group", map[string]string{"socket_id": u2.id, "group": "presence-x"}), 400, `BindUID first`},
+			{"gateway join bad group", post("/apps/1/gateway/join_group", map[string]string{"socket_id": u2.ID, "group": "a b"}), 400, `invalid channel name`},
+			{"gateway presence group unbound", post("/apps/1/gateway/join_group", map[string]string{"socket_id": u2.ID, "group": "presence-x"}), 400, `BindUID first`},
 			{"gateway malformed JSON", apiCall{method: "POST", path: "/apps/1/gateway/send_to_all", body: `[`}, 400, `"error":"malformed JSON`},
 			{"gateway send without uid", post("/apps/1/gateway/send_to_uid", map[string]string{"event": "e", "data": "d"}), 400, `missing uid`},
 			{"gateway send data too large", post("/apps/1/gateway/send_to_uid", map[string]string{"uid": "u1", "event": "e", "data": big}), 413, `data larger`},
@@ -329,35 +323,34 @@ func TestAPIReady(t *testing.T) {
 func TestAPIDelivery(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		a := startAPI(t, tr)
-		app := a.app()
 		c1, c2 := a.dial(), a.dial()
-		c1.join(app, "news", "")
-		c2.join(app, "news", "")
+		c1.Join("news", "")
+		c2.Join("news", "")
 
-		a.mustCall(post("/apps/1/events", map[string]any{"name": "hello", "channels": []string{"news"}, "data": `{"n":1}`, "socket_id": c1.id}))
-		if f := c2.expect("hello"); f.Channel != "news" || f.inner() != `{"n":1}` {
+		a.mustCall(post("/apps/1/events", map[string]any{"name": "hello", "channels": []string{"news"}, "data": `{"n":1}`, "socket_id": c1.ID}))
+		if f := c2.Expect("hello"); f.Channel != "news" || f.Text() != `{"n":1}` {
 			t.Errorf("c2 got %s %s", f.Channel, f.Data)
 		}
-		c1.quiet()
+		c1.Ping()
 
 		a.mustCall(post("/apps/1/batch_events", map[string]any{"batch": []map[string]string{
-			{"name": "one", "channel": "news", "data": "1", "socket_id": c2.id},
+			{"name": "one", "channel": "news", "data": "1", "socket_id": c2.ID},
 			{"name": "two", "channel": "news", "data": "2"},
 		}}))
-		c1.expect("one")
-		c1.expect("two")
-		c2.expect("two")
+		c1.Expect("one")
+		c1.Expect("two")
+		c2.Expect("two")
 
 		// sendToUser, as the SDKs send it, to a connection bound by the facade.
-		a.mustCall(post("/apps/1/gateway/bind_uid", map[string]string{"socket_id": c1.id, "uid": "ann"}))
+		a.mustCall(post("/apps/1/gateway/bind_uid", map[string]string{"socket_id": c1.ID, "uid": "ann"}))
 		a.mustCall(post("/apps/1/events", map[string]any{"name": "dm", "channels": []string{"#server-to-user-ann"}, "data": "hi"}))
-		if f := c1.expect("dm"); f.Channel != "#server-to-user-ann" || f.inner() != "hi" {
+		if f := c1.Expect("dm"); f.Channel != "#server-to-user-ann" || f.Text() != "hi" {
 			t.Errorf("c1 got %s %s", f.Channel, f.Data)
 		}
-		c2.quiet()
+		c2.Ping()
 
 		a.mustCall(apiCall{method: "POST", path: "/apps/1/users/ann/terminate_connections", body: `{}`})
-		if code := c1.expectClose(); code != 4009 {
+		if code := c1.ExpectClose(); code != 4009 {
 			t.Errorf("terminated with %d, want 4009", code)
 		}
 	})
@@ -369,36 +362,36 @@ func TestGatewayHTTP(t *testing.T) {
 		a := startAPI(t, tr)
 		c1, c2, c3 := a.dial(), a.dial(), a.dial()
 		gw := "/apps/1/gateway/"
-		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c1.id, "uid": "ann"}))
-		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c2.id, "uid": "bob"}))
-		for _, c := range []*client{c1, c2, c3} {
-			a.mustCall(post(gw+"join_group", map[string]string{"socket_id": c.id, "group": "room"}))
+		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c1.ID, "uid": "ann"}))
+		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c2.ID, "uid": "bob"}))
+		for _, c := range []*pushtest.Client{c1, c2, c3} {
+			a.mustCall(post(gw+"join_group", map[string]string{"socket_id": c.ID, "group": "room"}))
 		}
 
 		a.mustCall(post(gw+"send_to_uid", map[string]any{"uids": []string{"ann", "bob"}, "event": "dm", "data": "x"}))
-		c1.expect("dm")
-		c2.expect("dm")
-		c3.quiet()
+		c1.Expect("dm")
+		c2.Expect("dm")
+		c3.Ping()
 
-		a.mustCall(post(gw+"send_to_group", map[string]any{"group": "room", "event": "say", "data": "y", "exclude": []string{c1.id}}))
-		c2.expect("say")
-		c3.expect("say")
-		c1.quiet()
+		a.mustCall(post(gw+"send_to_group", map[string]any{"group": "room", "event": "say", "data": "y", "exclude": []string{c1.ID}}))
+		c2.Expect("say")
+		c3.Expect("say")
+		c1.Ping()
 
-		a.mustCall(post(gw+"send_to_all", map[string]any{"event": "all", "data": "z", "exclude": []string{c3.id}}))
-		c1.expect("all")
-		c2.expect("all")
-		c3.quiet()
+		a.mustCall(post(gw+"send_to_all", map[string]any{"event": "all", "data": "z", "exclude": []string{c3.ID}}))
+		c1.Expect("all")
+		c2.Expect("all")
+		c3.Ping()
 
 		if got := a.mustCall(get(gw + "groups/room")); !jsonEq(got, `{"count":3,"uids":["ann","bob"]}`) {
 			t.Errorf("groups/room = %s", got)
 		}
-		a.mustCall(post(gw+"leave_group", map[string]string{"socket_id": c3.id, "group": "room"}))
+		a.mustCall(post(gw+"leave_group", map[string]string{"socket_id": c3.ID, "group": "room"}))
 		if got := a.mustCall(get(gw + "groups/room")); !jsonEq(got, `{"count":2,"uids":["ann","bob"]}`) {
 			t.Errorf("groups/room after leave_group = %s", got)
 		}
-		a.mustCall(post(gw+"close_client", map[string]string{"socket_id": c2.id}))
-		if code := c2.expectClose(); code != 4009 {
+		a.mustCall(post(gw+"close_client", map[string]string{"socket_id": c2.ID}))
+		if code := c2.ExpectClose(); code != 4009 {
 			t.Errorf("close_client closed with %d, want 4009", code)
 		}
 		deadline := time.Now().Add(5 * time.Second)
@@ -519,10 +512,10 @@ func TestGatewayHTTPPresenceFull(t *testing.T) {
 		a := startAPI(t, tr, app)
 		c1, c2 := a.dial(), a.dial()
 		gw := "/apps/1/gateway/"
-		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c1.id, "uid": "ann"}))
-		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c2.id, "uid": "bob"}))
-		a.mustCall(post(gw+"join_group", map[string]string{"socket_id": c1.id, "group": "presence-g"}))
-		status, body := a.call(post(gw+"join_group", map[string]string{"socket_id": c2.id, "group": "presence-g"}))
+		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c1.ID, "uid": "ann"}))
+		a.mustCall(post(gw+"bind_uid", map[string]string{"socket_id": c2.ID, "uid": "bob"}))
+		a.mustCall(post(gw+"join_group", map[string]string{"socket_id": c1.ID, "group": "presence-g"}))
+		status, body := a.call(post(gw+"join_group", map[string]string{"socket_id": c2.ID, "group": "presence-g"}))
 		if status != http.StatusConflict || !strings.Contains(body, "full") {
 			t.Errorf("second member: %d %s, want 409 saying the channel is full", status, body)
 		}

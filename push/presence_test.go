@@ -19,10 +19,9 @@ func TestPresenceTabs(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		hooks := hookRec{ch: make(chan push.HookEvent, 64)}
 		e := start(t, tr, push.Config{Hook: hooks})
-		app := e.app()
 		const ch = "presence-room"
 		watcher := e.dial()
-		f := watcher.join(app, ch, memberOf("w", "Watcher"))
+		f := watcher.Join(ch, memberOf("w", "Watcher"))
 		var d struct {
 			Presence struct {
 				IDs   []string                  `json:"ids"`
@@ -30,31 +29,31 @@ func TestPresenceTabs(t *testing.T) {
 				Count int                       `json:"count"`
 			} `json:"presence"`
 		}
-		f.decode(t, &d)
+		f.Decode(t, &d)
 		if d.Presence.Count != 1 || d.Presence.IDs[0] != "w" || d.Presence.Hash["w"]["name"] != "Watcher" {
 			t.Fatalf("presence %+v", d.Presence)
 		}
 
 		tab1 := e.dial()
-		tab1.join(app, ch, memberOf("ann", "Ann"))
-		added := watcher.expect("pusher_internal:member_added")
+		tab1.Join(ch, memberOf("ann", "Ann"))
+		added := watcher.Expect("pusher_internal:member_added")
 		var m struct {
 			UserID   string         `json:"user_id"`
 			UserInfo map[string]any `json:"user_info"`
 		}
-		added.decode(t, &m)
+		added.Decode(t, &m)
 		if m.UserID != "ann" || m.UserInfo["name"] != "Ann" {
 			t.Errorf("member_added %s", added.Data)
 		}
 
 		tab2 := e.dial()
-		f = tab2.join(app, ch, memberOf("ann", "Ann"))
-		f.decode(t, &d)
+		f = tab2.Join(ch, memberOf("ann", "Ann"))
+		f.Decode(t, &d)
 		if d.Presence.Count != 2 {
 			t.Errorf("second tab sees %d members", d.Presence.Count)
 		}
-		watcher.quiet() // no second member_added
-		tab1.quiet()    // a user is not told about its own other tab
+		watcher.Ping() // no second member_added
+		tab1.Ping()    // a user is not told about its own other tab
 
 		if info, _ := e.srv.Channel("1", ch); info.UserCount != 2 || info.SubscriptionCount != 3 {
 			t.Errorf("channel info %+v", info)
@@ -64,21 +63,21 @@ func TestPresenceTabs(t *testing.T) {
 			t.Errorf("users %+v", users)
 		}
 
-		tab1.c.Close()
+		tab1.WS.Close()
 		// Wait for the server to see tab1 go: its subscription count drops.
 		waitFor(t, "two subscriptions", func() bool { info, _ := e.srv.Channel("1", ch); return info.SubscriptionCount == 2 })
-		watcher.quiet() // ann still has tab2
+		watcher.Ping() // ann still has tab2
 
-		tab2.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": ch}})
-		tab2.sync()
-		removed := watcher.expect("pusher_internal:member_removed")
-		removed.decode(t, &m)
+		tab2.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": ch}})
+		tab2.Ping()
+		removed := watcher.Expect("pusher_internal:member_removed")
+		removed.Decode(t, &m)
 		if m.UserID != "ann" {
 			t.Errorf("member_removed %s", removed.Data)
 		}
-		watcher.quiet()
+		watcher.Ping()
 
-		watcher.c.Close()
+		watcher.WS.Close()
 		waitFor(t, "the channel vacated", func() bool { info, _ := e.srv.Channel("1", ch); return !info.Occupied })
 
 		var kinds []string
@@ -102,25 +101,25 @@ func TestPresenceLimits(t *testing.T) {
 		e := start(t, tr, push.Config{}, app)
 		a := e.app()
 		u1, u1b, u2, u3 := e.dial(), e.dial(), e.dial(), e.dial()
-		u1.join(a, "presence-x", memberOf("1", ""))
-		u2.join(a, "presence-x", memberOf("2", ""))
-		u1b.join(a, "presence-x", memberOf("1", "")) // a known member: no new user
+		u1.Join("presence-x", memberOf("1", ""))
+		u2.Join("presence-x", memberOf("2", ""))
+		u1b.Join("presence-x", memberOf("1", "")) // a known member: no new user
 		cd := memberOf("3", "")
-		u3.subscribe("presence-x", a.AuthorizeChannel(u3.id, "presence-x", cd), cd)
-		f := u3.expect("pusher:subscription_error")
+		u3.Subscribe("presence-x", a.AuthorizeChannel(u3.ID, "presence-x", cd), cd)
+		f := u3.Expect("pusher:subscription_error")
 		var d struct {
 			Type   string `json:"type"`
 			Status int    `json:"status"`
 		}
-		f.decode(t, &d)
+		f.Decode(t, &d)
 		if d.Type != "LimitReached" {
 			t.Errorf("%+v", d)
 		}
 		big := fmt.Sprintf(`{"user_id":"4","user_info":{"bio":"%0*d"}}`, 1100, 0)
 		long := fmt.Sprintf(`{"user_id":"%0*d"}`, 129, 0)
 		for _, cd := range []string{big, long} {
-			u3.subscribe("presence-y", a.AuthorizeChannel(u3.id, "presence-y", cd), cd)
-			u3.expect("pusher:subscription_error")
+			u3.Subscribe("presence-y", a.AuthorizeChannel(u3.ID, "presence-y", cd), cd)
+			u3.Expect("pusher:subscription_error")
 		}
 		if info, _ := e.srv.Channel("1", "presence-y"); info.Occupied {
 			t.Error("refused members occupy presence-y")

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 	"github.com/wssd/wssd/wsproto"
@@ -33,14 +34,11 @@ func TestConnectRefused(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c, err := e.dialRaw(tc.path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if code, _ := c.expectError(); code != int(tc.code) {
+				c := e.dialRaw(t, tc.path)
+				if code, _ := c.ExpectError(); code != int(tc.code) {
 					t.Errorf("pusher:error code %d, want %d", code, tc.code)
 				}
-				if code := c.expectClose(); code != wsproto.CloseCode(tc.code) {
+				if code := c.ExpectClose(); code != wsproto.CloseCode(tc.code) {
 					t.Errorf("close code %d, want %d", code, tc.code)
 				}
 			})
@@ -56,23 +54,20 @@ func TestConnectionEstablished(t *testing.T) {
 		seen := map[string]bool{}
 		for range 5 {
 			c := e.dial()
-			if !socketIDPattern.MatchString(c.id) {
-				t.Errorf("socket id %q", c.id)
+			if !socketIDPattern.MatchString(c.ID) {
+				t.Errorf("socket id %q", c.ID)
 			}
-			if seen[c.id] {
-				t.Errorf("socket id %q twice", c.id)
+			if seen[c.ID] {
+				t.Errorf("socket id %q twice", c.ID)
 			}
-			seen[c.id] = true
+			seen[c.ID] = true
 		}
-		c, err := e.dialRaw("/app/" + e.app().Key + "?protocol=7")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := c.expect(push.EvConnectionEstablished)
+		c := e.dialRaw(t, "/app/"+e.app().Key+"?protocol=7")
+		f := c.Expect(push.EvConnectionEstablished)
 		var d struct {
 			ActivityTimeout int `json:"activity_timeout"`
 		}
-		f.decode(t, &d)
+		f.Decode(t, &d)
 		if d.ActivityTimeout != 120 {
 			t.Errorf("activity_timeout %d", d.ActivityTimeout)
 		}
@@ -115,22 +110,22 @@ func TestBadInput(t *testing.T) {
 		c := e.dial()
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c.sendRaw([]byte(tc.msg))
-				code, msg := c.expectError()
+				c.SendRaw([]byte(tc.msg))
+				code, msg := c.ExpectError()
 				if code != 0 || !strings.Contains(msg, tc.want) {
 					t.Errorf("error %d %q, want null and %q", code, msg, tc.want)
 				}
 			})
 		}
 		t.Run("binary message", func(t *testing.T) {
-			if err := c.c.Write(wstest.Message(wsproto.OpBinary, []byte(`{"event":"pusher:ping"}`))); err != nil {
+			if err := c.WS.Write(wstest.Message(wsproto.OpBinary, []byte(`{"event":"pusher:ping"}`))); err != nil {
 				t.Fatal(err)
 			}
-			if _, msg := c.expectError(); !strings.Contains(msg, "binary") {
+			if _, msg := c.ExpectError(); !strings.Contains(msg, "binary") {
 				t.Errorf("error %q", msg)
 			}
 		})
-		c.sync() // still served
+		c.Ping() // still served
 	})
 }
 
@@ -140,34 +135,34 @@ func TestSubscribePublic(t *testing.T) {
 	wstest.ForEachTransport(t, func(t *testing.T, tr wstest.Transport) {
 		e := start(t, tr, push.Config{})
 		a, b, other := e.dial(), e.dial(), e.dial()
-		if f := a.join(e.app(), "news", ""); f.inner() != "{}" {
+		if f := a.Join("news", ""); f.Text() != "{}" {
 			t.Errorf("subscription_succeeded data %s", f.Data)
 		}
-		b.join(e.app(), "news", "")
-		other.join(e.app(), "sport", "")
+		b.Join("news", "")
+		other.Join("sport", "")
 		if err := e.srv.Trigger("1", []string{"news"}, "flash", `{"x":1}`, ""); err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []*client{a, b} {
-			f := c.expect("flash")
-			if f.Channel != "news" || f.inner() != `{"x":1}` || f.Data[0] != '"' {
+		for _, c := range []*pushtest.Client{a, b} {
+			f := c.Expect("flash")
+			if f.Channel != "news" || f.Text() != `{"x":1}` || f.Data[0] != '"' {
 				t.Errorf("got %s %s", f.Channel, f.Data)
 			}
 		}
-		if err := e.srv.Trigger("1", []string{"news", "sport"}, "again", `"hi"`, a.id); err != nil {
+		if err := e.srv.Trigger("1", []string{"news", "sport"}, "again", `"hi"`, a.ID); err != nil {
 			t.Fatal(err)
 		}
-		b.expect("again")
-		other.expect("again")
-		a.quiet()
+		b.Expect("again")
+		other.Expect("again")
+		a.Ping()
 		// Unsubscribed: no more events.
-		b.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
-		b.sync()
+		b.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "news"}})
+		b.Ping()
 		if err := e.srv.Trigger("1", []string{"news"}, "late", `1`, ""); err != nil {
 			t.Fatal(err)
 		}
-		a.expect("late")
-		b.quiet()
+		a.Expect("late")
+		b.Ping()
 	})
 }
 
@@ -185,25 +180,25 @@ func TestSubscribeAuth(t *testing.T) {
 			name, channel, auth, channelData string
 			ok                               bool
 		}{
-			{"private signed", "private-a", app.AuthorizeChannel(c.id, "private-a", ""), "", true},
-			{"encrypted signed", "private-encrypted-a", app.AuthorizeChannel(c.id, "private-encrypted-a", ""), "", true},
-			{"presence signed", "presence-a", app.AuthorizeChannel(c.id, "presence-a", cd), cd, true},
+			{"private signed", "private-a", app.AuthorizeChannel(c.ID, "private-a", ""), "", true},
+			{"encrypted signed", "private-encrypted-a", app.AuthorizeChannel(c.ID, "private-encrypted-a", ""), "", true},
+			{"presence signed", "presence-a", app.AuthorizeChannel(c.ID, "presence-a", cd), cd, true},
 			{"private without auth", "private-b", "", "", false},
-			{"private signed by another secret", "private-b", "278d425bdf160c739803:" + strings.Split(other.AuthorizeChannel(c.id, "private-b", ""), ":")[1], "", false},
-			{"private with another key", "private-b", "k2:" + strings.Split(app.AuthorizeChannel(c.id, "private-b", ""), ":")[1], "", false},
+			{"private signed by another secret", "private-b", "278d425bdf160c739803:" + strings.Split(other.AuthorizeChannel(c.ID, "private-b", ""), ":")[1], "", false},
+			{"private with another key", "private-b", "k2:" + strings.Split(app.AuthorizeChannel(c.ID, "private-b", ""), ":")[1], "", false},
 			{"private for another socket", "private-b", app.AuthorizeChannel("1234.1234", "private-b", ""), "", false},
-			{"private for another channel", "private-b", app.AuthorizeChannel(c.id, "private-c", ""), "", false},
+			{"private for another channel", "private-b", app.AuthorizeChannel(c.ID, "private-c", ""), "", false},
 			{"private signature not hex", "private-b", app.Key + ":zz", "", false},
-			{"private signature cut", "private-b", app.AuthorizeChannel(c.id, "private-b", "")[:40], "", false},
-			{"presence channel_data changed", "presence-b", app.AuthorizeChannel(c.id, "presence-b", cd), strings.Replace(cd, "Ann", "Bob", 1), false},
-			{"presence channel_data re-encoded", "presence-b", app.AuthorizeChannel(c.id, "presence-b", cd), `{"user_id": "u1", "user_info": {"name": "Ann"}}`, false},
-			{"presence without channel_data", "presence-b", app.AuthorizeChannel(c.id, "presence-b", ""), "", false},
-			{"presence channel_data without user_id", "presence-b", app.AuthorizeChannel(c.id, "presence-b", `{"user_info":{}}`), `{"user_info":{}}`, false},
+			{"private signature cut", "private-b", app.AuthorizeChannel(c.ID, "private-b", "")[:40], "", false},
+			{"presence channel_data changed", "presence-b", app.AuthorizeChannel(c.ID, "presence-b", cd), strings.Replace(cd, "Ann", "Bob", 1), false},
+			{"presence channel_data re-encoded", "presence-b", app.AuthorizeChannel(c.ID, "presence-b", cd), `{"user_id": "u1", "user_info": {"name": "Ann"}}`, false},
+			{"presence without channel_data", "presence-b", app.AuthorizeChannel(c.ID, "presence-b", ""), "", false},
+			{"presence channel_data without user_id", "presence-b", app.AuthorizeChannel(c.ID, "presence-b", `{"user_info":{}}`), `{"user_info":{}}`, false},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				c.subscribe(tc.channel, tc.auth, tc.channelData)
-				f := c.next()
+				c.Subscribe(tc.channel, tc.auth, tc.channelData)
+				f := c.Next()
 				if f.Channel != tc.channel {
 					t.Fatalf("answer on %q", f.Channel)
 				}
@@ -221,7 +216,7 @@ func TestSubscribeAuth(t *testing.T) {
 					Error  string `json:"error"`
 					Status int    `json:"status"`
 				}
-				f.decode(t, &d)
+				f.Decode(t, &d)
 				if d.Type != "AuthError" || d.Status < 400 {
 					t.Errorf("subscription_error %+v", d)
 				}
@@ -243,21 +238,21 @@ func TestSubscriptionLimit(t *testing.T) {
 		e := start(t, tr, push.Config{}, app)
 		c := e.dial()
 		for i := range 3 {
-			c.join(e.app(), fmt.Sprint("c", i), "")
+			c.Join(fmt.Sprint("c", i), "")
 		}
-		c.join(e.app(), "c1", "") // again: no new subscription
-		c.subscribe("c3", "", "")
-		f := c.expect("pusher:subscription_error")
+		c.Join("c1", "") // again: no new subscription
+		c.Subscribe("c3", "", "")
+		f := c.Expect("pusher:subscription_error")
 		var d struct {
 			Type   string `json:"type"`
 			Status int    `json:"status"`
 		}
-		f.decode(t, &d)
+		f.Decode(t, &d)
 		if d.Type != "LimitReached" || d.Status != 429 {
 			t.Errorf("%+v", d)
 		}
-		c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "c0"}})
-		c.join(e.app(), "c3", "")
+		c.Send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "c0"}})
+		c.Join("c3", "")
 	})
 }
 
@@ -273,12 +268,12 @@ func TestSubscribeFlood(t *testing.T) {
 			burst = append(burst, wstest.Message(wsproto.OpText,
 				fmt.Appendf(nil, `{"event":"pusher:subscribe","data":{"channel":"flood-%d"}}`, i)))
 		}
-		if err := c.c.Write(burst...); err != nil {
+		if err := c.WS.Write(burst...); err != nil {
 			t.Fatal(err)
 		}
 		ok, refused := 0, 0
 		for range 300 {
-			switch f := c.next(); f.Event {
+			switch f := c.Next(); f.Event {
 			case "pusher_internal:subscription_succeeded":
 				ok++
 			case "pusher:subscription_error":
@@ -290,7 +285,7 @@ func TestSubscribeFlood(t *testing.T) {
 		if ok != 100 || refused != 200 {
 			t.Errorf("%d succeeded, %d refused", ok, refused)
 		}
-		c.sync()
+		c.Ping()
 		if all, _ := e.srv.Channels("1", "flood-"); len(all) != 100 {
 			t.Errorf("%d channels occupied", len(all))
 		}

@@ -38,10 +38,10 @@ func TestWatchlistOffLoop(t *testing.T) {
 		app := e.app()
 		ud := `{"id":"ann","watchlist":["bob"]}`
 		ann := e.dial()
-		ann.send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.AuthenticateUser(ann.id, ud), "user_data": ud}})
-		ann.expect("pusher:signin_success")
-		ann.quiet() // answered while UserOnline still waits
+		ann.Send(map[string]any{"event": "pusher:signin", "data": map[string]any{"auth": app.AuthenticateUser(ann.ID, ud), "user_data": ud}})
+		ann.Expect("pusher:signin_success")
+		ann.Ping() // answered while UserOnline still waits
 		close(st.release)
-		ann.quiet() // bob is offline: no watchlist event
+		ann.Ping() // bob is offline: no watchlist event
 	})
 }

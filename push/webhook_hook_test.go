@@ -28,7 +28,7 @@ func TestWebhookHook(t *testing.T) {
 		e := start(t, tr, push.Config{Hook: push.NewWebhookHook(apps, sender)}, hooked, quiet)
 
 		c := e.dial()
-		c.join(e.app(), "presence-room", `{"user_id":"u1","user_info":{"name":"Ann"}}`)
+		c.Join("presence-room", `{"user_id":"u1","user_info":{"name":"Ann"}}`)
 		waitFor(t, "two webhook events", func() bool { return len(r.events()) >= 2 })
 		// One transition, two events, in one batch: their order is not the
 		// contract (Pusher's webhooks promise none within a batch).
@@ -39,7 +39,7 @@ func TestWebhookHook(t *testing.T) {
 		if got[push.WebhookChannelOccupied].Channel != "presence-room" || got[push.WebhookMemberAdded].UserID != "u1" {
 			t.Fatalf("events %+v", r.events())
 		}
-		c.c.Close()
+		c.WS.Close()
 		// channel_vacated and member_removed are filtered out: nothing more comes.
 		time.Sleep(200 * time.Millisecond)
 		if n := len(r.events()); n != 2 {
