@@ -24,7 +24,7 @@ import (
 	"github.com/wssd/wssd/wsproto"
 )
 
-// Options tunes Dial and Connect. Key is required.
+// Options tunes Dial and Connect.
 type Options struct {
 	// Key names the app in the request path; Key and Secret sign the
 	// subscriptions to private and presence channels and the sign-ins.
@@ -52,9 +52,8 @@ type Client struct {
 	// Connect, the test sets it if it needs one).
 	ID string
 
-	t       testing.TB
-	o       Options
-	timeout time.Duration
+	t testing.TB
+	o Options
 }
 
 // Dial connects to addr as pusher-js does and reads
@@ -91,7 +90,7 @@ func Connect(t testing.TB, addr string, o Options) *Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	return &Client{WS: ws, t: t, o: o, timeout: o.Timeout}
+	return &Client{WS: ws, t: t, o: o}
 }
 
 // Attach makes t the test that c's checks fail from now on: a client that
@@ -157,10 +156,10 @@ func (c *Client) Trigger(channel, event string, data any) {
 // other message that is not text holding a JSON object.
 func (c *Client) Next() Frame {
 	c.t.Helper()
-	op, b, err := c.WS.ReadMessage(c.timeout)
+	op, b, err := c.WS.ReadMessage(c.o.Timeout)
 	for err == nil && op == wsproto.OpPing {
 		_ = c.WS.Write(wstest.Message(wsproto.OpPong, b))
-		op, b, err = c.WS.ReadMessage(c.timeout)
+		op, b, err = c.WS.ReadMessage(c.o.Timeout)
 	}
 	if err != nil {
 		c.t.Fatalf("reading: %v", err)
@@ -217,7 +216,7 @@ func (c *Client) ExpectError() (int, string) {
 // code.
 func (c *Client) ExpectClose() wsproto.CloseCode {
 	c.t.Helper()
-	code, _, err := c.WS.ReadClose(c.timeout)
+	code, _, err := c.WS.ReadClose(c.o.Timeout)
 	if err != nil {
 		c.t.Fatalf("waiting for close: %v", err)
 	}
