@@ -13,6 +13,8 @@
 // another's, and the encoding is its own inverse with one spelling.
 //
 //	wssd.hb                 heartbeats, JSON {"node":7,"id":"7.<start id>"}
+//	wssd.hb.{instance}      a greeting: a heartbeat to one new instance
+//	wssd.alive.{instance}   liveness probes, answered empty
 //	wssd.ch.{app}.{channel} a channel's events
 //	wssd.all.{app}          PublishAll
 //	wssd.cache.{app}        cache channels' events (Wssd-Channel names the channel)
@@ -54,11 +56,29 @@
 // # Registry
 //
 // Each node publishes a heartbeat every HeartbeatInterval, with its number
-// and an instance id drawn at start; an instance not heard for DeadAfter is
-// dead, and one that closes says goodbye. A new instance is greeted at once
-// with a heartbeat back. Two live instances with one node number are
-// logged as an error. [State.Nodes] lists the live node numbers and
-// [State.NodesChanged] tells when they change.
+// and an instance id drawn at start, and one that closes says goodbye. A
+// new instance is greeted at once with a heartbeat back, on its own
+// subject: when many nodes come back at once (a NATS restart) the greetings
+// do not fill every node's heartbeat queue. The heartbeats and probes
+// travel on Config.Liveness, a connection of their own, so that they never
+// queue behind events in NATS's buffers or this process's.
+//
+// An instance not heard for DeadAfter is suspected, not dead: a process
+// starved of CPU for seconds (an overloaded machine) or whose heartbeats
+// were dropped is still serving its sockets, and taking it for dead would
+// remove its members and vacate its channels under clients that are still
+// there. Each HeartbeatInterval it is probed by a request on its alive
+// subject: an answer clears it; "no responders" from NATS means no
+// connection listens there any more (the process died, or was cut off and
+// the server noticed) and it is dead at once; no answer in time leaves it
+// suspected. Silent for HungAfter it is dead all the same (hung, or cut
+// off in a way NATS has not noticed: its ghost members last that long at
+// most). A node judges nobody while its liveness connection is down, nor
+// in a round that comes DeadAfter late (it was the one stalled). Two live
+// instances with one node number are logged as an error. [State.Nodes]
+// lists the live node numbers, suspected ones included, and
+// [State.NodesChanged] tells when they change; Stats counts the suspicions
+// and the probes answered.
 //
 // # Queries
 //
@@ -122,7 +142,7 @@
 // Internal channels (server-to-user, watchlists) are not in the bucket and
 // are still subscribed to just after.
 //
-// When a node dies (DeadAfter without a heartbeat) or says goodbye, the
+// When a node dies (see Registry) or says goodbye, the
 // lowest-numbered live node removes it from every key that lists it (a
 // walk over all keys) and has the push.Server act on what that changes
 // through push.Transitions: member_removed to the subscribers left on
@@ -133,7 +153,7 @@
 // LocalState (removing itself where it has nothing left, putting back what
 // another node removed, and reporting what that changes) when it starts,
 // when it reconnects to NATS, after a degraded decision, and when a node
-// that had taken it for dead (a stall longer than DeadAfter, with the
+// that had taken it for dead (a stall longer than HungAfter, with the
 // connection up) hears it again and says so in its next heartbeat
 // ("revived"). The transitions' webhooks are reported by the node whose
 // write decided them, to its push.Hook: [Webhooks] makes them survive it.

@@ -51,6 +51,7 @@ func startNATSAt(t testing.TB, port int, dir string) *server.Server {
 var testConfig = cluster.Config{
 	HeartbeatInterval: 50 * time.Millisecond,
 	DeadAfter:         time.Second,
+	HungAfter:         3 * time.Second,
 	QueryTimeout:      2 * time.Second,
 }
 

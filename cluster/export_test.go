@@ -35,3 +35,11 @@ func UserNodes(s *State, app, user string) ([]uint16, error) {
 // BucketAnswering says whether s uses the state bucket for transitions
 // (not after a timeout until a resync has worked).
 func BucketAnswering(s *State) bool { return !s.kvDown.Load() }
+
+// Stall stops s's heartbeats (silent), and its answers to liveness probes
+// too (hung), as lost heartbeats or a hung process would; both false
+// resumes them.
+func Stall(s *State, silent, hung bool) {
+	s.silent.Store(silent)
+	s.hung.Store(hung)
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -21,8 +22,9 @@ type heartbeatMsg struct {
 	ID  string `json:"id"`
 	Bye bool   `json:"bye,omitempty"`
 	// Revived names an instance the sender had taken for dead (silent for
-	// DeadAfter) and hears again: the other nodes may have removed its
-	// part of the state bucket, so it rewrites it.
+	// HungAfter, or a probe found no listener) and hears again: the other
+	// nodes may have removed its part of the state bucket, so it rewrites
+	// it.
 	Revived string `json:"revived,omitempty"`
 }
 
@@ -46,7 +48,7 @@ func decodeHeartbeat(b []byte) (heartbeatMsg, error) {
 type registry struct {
 	mu      sync.Mutex
 	node    uint16
-	peers   map[string]peer
+	peers   map[string]*peer
 	dead    map[string]time.Time // instances taken for dead, and when, for deadMemory
 	changed chan struct{}        // closed at the next change of Nodes
 }
@@ -55,14 +57,22 @@ type registry struct {
 // heard again within it is told it was (heartbeatMsg.Revived).
 const deadMemory = time.Hour
 
+// heartbeatQueue is the capacity of the queue of heartbeats received, and
+// the most probes out at once.
+const heartbeatQueue = 1024
+
 type peer struct {
 	node uint16
 	seen time.Time
+	// suspect is when the peer was first found silent for DeadAfter,
+	// zero while it is heard.
+	suspect time.Time
+	probing bool // a probe is out
 }
 
 func (r *registry) init(node uint16) {
 	r.node = node
-	r.peers = make(map[string]peer)
+	r.peers = make(map[string]*peer)
 	r.dead = make(map[string]time.Time)
 	r.changed = make(chan struct{})
 }
@@ -74,8 +84,9 @@ func (r *registry) notify() {
 }
 
 // Nodes returns the numbers of the live nodes, this one included, sorted
-// and each once. A node is live from its first heartbeat until it has been
-// silent for DeadAfter or said goodbye. Safe for concurrent use.
+// and each once. A node is live from its first heartbeat until it says
+// goodbye or is dead: silent for DeadAfter with no listener on its probe
+// subject, or silent for HungAfter. Safe for concurrent use.
 func (s *State) Nodes() []uint16 {
 	r := &s.reg
 	r.mu.Lock()
@@ -106,8 +117,9 @@ func (s *State) peerCount() int {
 	return len(s.reg.peers)
 }
 
-// onHeartbeat records a heartbeat. A new instance is answered at once with
-// this node's own, so that it knows of this one before the next interval.
+// onHeartbeat records a heartbeat. A new instance is greeted at once with
+// this node's own, sent to it alone, so that it knows of this one before
+// the next interval.
 func (s *State) onHeartbeat(msg *nats.Msg) {
 	h, err := decodeHeartbeat(msg.Data)
 	if err != nil {
@@ -121,8 +133,9 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 		s.log.Warn("cluster: this node was taken for dead: its part of the state is written again", "by", h.ID)
 	}
 	r := &s.reg
+	now := time.Now()
 	r.mu.Lock()
-	_, known := r.peers[h.ID]
+	p, known := r.peers[h.ID]
 	if h.Bye {
 		if known {
 			delete(r.peers, h.ID)
@@ -134,25 +147,28 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 		}
 		return
 	}
-	r.peers[h.ID] = peer{node: h.Node, seen: time.Now()}
-	var twins []string
+	if known {
+		silent, suspected := p.heard(now)
+		r.mu.Unlock()
+		if suspected {
+			s.log.Info("cluster: suspected node heard again", "instance", h.ID, "silent_for", silent)
+		}
+		return
+	}
+	r.peers[h.ID] = &peer{node: h.Node, seen: now}
 	_, revived := r.dead[h.ID]
 	delete(r.dead, h.ID)
-	if !known {
-		r.notify()
-		if h.Node == r.node {
-			twins = append(twins, s.id)
-		}
-		for id, p := range r.peers {
-			if id != h.ID && p.node == h.Node {
-				twins = append(twins, id)
-			}
+	r.notify()
+	var twins []string
+	if h.Node == r.node {
+		twins = append(twins, s.id)
+	}
+	for id, p := range r.peers {
+		if id != h.ID && p.node == h.Node {
+			twins = append(twins, id)
 		}
 	}
 	r.mu.Unlock()
-	if known {
-		return
-	}
 	s.log.Info("cluster: node joined", "node", h.Node, "instance", h.ID)
 	if len(twins) > 0 {
 		// Socket ids and part 2's owners tell nodes apart by number.
@@ -165,11 +181,29 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 		s.log.Warn("cluster: node taken for dead heard again", "node", h.Node, "instance", h.ID)
 		greet.Revived = h.ID
 	}
-	s.publishHeartbeat(greet)
+	s.publishHeartbeat(s.subj.greeting(h.ID), greet)
 }
 
-// heartbeatLoop announces this node every HeartbeatInterval and forgets
-// the instances silent for DeadAfter.
+// heard records that the peer was heard at now; it returns for how long
+// it had been silent, and whether it was suspected. Called with the
+// registry's lock.
+func (p *peer) heard(now time.Time) (silent time.Duration, suspected bool) {
+	silent, suspected = now.Sub(p.seen), !p.suspect.IsZero()
+	p.seen, p.suspect = now, time.Time{}
+	return silent, suspected
+}
+
+// onProbe answers a liveness probe, on NATS's goroutine for the
+// subscription.
+func (s *State) onProbe(msg *nats.Msg) {
+	if s.hung.Load() {
+		return
+	}
+	_ = msg.Respond(nil) // the prober gave up: nothing to do
+}
+
+// heartbeatLoop announces this node every HeartbeatInterval and judges
+// the silent instances.
 func (s *State) heartbeatLoop() {
 	defer s.wg.Done()
 	s.sendHeartbeat(false)
@@ -179,23 +213,43 @@ func (s *State) heartbeatLoop() {
 		select {
 		case <-s.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
 			s.sendHeartbeat(false)
-			s.expire(now)
+			s.expire(time.Now()) // not the tick's time, which a stall leaves behind
+
 		}
 	}
 }
 
-// expire forgets the instances not heard since DeadAfter before now.
+// expire judges the instances not heard since DeadAfter before now: each
+// is probed (one probe out at a time), and dead once silent for
+// HungAfter. While the liveness connection is down this node is the one
+// cut off, and judges nobody; nor when this call comes DeadAfter late:
+// this node stalled, and the heartbeats it has not read yet are queued.
 func (s *State) expire(now time.Time) {
+	late := now.Sub(s.lastExpire) > s.cfg.DeadAfter && !s.lastExpire.IsZero()
+	s.lastExpire = now
+	if !s.lc.IsConnected() || late {
+		return
+	}
 	r := &s.reg
-	var dead []string
+	var dead, suspects, probes []string
 	r.mu.Lock()
 	for id, p := range r.peers {
-		if now.Sub(p.seen) > s.cfg.DeadAfter {
-			delete(r.peers, id)
-			r.dead[id] = now
+		silent := now.Sub(p.seen)
+		switch {
+		case silent > s.cfg.HungAfter:
+			r.bury(id, now)
 			dead = append(dead, id)
+		case silent > s.cfg.DeadAfter:
+			if p.suspect.IsZero() {
+				p.suspect = now
+				suspects = append(suspects, id)
+			}
+			if !p.probing && len(probes) < heartbeatQueue {
+				p.probing = true
+				probes = append(probes, id)
+			}
 		}
 	}
 	for id, at := range r.dead {
@@ -207,18 +261,80 @@ func (s *State) expire(now time.Time) {
 		r.notify()
 	}
 	r.mu.Unlock()
+	for _, id := range suspects {
+		s.stats.suspected.Add(1)
+		s.log.Warn("cluster: node suspected: no heartbeat; probing it", "instance", id, "silent_for", s.cfg.DeadAfter)
+	}
 	for _, id := range dead {
-		s.log.Warn("cluster: node dead: no heartbeat", "instance", id, "silent_for", s.cfg.DeadAfter)
+		s.log.Warn("cluster: node dead: no heartbeat, no answer to probes", "instance", id, "silent_for", s.cfg.HungAfter)
+	}
+	for _, id := range probes {
+		s.wg.Add(1)
+		go s.probe(id)
+	}
+}
+
+// bury takes the instance for dead at now. Called with mu.
+func (r *registry) bury(id string, now time.Time) {
+	delete(r.peers, id)
+	r.dead[id] = now
+}
+
+// probe asks a suspected instance whether it lives, at most one heartbeat
+// interval: an answer clears it, NATS's "no responders" (nobody listens on
+// its subject: its connection is gone) makes it dead, and no answer in
+// time (a stall, or a partition NATS has not noticed) leaves it suspected,
+// probed again at the next interval.
+func (s *State) probe(id string) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HeartbeatInterval)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	_, err := s.lc.RequestWithContext(ctx, s.subj.alive(id), nil)
+	now := time.Now()
+	r := &s.reg
+	r.mu.Lock()
+	p, ok := r.peers[id]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
+	p.probing = false
+	var silent time.Duration
+	gone := errors.Is(err, nats.ErrNoResponders) && s.lc.IsConnected()
+	switch {
+	case err == nil:
+		silent, _ = p.heard(now)
+	case gone:
+		r.bury(id, now)
+		r.notify()
+	}
+	r.mu.Unlock()
+	switch {
+	case err == nil:
+		s.stats.probesAnswered.Add(1)
+		s.log.Info("cluster: suspected node answered a probe: alive, only slow", "instance", id, "silent_for", silent)
+	case gone:
+		s.log.Warn("cluster: node dead: no heartbeat, and its connection to NATS is gone", "instance", id)
 	}
 }
 
 func (s *State) sendHeartbeat(bye bool) {
-	s.publishHeartbeat(heartbeatMsg{Node: s.cfg.Node, ID: s.id, Bye: bye})
+	if !bye && (s.silent.Load() || s.hung.Load()) {
+		return
+	}
+	s.publishHeartbeat(s.subj.heartbeat(), heartbeatMsg{Node: s.cfg.Node, ID: s.id, Bye: bye})
 }
 
-func (s *State) publishHeartbeat(h heartbeatMsg) {
+func (s *State) publishHeartbeat(subject string, h heartbeatMsg) {
 	b, _ := json.Marshal(h) // cannot fail
-	if err := s.nc.Publish(s.subj.heartbeat(), b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+	if err := s.lc.Publish(subject, b); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.logDrop("cluster: heartbeat not sent", "error", err)
 	}
 }

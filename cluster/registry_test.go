@@ -3,8 +3,11 @@ package cluster_test
 import (
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/internal/logtest"
@@ -16,7 +19,7 @@ import (
 func TestRegistry(t *testing.T) {
 	ns := startNATS(t)
 	cfg := testConfig
-	cfg.DeadAfter = time.Minute // only a goodbye can remove a node here
+	cfg.DeadAfter, cfg.HungAfter = time.Minute, 2*time.Minute // only a goodbye can remove a node here
 	a := startNode(t, ns, 7, cfg)
 	if got := a.st.Nodes(); !slices.Equal(got, []uint16{7}) {
 		t.Fatalf("alone: Nodes = %v", got)
@@ -85,5 +88,68 @@ func TestConfig(t *testing.T) {
 				t.Fatal("New accepted it")
 			}
 		})
+	}
+}
+
+// TestGreetingToNewcomer: a node that hears a new instance greets it on
+// that instance's own subject, not on the heartbeat subject every node
+// reads: when many nodes come back at once, n nodes greeting n others
+// would otherwise put n² heartbeats in every node's queue.
+func TestGreetingToNewcomer(t *testing.T) {
+	ns := startNATS(t)
+	obs, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obs.Close()
+	var broadcast atomic.Int32
+	sub, err := obs.Subscribe(cluster.DefaultPrefix+".hb", func(*nats.Msg) { broadcast.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := obs.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig
+	// One heartbeat each at start, then none: the others come from greetings.
+	cfg.HeartbeatInterval, cfg.DeadAfter, cfg.HungAfter = time.Hour, 2*time.Hour, 3*time.Hour
+	a := startNode(t, ns, 1, cfg)
+	b := startNode(t, ns, 2, cfg)
+	waitFor(t, "each knows the other", func() bool {
+		return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2
+	})
+	if err := obs.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := broadcast.Load(); n != 2 {
+		t.Errorf("heartbeats on the subject every node reads: %d, want 2 (one per start)", n)
+	}
+}
+
+// TestLivenessConnection: with Config.Liveness, the heartbeats and probes
+// travel on that connection alone: the node lives while it is up, even
+// with its other connection closed, and dies with it.
+func TestLivenessConnection(t *testing.T) {
+	ns := startNATS(t)
+	a := startNode(t, ns, 1, testConfig)
+	lc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	cfg := testConfig
+	cfg.Liveness = lc
+	b := startNode(t, ns, 2, cfg)
+	waitFor(t, "b live", func() bool { return len(a.st.Nodes()) == 2 })
+	b.nc.Close()
+	time.Sleep(2 * testConfig.DeadAfter)
+	if got := a.st.Nodes(); len(got) != 2 {
+		t.Fatalf("b's event connection closed, its liveness connection up: Nodes = %v, want b live", got)
+	}
+	lc.Close()
+	waitFor(t, "b dead", func() bool { return len(a.st.Nodes()) == 1 })
+	if st := a.st.Stats(); st.Suspected == 0 {
+		t.Errorf("Stats.Suspected = 0: b died without being suspected first")
 	}
 }

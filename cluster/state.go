@@ -32,9 +32,23 @@ type Config struct {
 	Logger *slog.Logger
 	// HeartbeatInterval is how often the node announces itself. Default 1 s.
 	HeartbeatInterval time.Duration
-	// DeadAfter is how long a node may stay silent before it counts as
-	// dead. Default 3 s.
+	// DeadAfter is how long a node may stay silent before it is suspected
+	// and probed, each HeartbeatInterval, on its own subject: it is dead
+	// when NATS answers that nobody listens there (its connection is gone:
+	// the process died or was cut off and NATS noticed), alive again when
+	// it answers or is heard. Default 3 s.
 	DeadAfter time.Duration
+	// HungAfter is how long a suspected node whose connection NATS still
+	// holds (a process hung, or a partition NATS has not noticed yet) may
+	// stay silent before it counts as dead all the same. A process that
+	// only stalls, as under an overload, is not taken for dead before it.
+	// Default 30 s; more than DeadAfter.
+	HungAfter time.Duration
+	// Liveness is a second connection to the same NATS, for the heartbeats
+	// and probes alone, so that they never wait behind events, queries or
+	// the state bucket's traffic in either direction. nil: the heartbeats
+	// share the connection given to New. The caller keeps and closes it.
+	Liveness *nats.Conn
 	// QueryTimeout bounds a cluster-wide query's wait for the other nodes'
 	// answers. Default 200 ms.
 	QueryTimeout time.Duration
@@ -55,6 +69,7 @@ const (
 	DefaultPrefix            = "wssd"
 	DefaultHeartbeatInterval = time.Second
 	DefaultDeadAfter         = 3 * time.Second
+	DefaultHungAfter         = 30 * time.Second
 	DefaultQueryTimeout      = 200 * time.Millisecond
 	DefaultBuffer            = 8192
 	DefaultKVTimeout         = 500 * time.Millisecond
@@ -65,8 +80,8 @@ const (
 const dispatchers = 4
 
 // ErrConfig is returned by New for a Config without Apps, with a Prefix
-// that cannot start a subject, or with DeadAfter not above
-// HeartbeatInterval.
+// that cannot start a subject, with DeadAfter not above HeartbeatInterval
+// or with HungAfter not above DeadAfter.
 var ErrConfig = errors.New("cluster: bad config")
 
 // Headers of a published event.
@@ -113,6 +128,7 @@ type State struct {
 	*push.LocalState
 
 	nc      *nats.Conn
+	lc      *nats.Conn // cfg.Liveness: heartbeats and probes
 	cfg     Config
 	log     *slog.Logger
 	subj    subjects
@@ -129,10 +145,17 @@ type State struct {
 
 	interest interest
 	reg      registry
-	waiting  waiting
+	// lastExpire is when the heartbeat loop last judged the others.
+	lastExpire time.Time
+	// silent and hung are set by tests (export_test.go): no heartbeats, as
+	// when they are lost or late, and, if hung, no answers to probes.
+	silent, hung atomic.Bool
+	waiting      waiting
 
 	fixed   []*nats.Subscription // per-app, heartbeat and inbox subscriptions
 	prevErr nats.ErrHandler
+	// prevLivenessErr is lc's error handler before New, when lc is not nc.
+	prevLivenessErr nats.ErrHandler
 
 	kv              bucket
 	locks           stripes
@@ -179,6 +202,12 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 	if cfg.DeadAfter <= 0 {
 		cfg.DeadAfter = DefaultDeadAfter
 	}
+	if cfg.HungAfter <= 0 {
+		cfg.HungAfter = max(DefaultHungAfter, 2*cfg.DeadAfter)
+	}
+	if cfg.Liveness == nil {
+		cfg.Liveness = nc
+	}
 	if cfg.QueryTimeout <= 0 {
 		cfg.QueryTimeout = DefaultQueryTimeout
 	}
@@ -198,12 +227,15 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 		return nil, errors.Join(ErrConfig, errors.New("Prefix "+strconv.Quote(cfg.Prefix)+" cannot start a subject"))
 	case cfg.DeadAfter <= cfg.HeartbeatInterval:
 		return nil, errors.Join(ErrConfig, errors.New("DeadAfter must exceed HeartbeatInterval"))
+	case cfg.HungAfter <= cfg.DeadAfter:
+		return nil, errors.Join(ErrConfig, errors.New("HungAfter must exceed DeadAfter"))
 	}
 	var start [8]byte
 	_, _ = rand.Read(start[:])
 	s := &State{
 		LocalState: push.NewLocalState(),
 		nc:         nc,
+		lc:         cfg.Liveness,
 		cfg:        cfg,
 		log:        cfg.Logger,
 		subj:       subjects{prefix: cfg.Prefix},
@@ -213,7 +245,7 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 		seed:       maphash.MakeSeed(),
 		inbox:      nc.NewRespInbox(),
 		out:        make(chan *nats.Msg, cfg.Buffer),
-		hb:         make(chan *nats.Msg, 256),
+		hb:         make(chan *nats.Msg, heartbeatQueue),
 		qs:         make(chan *nats.Msg, 256),
 		synced:     make(chan struct{}),
 		done:       make(chan struct{}),
@@ -239,10 +271,14 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 		s.byToken[token(app.ID)] = s.apps[app.ID]
 	}
 	s.prevErr = nc.ErrorHandler()
-	nc.SetErrorHandler(s.onAsyncError)
+	nc.SetErrorHandler(s.countSlow(s.prevErr))
+	if s.lc != nc {
+		s.prevLivenessErr = s.lc.ErrorHandler()
+		s.lc.SetErrorHandler(s.countSlow(s.prevLivenessErr))
+	}
 	if err := s.subscribeFixed(); err != nil {
 		s.unsubscribeAll()
-		nc.SetErrorHandler(s.prevErr)
+		s.restoreErrorHandlers()
 		return nil, err
 	}
 	for i := range s.shards {
@@ -262,40 +298,39 @@ func New(nc *nats.Conn, cfg Config) (*State, error) {
 	return s, nil
 }
 
-// subscribeFixed subscribes to the subjects every node listens on.
+// subscribeFixed subscribes to the subjects every node listens on: the
+// heartbeats and probes on the liveness connection, the rest on nc.
 func (s *State) subscribeFixed() error {
-	add := func(subj string, ch chan *nats.Msg) error {
-		sub, err := s.nc.ChanSubscribe(subj, ch)
-		if err != nil {
-			return err
+	keep := func(sub *nats.Subscription, err error) error {
+		if err == nil {
+			s.fixed = append(s.fixed, sub)
 		}
-		s.fixed = append(s.fixed, sub)
-		return nil
-	}
-	if err := add(s.subj.heartbeat(), s.hb); err != nil {
 		return err
+	}
+	errs := []error{
+		keep(s.lc.ChanSubscribe(s.subj.heartbeat(), s.hb)),
+		keep(s.lc.ChanSubscribe(s.subj.greeting(s.id), s.hb)),
+		keep(s.lc.Subscribe(s.subj.alive(s.id), s.onProbe)),
 	}
 	for _, a := range s.apps {
-		if err := add(a.all, s.shard(a.all)); err != nil {
-			return err
-		}
-		if err := add(a.cache, s.shard(a.cache)); err != nil {
-			return err
-		}
-		if err := add(a.query, s.qs); err != nil {
-			return err
-		}
+		errs = append(errs,
+			keep(s.nc.ChanSubscribe(a.all, s.shard(a.all))),
+			keep(s.nc.ChanSubscribe(a.cache, s.shard(a.cache))),
+			keep(s.nc.ChanSubscribe(a.query, s.qs)))
 	}
-	sub, err := s.nc.Subscribe(s.inbox+".*", s.onAnswer)
-	if err != nil {
+	errs = append(errs,
+		keep(s.nc.Subscribe(s.inbox+".*", s.onAnswer)),
+		keep(s.nc.Subscribe(s.subj.node(s.cfg.Node), s.onSocketOp)))
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	s.fixed = append(s.fixed, sub)
-	if sub, err = s.nc.Subscribe(s.subj.node(s.cfg.Node), s.onSocketOp); err != nil {
-		return err
+	// The subscriptions are in place before the first heartbeat.
+	if s.lc != s.nc {
+		if err := s.lc.Flush(); err != nil {
+			return err
+		}
 	}
-	s.fixed = append(s.fixed, sub)
-	return s.nc.Flush() // the subscriptions are in place before the first heartbeat
+	return s.nc.Flush()
 }
 
 // shard returns the dispatcher queue of a subject.
@@ -329,7 +364,7 @@ func (s *State) Close() {
 		s.wg.Wait()
 		s.sendHeartbeat(true) // after the heartbeat loop's last one, which would bring the node back
 		s.unsubscribeAll()
-		s.nc.SetErrorHandler(s.prevErr)
+		s.restoreErrorHandlers()
 	})
 }
 
@@ -544,15 +579,26 @@ func (s *State) receive(msg *nats.Msg) {
 	}
 }
 
-// onAsyncError counts slow-consumer events and passes every error on to
-// the handler the connection had.
-func (s *State) onAsyncError(nc *nats.Conn, sub *nats.Subscription, err error) {
-	if errors.Is(err, nats.ErrSlowConsumer) {
-		s.stats.slowConsumers.Add(1)
-		s.logDrop("cluster: slow consumer: a dispatcher queue is full, events dropped", "subject", sub.Subject)
+// countSlow returns an error handler that counts and logs slow-consumer
+// events (a queue of received messages full: events, or heartbeats on the
+// liveness connection, dropped) and passes every error on to prev.
+func (s *State) countSlow(prev nats.ErrHandler) nats.ErrHandler {
+	return func(nc *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			s.stats.slowConsumers.Add(1)
+			s.logDrop("cluster: slow consumer: a queue of received messages is full, messages dropped", "subject", sub.Subject)
+		}
+		if prev != nil {
+			prev(nc, sub, err)
+		}
 	}
-	if s.prevErr != nil {
-		s.prevErr(nc, sub, err)
+}
+
+// restoreErrorHandlers puts back the handlers New found.
+func (s *State) restoreErrorHandlers() {
+	s.nc.SetErrorHandler(s.prevErr)
+	if s.lc != s.nc {
+		s.lc.SetErrorHandler(s.prevLivenessErr)
 	}
 }
 

@@ -33,6 +33,10 @@ type Stats struct {
 	// KVTimeout; the transitions after one do not wait for the bucket
 	// until it answers again.
 	KVTimeouts uint64
+	// Suspected counts the times another node went silent for DeadAfter
+	// and was probed; ProbesAnswered the probes that found it alive (a
+	// stall, not a death).
+	Suspected, ProbesAnswered uint64
 	// Subscriptions is the number of channel subjects subscribed to now.
 	Subscriptions int
 }
@@ -40,6 +44,7 @@ type Stats struct {
 type counters struct {
 	published, publishDropped, received, slowConsumers, malformed, queryTimeouts atomic.Uint64
 	degraded, kvWrites, kvConflicts, kvTimeouts                                  atomic.Uint64
+	suspected, probesAnswered                                                    atomic.Uint64
 }
 
 // Stats returns the counters. It walks the channel subscriptions to sum
@@ -63,6 +68,8 @@ func (s *State) Stats() Stats {
 		KVWrites:       s.stats.kvWrites.Load(),
 		KVConflicts:    s.stats.kvConflicts.Load(),
 		KVTimeouts:     s.stats.kvTimeouts.Load(),
+		Suspected:      s.stats.suspected.Load(),
+		ProbesAnswered: s.stats.probesAnswered.Load(),
 		Subscriptions:  active,
 	}
 }

@@ -11,6 +11,8 @@ import (
 // names are each one token, encoded with token:
 //
 //	{prefix}.hb                 heartbeats of every node
+//	{prefix}.hb.{instance}      heartbeats to one instance (a greeting)
+//	{prefix}.alive.{instance}   liveness probes of one instance
 //	{prefix}.ch.{app}.{channel} a channel's events (nodes with subscribers there)
 //	{prefix}.all.{app}          PublishAll (every node)
 //	{prefix}.cache.{app}        cache channels' events (every node keeps the last)
@@ -22,6 +24,7 @@ const (
 	kindCache   = "cache"
 	kindQuery   = "q"
 	heartbeat   = "hb"
+	kindAlive   = "alive"
 	kindNode    = "node"
 )
 
@@ -55,6 +58,12 @@ func untoken(t string) (string, error) {
 type subjects struct{ prefix string }
 
 func (s subjects) heartbeat() string { return s.prefix + "." + heartbeat }
+
+// greeting returns the subject of heartbeats to one instance only.
+func (s subjects) greeting(id string) string { return s.heartbeat() + "." + token(id) }
+
+// alive returns the subject an instance answers liveness probes on.
+func (s subjects) alive(id string) string { return s.prefix + "." + kindAlive + "." + token(id) }
 
 // node returns the subject of node n's socket operations.
 func (s subjects) node(n uint16) string {

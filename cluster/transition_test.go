@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/internal/pushtest"
@@ -360,10 +361,13 @@ func TestInterestBeforeSucceeded(t *testing.T) {
 	}
 }
 
-// TestStalledNode: a node whose NATS connection stalls for longer than
-// DeadAfter (up, but carrying nothing) is taken for dead and its members
-// removed; heard again, it is told so and writes its part back, and its
-// members are added again. Without that its member would stay missing.
+// TestStalledNode: a node whose NATS connection stalls (up, but carrying
+// nothing from it: a hung or overloaded process) is suspected after
+// DeadAfter but not taken for dead, and its members stay; only past
+// HungAfter are they removed, and heard again, it is told so and writes
+// its part back, and its members are added again. Before probes, the
+// stall past DeadAfter removed them; without the revival its member would
+// stay missing.
 func TestStalledNode(t *testing.T) {
 	ns, nodes := startCluster(t, 2)
 	a := nodes[0]
@@ -376,7 +380,22 @@ func TestStalledNode(t *testing.T) {
 	d := c.dial()
 	d.JoinPresence(ch, "d")
 	w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
-	v.gate.Lock() // c's heartbeats stop reaching NATS
+
+	v.gate.Lock() // c's heartbeats and probe answers stop reaching NATS
+	stall := testConfig.DeadAfter + (testConfig.HungAfter-testConfig.DeadAfter)/2
+	waitFor(t, "c suspected", func() bool { return a.st.Stats().Suspected > 0 })
+	time.Sleep(stall - testConfig.DeadAfter)
+	if got := a.st.Nodes(); len(got) != 3 {
+		t.Errorf("stalled for %v (DeadAfter %v, HungAfter %v): Nodes = %v, want c still there", stall, testConfig.DeadAfter, testConfig.HungAfter, got)
+	}
+	v.gate.Unlock()
+	w.Ping() // no member_removed came first
+	waitFor(t, "c heard again", func() bool {
+		_, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch)
+		return err == nil && slices.Equal(members["d"], []uint16{3}) && len(a.st.Nodes()) == 3
+	})
+
+	v.gate.Lock() // now past HungAfter
 	w.ExpectEvent("pusher_internal:member_removed", ch, `{"user_id":"d"}`)
 	v.gate.Unlock()
 	w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"d"}`)
@@ -385,6 +404,31 @@ func TestStalledNode(t *testing.T) {
 		_, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch)
 		return err == nil && slices.Equal(members["d"], []uint16{3})
 	})
+}
+
+// TestSilentNodeAnswers: a node whose heartbeats are lost while it answers
+// probes (heartbeats dropped by a full queue, or late behind other
+// traffic) is never taken for dead, its members stay, and the probes that
+// found it alive are counted.
+func TestSilentNodeAnswers(t *testing.T) {
+	_, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	const ch = "presence-silent"
+	w := a.dial()
+	w.JoinPresence(ch, "w")
+	b.dial().JoinPresence(ch, "s")
+	w.ExpectEvent("pusher_internal:member_added", ch, `{"user_id":"s"}`)
+	cluster.Stall(b.st, true, false)
+	waitFor(t, "a probe answered", func() bool { return a.st.Stats().ProbesAnswered > 0 })
+	time.Sleep(2 * testConfig.DeadAfter)
+	if got := a.st.Nodes(); len(got) != 2 {
+		t.Errorf("silent for %v, answering probes: Nodes = %v, want b still there", 2*testConfig.DeadAfter, got)
+	}
+	cluster.Stall(b.st, false, false)
+	w.Ping()
+	if st := a.st.Stats(); st.Suspected == 0 || st.ProbesAnswered == 0 {
+		t.Errorf("Stats: %d suspected, %d probes answered; want both counted", st.Suspected, st.ProbesAnswered)
+	}
 }
 
 // TestRestartedNode: a node killed and started again at once, under the

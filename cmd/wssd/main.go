@@ -94,7 +94,8 @@ type options struct {
 	nats       natsOptions
 	natsListen string        // the embedded server's address; "": a free port on 127.0.0.1
 	natsStore  string        // the embedded server's JetStream directory; "": defaultNATSStore
-	deadAfter  time.Duration // a node silent this long is dead (cluster.Config.DeadAfter)
+	deadAfter  time.Duration // a node silent this long is probed (cluster.Config.DeadAfter)
+	hungAfter  time.Duration // a node silent this long is dead, probes or not (cluster.Config.HungAfter)
 }
 
 // stringList is a flag that may be given several times.
@@ -163,7 +164,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.nats.tlsCert, "nats-tls-cert", "", "PEM client certificate for NATS, with -nats-tls-key")
 	fs.StringVar(&o.nats.tlsKey, "nats-tls-key", "", "PEM private key of -nats-tls-cert")
 	fs.StringVar(&o.natsListen, "nats-listen", "", "with -procs and no -nats-url: the embedded NATS server's loopback host:port (default a free port on 127.0.0.1)")
-	fs.DurationVar(&o.deadAfter, "cluster-dead-after", cluster.DefaultDeadAfter, "with NATS: a worker whose heartbeats (every second) stop this long counts as dead, and its members leave; raise it where load can stall a process for seconds (at least 2s)")
+	fs.DurationVar(&o.deadAfter, "cluster-dead-after", cluster.DefaultDeadAfter, "with NATS: a worker whose heartbeats (every second) stop this long is probed, and dead (its members leave) if NATS says its connection is gone (at least 2s)")
+	fs.DurationVar(&o.hungAfter, "cluster-hung-after", cluster.DefaultHungAfter, "with NATS: a worker whose heartbeats stop this long is dead even though NATS still holds its connection (a hung process, or a partition NATS has not noticed); a worker stalled by load for less is not (more than -cluster-dead-after)")
 	fs.StringVar(&o.natsStore, "nats-store", "", "with -procs and no -nats-url: the embedded NATS server's JetStream directory (default $STATE_DIRECTORY/nats under systemd, else $XDG_STATE_HOME/wssd/nats or ~/.local/state/wssd/nats)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -283,6 +285,9 @@ func (o *options) checkProcs(node uint, nodeSet bool, natsURL string) error {
 	if o.deadAfter < 2*cluster.DefaultHeartbeatInterval {
 		return fmt.Errorf("-cluster-dead-after %v: at least %v, two heartbeats", o.deadAfter, 2*cluster.DefaultHeartbeatInterval)
 	}
+	if o.hungAfter <= o.deadAfter {
+		return fmt.Errorf("-cluster-hung-after %v: more than -cluster-dead-after %v", o.hungAfter, o.deadAfter)
+	}
 	if o.natsListen != "" && !loopbackListen(o.natsListen) {
 		return fmt.Errorf("-nats-listen %s: the embedded NATS server has no authentication; it listens on loopback addresses only", o.natsListen)
 	}
@@ -360,12 +365,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	// NATS: a worker's, or a single process's with -nats-url; kept open
 	// until the server has shut down.
-	var nc *nats.Conn
+	// A second connection carries the cluster's heartbeats alone, so that
+	// they never wait behind events (cluster.Config.Liveness).
+	var nc, lc *nats.Conn
 	if len(o.nats.urls) > 0 {
-		if nc, err = connectNATS(o.nats, node, log); err != nil {
+		if nc, err = connectNATS(o.nats, node, "", log); err != nil {
 			return err
 		}
 		defer nc.Close()
+		if lc, err = connectNATS(o.nats, node, "liveness", log); err != nil {
+			return err
+		}
+		defer lc.Close()
 	}
 	cfg := engine.Config{
 		Logger:         log,
@@ -396,7 +407,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var handler engine.Handler = echoHandler{log: log}
 	var ps *pushServer
 	if o.mode == "push" {
-		if ps, err = newPushServer(o, nc, node, log); err != nil {
+		if ps, err = newPushServer(o, nc, lc, node, log); err != nil {
 			return err
 		}
 		handler = ps.srv

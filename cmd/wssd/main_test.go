@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/certstore"
 	"github.com/wssd/wssd/internal/leakcheck"
@@ -241,10 +242,16 @@ func TestParseFlags(t *testing.T) {
 		{name: "embedded NATS beyond loopback", args: []string{"-procs", "2", "-nats-listen", "0.0.0.0:4222"}, wantErr: "loopback addresses only"},
 		{name: "dead after one missed heartbeat", args: []string{"-procs", "2", "-cluster-dead-after", "1500ms"}, wantErr: "two heartbeats"},
 		{name: "dead after", args: []string{"-procs", "2", "-cluster-dead-after", "10s"}, check: func(t *testing.T, o options) {
-			if o.deadAfter != 10*time.Second {
-				t.Errorf("deadAfter %v", o.deadAfter)
+			if o.deadAfter != 10*time.Second || o.hungAfter != cluster.DefaultHungAfter {
+				t.Errorf("deadAfter %v, hungAfter %v", o.deadAfter, o.hungAfter)
 			}
 		}},
+		{name: "hung after", args: []string{"-procs", "2", "-cluster-hung-after", "1m"}, check: func(t *testing.T, o options) {
+			if o.hungAfter != time.Minute || o.deadAfter != cluster.DefaultDeadAfter {
+				t.Errorf("deadAfter %v, hungAfter %v", o.deadAfter, o.hungAfter)
+			}
+		}},
+		{name: "hung before dead", args: []string{"-procs", "2", "-cluster-dead-after", "40s"}, wantErr: "more than -cluster-dead-after"},
 		{name: "embedded NATS address", args: []string{"-procs", "2", "-nats-listen", "127.0.0.1:4222", "-nats-store", "d"}, check: func(t *testing.T, o options) {
 			if o.natsListen != "127.0.0.1:4222" || o.natsStore != "d" {
 				t.Fatalf("%q %q", o.natsListen, o.natsStore)

@@ -109,13 +109,19 @@ func (o natsOptions) redactedURLs() string {
 }
 
 // connectNATS connects to o's servers as node (the push node number, in
-// the connection's name) and logs its disconnects and reconnects on log.
+// the connection's name, with role after it if not empty) and logs its
+// disconnects and reconnects on log.
 // Once connected it reconnects forever; the first connection must succeed,
 // so that wrong credentials or addresses stop wssd at start. The caller
 // closes the connection.
-func connectNATS(o natsOptions, node uint16, log *slog.Logger) (*nats.Conn, error) {
+func connectNATS(o natsOptions, node uint16, role string, log *slog.Logger) (*nats.Conn, error) {
+	name := "wssd node " + strconv.Itoa(int(node))
+	if role != "" {
+		name += " " + role
+		log = log.With("nats_conn", role)
+	}
 	opts := []nats.Option{
-		nats.Name("wssd node " + strconv.Itoa(int(node))),
+		nats.Name(name),
 		nats.NoEcho(), // what this node publishes it has delivered itself (cluster.New)
 		nats.Timeout(natsConnectTimeout),
 		nats.MaxReconnects(-1),

@@ -41,8 +41,9 @@ const (
 
 // newPushServer makes the push server of o, as node. With nc, the NATS
 // connection of a worker or of a process given -nats-url, its state is
-// the cluster's (cluster.State); without, push's local state.
-func newPushServer(o options, nc *nats.Conn, node uint16, log *slog.Logger) (*pushServer, error) {
+// the cluster's (cluster.State), with its heartbeats on lc; without, push's
+// local state.
+func newPushServer(o options, nc, lc *nats.Conn, node uint16, log *slog.Logger) (*pushServer, error) {
 	var list []push.App
 	dev := false
 	switch {
@@ -81,7 +82,8 @@ func newPushServer(o options, nc *nats.Conn, node uint16, log *slog.Logger) (*pu
 	var state push.State
 	var shared *cluster.State
 	if nc != nil {
-		if shared, err = cluster.New(nc, cluster.Config{Node: node, Apps: apps, Logger: log, DeadAfter: o.deadAfter}); err != nil {
+		if shared, err = cluster.New(nc, cluster.Config{Node: node, Apps: apps, Logger: log,
+			DeadAfter: o.deadAfter, HungAfter: o.hungAfter, Liveness: lc}); err != nil {
 			return nil, err
 		}
 		state = shared

@@ -38,7 +38,7 @@ func TestDevAppLoopbackOnly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ps, err := newPushServer(o, nil, 0, slog.New(slog.DiscardHandler))
+			ps, err := newPushServer(o, nil, nil, 0, slog.New(slog.DiscardHandler))
 			if (err == nil) != tc.ok {
 				t.Fatalf("error %v, want ok=%v", err, tc.ok)
 			}

@@ -28,6 +28,8 @@ var clusterCounters = []struct {
 	{"cluster_receive_dropped_total", "Events from other nodes dropped because this node could not take them fast enough.", func(s cluster.Stats) uint64 { return s.ReceiveDropped }},
 	{"cluster_slow_consumer_total", "Times a NATS subscription of this node started to drop events.", func(s cluster.Stats) uint64 { return s.SlowConsumers }},
 	{"cluster_malformed_total", "Messages on the cluster's subjects that were not of its layout.", func(s cluster.Stats) uint64 { return s.Malformed }},
+	{"cluster_suspected_total", "Times another node's heartbeats stopped for the dead-after time and it was probed.", func(s cluster.Stats) uint64 { return s.Suspected }},
+	{"cluster_probes_answered_total", "Probes of a suspected node that found it alive: a stall or lost heartbeats, not a death.", func(s cluster.Stats) uint64 { return s.ProbesAnswered }},
 	{"cluster_query_timeouts_total", "Cluster-wide queries answered without every live node's part.", func(s cluster.Stats) uint64 { return s.QueryTimeouts }},
 	{"cluster_degraded_total", "Transitions (occupied, vacated, member added or removed, online, offline) this node decided alone because the cluster's state bucket could not be used in time: they may be reported once per node.", func(s cluster.Stats) uint64 { return s.Degraded }},
 	{"cluster_kv_writes_total", "Writes to the cluster's state bucket: one per local transition, more after a node's death or a resync.", func(s cluster.Stats) uint64 { return s.KVWrites }},
