@@ -207,4 +207,6 @@
 // passed, Buffer full, or Webhooks closed) is handed to the local hook
 // instead, which sends it from this node with its in-memory delay; it is
 // counted in WebhookStats.PublishFailed and logged at most once a second.
+// A node whose stream could not be bound at start (JetStream not there
+// yet) does the same, and tries to bind it every 5 s until it can.
 package cluster

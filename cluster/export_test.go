@@ -43,3 +43,6 @@ func Stall(s *State, silent, hung bool) {
 	s.silent.Store(silent)
 	s.hung.Store(hung)
 }
+
+// WebhooksBound says whether w has its stream, consumer and marker bucket.
+func WebhooksBound(w *Webhooks) bool { return w.bound.Load() }

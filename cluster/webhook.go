@@ -107,6 +107,12 @@ type Webhooks struct {
 	in      chan hookJob
 	pubDone chan struct{}
 
+	// bound is set once the stream, consumer and marker bucket are bound
+	// (at NewWebhooks, or later by bindLoop): kv and cc are set before it.
+	bound    atomic.Bool
+	stopBind chan struct{} // closed by Close: bindLoop gives up
+	bindDone chan struct{} // closed when bindLoop is over, or was never needed
+
 	cc       jetstream.ConsumeContext
 	tracked  map[jetstream.Msg]struct{} // being posted: kept in progress
 	stopTick chan struct{}
@@ -144,8 +150,9 @@ const (
 	markClaimed = "claimed:"
 )
 
-// errStreamDown is what fallBack logs for events not tried because NATS
-// is disconnected or a publish failed less than a second ago.
+// errStreamDown is what fallBack logs for events not tried because the
+// stream is not bound yet, NATS is disconnected or a publish failed less
+// than a second ago.
 var errStreamDown = errors.New("cluster: webhook stream unavailable")
 
 // errQueueFull is what fallBack logs for events past Buffer, or after
@@ -158,8 +165,10 @@ var errMarker = errors.New("cluster: webhook marker kept changing")
 
 // NewWebhooks binds the stream, its consumer and the marker bucket
 // (creating them if needed, within Timeout each) and starts taking events.
-// Close stops it. It returns an error without JetStream: the caller then
-// uses Local alone.
+// Close stops it. It returns an error only for a bad config: without
+// JetStream (not enabled yet, NATS down at start) the events go to Local,
+// counted in PublishFailed, and the binding is tried again every 5 s, so a
+// node started before its JetStream joins the stream once it is there.
 func NewWebhooks(nc *nats.Conn, cfg WebhooksConfig) (*Webhooks, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -191,46 +200,89 @@ func NewWebhooks(nc *nats.Conn, cfg WebhooksConfig) (*Webhooks, error) {
 	}
 	w := &Webhooks{cfg: cfg, log: limitedLog{log: cfg.Logger}, nc: nc, js: js, subject: cfg.Prefix + ".wh.",
 		in: make(chan hookJob, cfg.Buffer), pubDone: make(chan struct{}),
-		tracked: make(map[jetstream.Msg]struct{}), stopTick: make(chan struct{}), tickDone: make(chan struct{})}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
-	defer cancel()
-	stream := jsName(cfg.Prefix, "_webhooks")
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       stream,
-		Subjects:   []string{w.subject + ">"},
-		Retention:  jetstream.WorkQueuePolicy,
-		Storage:    jetstream.FileStorage,
-		Replicas:   cfg.Replicas,
-		MaxAge:     webhookMaxAge,
-		Duplicates: 2 * time.Minute,
-	}); err != nil {
-		return nil, err
-	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-		Durable:       webhookConsumer,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxAckPending: webhookMaxAckPending,
-		MaxDeliver:    -1,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if w.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   jsName(cfg.Prefix, "_hooks"),
-		History:  1,
-		Storage:  jetstream.FileStorage,
-		Replicas: cfg.Replicas,
-		TTL:      webhookMaxAge,
-	}); err != nil {
-		return nil, err
-	}
-	if w.cc, err = cons.Consume(w.receive, jetstream.PullMaxMessages(64)); err != nil {
-		return nil, err
+		tracked: make(map[jetstream.Msg]struct{}), stopTick: make(chan struct{}), tickDone: make(chan struct{}),
+		stopBind: make(chan struct{}), bindDone: make(chan struct{})}
+	if err := w.bind(); err != nil {
+		cfg.Logger.Warn("cluster: webhook stream unavailable (is JetStream enabled?): webhooks are sent from this node until it is",
+			"error", err, "retry_every", webhookRebind)
+		go w.bindLoop()
+	} else {
+		close(w.bindDone)
 	}
 	go w.publishLoop()
 	go w.tick()
 	return w, nil
+}
+
+// webhookRebind is how often a Webhooks without its stream tries again.
+const webhookRebind = 5 * time.Second
+
+// bind creates or binds the stream, its consumer and the marker bucket,
+// within Timeout each, and starts taking events from the stream.
+func (w *Webhooks) bind() error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Timeout)
+	defer cancel()
+	stream := jsName(w.cfg.Prefix, "_webhooks")
+	if _, err := w.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       stream,
+		Subjects:   []string{w.subject + ">"},
+		Retention:  jetstream.WorkQueuePolicy,
+		Storage:    jetstream.FileStorage,
+		Replicas:   w.cfg.Replicas,
+		MaxAge:     webhookMaxAge,
+		Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return err
+	}
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:       webhookConsumer,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.cfg.AckWait,
+		MaxAckPending: webhookMaxAckPending,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return err
+	}
+	kv, err := w.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   jsName(w.cfg.Prefix, "_hooks"),
+		History:  1,
+		Storage:  jetstream.FileStorage,
+		Replicas: w.cfg.Replicas,
+		TTL:      webhookMaxAge,
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closing {
+		return errQueueFull
+	}
+	w.kv = kv // before Consume, whose handler reads it
+	if w.cc, err = cons.Consume(w.receive, jetstream.PullMaxMessages(64)); err != nil {
+		return err
+	}
+	w.bound.Store(true)
+	return nil
+}
+
+// bindLoop tries bind every webhookRebind until it works or Close.
+func (w *Webhooks) bindLoop() {
+	defer close(w.bindDone)
+	t := time.NewTicker(webhookRebind)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopBind:
+			return
+		case <-t.C:
+		}
+		if err := w.bind(); err == nil {
+			w.cfg.Logger.Info("cluster: webhook stream bound: webhooks go through it from now on")
+			return
+		}
+	}
 }
 
 // Stats returns the counters.
@@ -281,9 +333,13 @@ func (w *Webhooks) Close() {
 	w.closing = true
 	close(w.in)
 	w.mu.Unlock()
+	close(w.stopBind)
+	<-w.bindDone
 	<-w.pubDone
-	w.cc.Stop()
-	<-w.cc.Closed()
+	if w.bound.Load() {
+		w.cc.Stop()
+		<-w.cc.Closed()
+	}
 	close(w.stopTick)
 	<-w.tickDone
 }
@@ -316,7 +372,7 @@ func markerKey(app string, ev push.WebhookEvent) (key string, delay, counterpart
 // is not sent; a delayed event writes its marker first (a second one while
 // the first is pending is dropped, as the local sender keeps the first).
 func (w *Webhooks) publish(j hookJob) {
-	if !w.nc.IsConnected() || time.Now().UnixNano() < w.downUntil.Load() {
+	if !w.bound.Load() || !w.nc.IsConnected() || time.Now().UnixNano() < w.downUntil.Load() {
 		w.fallBack(j.e, errStreamDown)
 		return
 	}

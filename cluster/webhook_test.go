@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -92,9 +93,9 @@ const (
 	testHookAckWait = time.Second
 )
 
-func startHookNode(t *testing.T, ns *server.Server, target *hookTarget) *hookNode {
+func startHookNode(t *testing.T, ns *server.Server, target *hookTarget, opts ...nats.Option) *hookNode {
 	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(ns.ClientURL(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,5 +360,42 @@ func TestWebhooksLongRetry(t *testing.T) {
 	time.Sleep(2 * testHookAckWait) // a second delivery would come within an AckWait
 	if p, _ := sumStats(nodes); len(target.received()) != 1 || p.Delivered != 1 {
 		t.Fatalf("received %+v, stats %+v", target.received(), p)
+	}
+}
+
+// TestWebhooksStreamLater: a node started while its NATS server has no
+// JetStream sends its webhooks itself, and goes through the stream once
+// JetStream is there, without a restart. Before, it stayed on its own
+// sender for its life.
+func TestWebhooksStreamLater(t *testing.T) {
+	target := newHookTarget(t, 0)
+	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Start()
+	if !plain.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	port := plain.Addr().(*net.TCPAddr).Port
+	n := startHookNode(t, plain, target, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	n.emit(push.HookChannelOccupied, "early", "")
+	waitFor(t, "the early event sent from the node", func() bool { return len(target.received()) == 1 })
+	if st := n.wh.Stats(); st.PublishFailed != 1 || st.Published != 0 {
+		t.Errorf("without JetStream: %d published, %d handed to the local sender; want 0 and 1", st.Published, st.PublishFailed)
+	}
+
+	plain.Shutdown()
+	plain.WaitForShutdown()
+	ns := startNATSAt(t, port, t.TempDir()) // the same address, now with JetStream
+	waitFor(t, "the stream bound", func() bool { return cluster.WebhooksBound(n.wh) })
+	n.emit(push.HookChannelOccupied, "late", "")
+	waitFor(t, "the late event", func() bool { return len(target.received()) == 2 })
+	streamDone(t, ns)
+	if st := n.wh.Stats(); st.PublishFailed != 1 || st.Published != 1 {
+		t.Errorf("with JetStream: %d published, %d handed to the local sender; want 1 and 1", st.Published, st.PublishFailed)
+	}
+	if got := target.received(); got[1].Channel != "late" {
+		t.Errorf("events %v, want early then late", got)
 	}
 }

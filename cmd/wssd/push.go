@@ -92,17 +92,7 @@ func newPushServer(o options, nc, lc *nats.Conn, node uint16, log *slog.Logger) 
 	local := push.NewWebhookHook(apps, sender)
 	var hook push.Hook = local
 	var hooks *cluster.Webhooks
-	if nc != nil {
-		// In a cluster the webhooks go through a JetStream stream that
-		// every node consumes, so that a node's death loses none.
-		if hooks, err = cluster.NewWebhooks(nc, cluster.WebhooksConfig{Local: local, Logger: log}); err != nil {
-			log.Warn("webhooks are sent by the node that decided them: the cluster's webhook stream is not available", "err", err)
-		} else {
-			hook = hooks
-		}
-	}
-	srv, err := push.New(push.Config{Apps: apps, State: state, Node: node, Hook: hook, Logger: log})
-	if err != nil {
+	fail := func(err error) (*pushServer, error) {
 		if hooks != nil {
 			hooks.Close()
 		}
@@ -111,6 +101,20 @@ func newPushServer(o options, nc, lc *nats.Conn, node uint16, log *slog.Logger) 
 			shared.Close()
 		}
 		return nil, err
+	}
+	if nc != nil {
+		// In a cluster the webhooks go through a JetStream stream that
+		// every node consumes, so that a node's death loses none.
+		// Without JetStream yet, it sends from this node and binds the
+		// stream once it can.
+		if hooks, err = cluster.NewWebhooks(nc, cluster.WebhooksConfig{Local: local, Logger: log}); err != nil {
+			return fail(err)
+		}
+		hook = hooks
+	}
+	srv, err := push.New(push.Config{Apps: apps, State: state, Node: node, Hook: hook, Logger: log})
+	if err != nil {
+		return fail(err)
 	}
 	p := &pushServer{srv: srv, webhook: sender, cluster: shared, hooks: hooks, apps: apps, dev: dev, log: log}
 	p.api = srv.API(push.APIConfig{Logger: log})
