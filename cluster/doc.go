@@ -119,8 +119,11 @@
 // NATS has it when the write is answered and subscription_succeeded goes
 // out: an event published right after reaches the new subscriber (with a
 // NATS cluster, the interest still takes the route to the other servers).
-// Internal channels (server-to-user, watchlists) are not in the bucket and
-// are still subscribed to just after.
+// Internal channels (server-to-user, watchlists) are not in the bucket:
+// their first subscriber's NATS subscription is sent and flushed (one
+// round trip, at most KVTimeout) before LocalState's callback, so that a
+// sendToUser right after pusher:signin_success, or a watched user going
+// online while the sign-in asks who is, reaches the new socket.
 //
 // When a node dies (DeadAfter without a heartbeat) or says goodbye, the
 // lowest-numbered live node removes it from every key that lists it (a

@@ -109,17 +109,15 @@ func (s *State) degrade(what string, err error) {
 // subscribed to the channel's subject, and NATS has that subscription,
 // before f runs. Other subscriptions write nothing; on a presence channel
 // they read the entry for the members. Without the bucket the node decides
-// alone (Stats.Degraded).
+// alone (Stats.Degraded). Internal channels (server-to-user, watchlists)
+// are not in the bucket, but a first subscriber's NATS subscription is
+// also in place before f runs.
 func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f func(*push.Transition)) (push.Change, error) {
 	app := sock.App()
-	if internal(channel) {
-		var decided push.Change
-		if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(app.ID, channel, f, &decided)); err != nil {
-			return push.Change{}, err
-		}
-		return decided, nil
-	}
 	defer s.locks.lock(keyChannel, app.ID, channel)()
+	if internal(channel) {
+		return s.subscribeInternal(sock, channel, m, f)
+	}
 	here := s.LocalState.Channel(app.ID, channel)
 	first := !here.Occupied
 	userFirst := m != nil && !slices.ContainsFunc(s.LocalState.Members(app.ID, channel), func(x push.Member) bool { return x.UserID == m.UserID })
@@ -193,6 +191,30 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 	return decided, nil
 }
 
+// subscribeInternal is Subscribe of an internal channel, under its stripe
+// lock: no bucket, but a node's first subscriber gets the channel's NATS
+// subscription sent and flushed before f runs, so that an event another
+// node publishes to it once the caller has answered (a sendToUser right
+// after signin_success) reaches it.
+func (s *State) subscribeInternal(sock *push.Socket, channel string, m *push.Member, f func(*push.Transition)) (push.Change, error) {
+	app := sock.App().ID
+	first := !s.LocalState.Channel(app, channel).Occupied
+	if first {
+		s.followNow(app, channel)
+		ctx, cancel := s.kvContext()
+		s.flushFollow(ctx)
+		cancel()
+	}
+	var decided push.Change
+	if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(app, channel, f, &decided)); err != nil {
+		if first {
+			s.follow(app, channel, false)
+		}
+		return push.Change{}, err
+	}
+	return decided, nil
+}
+
 // Unsubscribe implements push.State. When sock was this node's last
 // subscriber of the channel, or its user's last socket in a presence
 // channel, LocalState's change is made first and then the channel's entry
@@ -202,12 +224,12 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 // the node decides alone (Stats.Degraded).
 func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Transition)) (push.Change, bool) {
 	app := sock.App()
+	defer s.locks.lock(keyChannel, app.ID, channel)()
 	if internal(channel) {
 		var decided push.Change
 		_, ok := s.LocalState.Unsubscribe(sock, channel, s.around(app.ID, channel, f, &decided))
 		return decided, ok
 	}
-	defer s.locks.lock(keyChannel, app.ID, channel)()
 	c, ok := s.LocalState.Unsubscribe(sock, channel, func(tr *push.Transition) {
 		if tr.Vacated {
 			s.follow(app.ID, channel, false)
