@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"testing"
 	"time"
+
+	"github.com/wssd/wssd/cluster"
 )
 
 // BenchmarkDelivery: triggers on one node to a subscriber read by a
@@ -98,6 +100,39 @@ func BenchmarkTransition(b *testing.B) {
 			b.StopTimer()
 			if s := nd.st.Stats(); s.Degraded > 0 {
 				b.Fatalf("%d decisions degraded", s.Degraded)
+			}
+		})
+	}
+}
+
+// BenchmarkUserOnline: one op is a UserOnline on node 1 of three (default
+// QueryTimeout, embedded NATS with JetStream on loopback) for a user
+// signed in on node 3 ("remote"), on node 1 ("local"), nowhere
+// ("nobody"), and nowhere while node 2 answers no query ("silent": asking
+// the nodes waits QueryTimeout).
+func BenchmarkUserOnline(b *testing.B) {
+	for _, tc := range []struct {
+		name, user string
+		silent     bool
+	}{{"remote", "x", false}, {"local", "y", false}, {"nobody", "nobody", false}, {"silent", "nobody", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := testConfig
+			cfg.QueryTimeout = cluster.DefaultQueryTimeout
+			_, nodes := startClusterWith(b, 3, cfg)
+			nodes[2].dial().signin("x")
+			nodes[0].dial().signin("y")
+			if tc.silent {
+				if err := cluster.StopAnswering(nodes[1].st); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := tc.user != "nobody"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if nodes[0].st.UserOnline(testApp.ID, tc.user) != want {
+					b.Fatalf("UserOnline(%s) != %v", tc.user, want)
+				}
 			}
 		})
 	}

@@ -63,10 +63,16 @@
 // # Queries
 //
 // Members reads the channel's key in the state bucket (see Transitions),
-// and asks as below only without it. Connections, Channel, Channels,
-// SubscriberUsers, UserOnline and UserSockets send a JSON request to the app's query subject with a reply
-// subject in the node's inbox; every other node answers from its
-// LocalState, and the asker merges its own answer with theirs: counts are
+// and UserOnline the user's key (true at once, with no I/O, when the user
+// has a socket on this node; otherwise whether the key lists another live
+// node); UserSockets asks the other nodes only when the user's key lists
+// one. Each asks as below only without the bucket (not bound, not
+// answering, or the read failed or ran out of KVTimeout). The reads run
+// on a goroutine of their own, at most 64 at a time: a NATS connection
+// that cannot write blocks every call on it. Connections, Channel,
+// Channels, SubscriberUsers, and those without the bucket, send a JSON
+// request to the app's query subject with a reply subject in the node's
+// inbox; every other node answers from its LocalState, and the asker merges its own answer with theirs: counts are
 // summed, a presence channel's users counted once across nodes (the
 // answers carry member ids), members and users deduplicated, a channel
 // occupied if it is anywhere. The asker waits for as many answers as there

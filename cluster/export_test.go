@@ -35,3 +35,18 @@ func UserNodes(s *State, app, user string) ([]uint16, error) {
 // BucketAnswering says whether s uses the state bucket for transitions
 // (not after a timeout until a resync has worked).
 func BucketAnswering(s *State) bool { return !s.kvDown.Load() }
+
+// StopAnswering unsubscribes s from its apps' query subjects: it stays
+// live, with its part of the state bucket, but answers no query.
+func StopAnswering(s *State) error {
+	for _, sub := range s.fixed {
+		for _, a := range s.apps {
+			if sub.Subject == a.query {
+				if err := sub.Unsubscribe(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return s.nc.Flush()
+}

@@ -91,11 +91,21 @@ func (s *State) readNow(ctx context.Context, key string) (entry, error) {
 func (s *State) degrade(what string, err error) {
 	s.stats.degraded.Add(1)
 	s.dirty.Store(true)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-		s.stats.kvTimeouts.Add(1)
-		s.kvDown.Store(true)
-	}
+	s.kvTimedOut(err)
 	s.logDrop("cluster: state bucket unavailable: "+what+" decided by this node alone", "error", err)
+}
+
+// kvTimedOut says whether err is the bucket timing out; if it is, the
+// timeout is counted and the transitions and queries do not wait for the
+// bucket until a resync has found it answering again.
+func (s *State) kvTimedOut(err error) bool {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		return false
+	}
+	s.stats.kvTimeouts.Add(1)
+	s.kvDown.Store(true)
+	s.dirty.Store(true)
+	return true
 }
 
 // Subscribe implements push.State. When sock is this node's first
