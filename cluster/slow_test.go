@@ -224,3 +224,62 @@ func TestStalledBucket(t *testing.T) {
 		t.Errorf("degraded after NATS read again: %+v", s)
 	}
 }
+
+// TestDegradedOnce: the transitions a node decides alone while the bucket
+// does not answer (a user's last socket closing: offline, member_removed,
+// channel_vacated) are reported once, not again when the resync then
+// writes the node's part to the bucket. Before, the resync reported each a
+// second time.
+func TestDegradedOnce(t *testing.T) {
+	ns := startNATS(t)
+	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	cfg := testConfig
+	cfg.DeadAfter = 5 * time.Second // the stall is not a death
+	a := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, cfg, testApp)
+	b := startNodeAt(t, ns.ClientURL(), 2, cfg, testApp)
+	nodes := []*node{a, b}
+	waitFor(t, "both nodes live", func() bool { return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2 })
+	const presence, solo = "presence-degraded", "solo-degraded"
+	w := b.dial()
+	w.signin("w", "x")
+	x := a.dial()
+	x.signin("x")
+	x.joinPresence(presence, "x")
+	x.join(solo)
+	x.quiet()
+	w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
+
+	v.gate.Lock() // the bucket stops answering a
+	x.c.Close()
+	waitFor(t, "x's sign-out and unsubscriptions decided by a", func() bool { return a.st.Stats().Degraded == 3 })
+	v.gate.Unlock()
+	waitFor(t, "a's part written again", func() bool {
+		on, err := cluster.UserNodes(a.st, testApp.ID, "x")
+		if err != nil || len(on) != 0 || !cluster.BucketAnswering(a.st) {
+			return false
+		}
+		for _, ch := range []string{presence, solo} {
+			if on, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch); err != nil || len(on) != 0 || len(members) != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, tc := range []struct {
+		name          string
+		kind          push.HookKind
+		channel, user string
+	}{
+		{"member_removed", push.HookMemberRemoved, presence, "x"},
+		{"channel_vacated presence", push.HookChannelVacated, presence, ""},
+		{"channel_vacated", push.HookChannelVacated, solo, ""},
+	} {
+		if n := hooks(nodes, tc.kind, tc.channel, tc.user); n != 1 {
+			t.Errorf("%s: reported %d times, want 1", tc.name, n)
+		}
+	}
+	a.dial().signin("x") // online, through the bucket: after what the resync reported
+	w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"offline","user_ids":["x"]}]}`)
+	w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
+	w.quiet()
+}

@@ -65,23 +65,38 @@ func (s *State) kvContext() (context.Context, context.CancelFunc) {
 // disconnected, and after a timeout until the bucket answers again.
 var errKVDown = errors.New("cluster: state bucket not answering")
 
+// errUnwritten is returned by updateNow for a key whose part of this node
+// a degraded decision left unwritten: until the resync writes it, the
+// node decides the key's transitions alone, as it did that one.
+var errUnwritten = errors.New("cluster: this node's part of the key awaits a resync")
+
 // updateNow is update for a transition on a caller's goroutine (an event
 // loop): it fails at once with errKVDown while the bucket is known not to
 // answer, so that an outage costs the event loops one KVTimeout, not one
-// per transition.
+// per transition, and with errUnwritten for a key with an unwritten part
+// (see bucket.decided).
 func (s *State) updateNow(ctx context.Context, key string, edit func(*entry) error) (before, after entry, err error) {
+	if s.kv.pending(key) {
+		return entry{}, entry{}, errUnwritten
+	}
 	if !s.nc.IsConnected() || s.kvDown.Load() {
 		return entry{}, entry{}, errKVDown
 	}
 	return s.update(ctx, key, edit)
 }
 
-// readNow is read, failing at once as updateNow does.
+// readNow is read, failing at once while the bucket is known not to
+// answer, with this node's unwritten part of the key in place of the
+// bucket's.
 func (s *State) readNow(ctx context.Context, key string) (entry, error) {
 	if !s.nc.IsConnected() || s.kvDown.Load() {
 		return entry{}, errKVDown
 	}
-	return s.read(ctx, key)
+	e, err := s.read(ctx, key)
+	if err == nil {
+		s.kv.overlay(key, s.cfg.Node, &e)
+	}
+	return e, err
 }
 
 // degrade records that a transition was decided by this node alone
@@ -138,6 +153,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 		cluster  *entry // the entry after the write or read; nil: decided locally
 		occupied bool   // the write gave the channel its first node
 		added    bool   // the write gave the member its first node
+		degraded bool   // a local transition decided locally
 	)
 	if first || m != nil { // userFirst implies m
 		ctx, cancel := s.kvContext()
@@ -168,6 +184,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 			return push.Change{}, err
 		case err != nil && (first || userFirst):
 			s.degrade("a subscription", err)
+			degraded = true
 			if first {
 				s.flushFollow(ctx)
 			}
@@ -197,6 +214,15 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 	})
 	if err != nil { // the local limit, only when decided locally
 		return push.Change{}, err
+	}
+	if degraded {
+		key := channelKey(app.ID, channel)
+		if first {
+			s.kv.decided(key, nil, true)
+		}
+		if userFirst {
+			s.kv.decided(key, m, true)
+		}
 	}
 	return decided, nil
 }
@@ -262,6 +288,12 @@ func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Tran
 		cancel()
 		if err != nil {
 			s.degrade("an unsubscription", err)
+			if c.Vacated {
+				s.kv.decided(channelKey(app.ID, channel), nil, false)
+			}
+			if c.MemberRemoved {
+				s.kv.decided(channelKey(app.ID, channel), &c.Member, false)
+			}
 		} else {
 			c.Vacated = len(before.Nodes) > 0 && len(after.Nodes) == 0
 			c.MemberRemoved = c.MemberRemoved && before.Members[c.Member.UserID] != nil && after.Members[c.Member.UserID] == nil
@@ -289,6 +321,7 @@ func (s *State) SignIn(sock *push.Socket, user string, f func()) bool {
 		cancel()
 		if err != nil {
 			s.degrade("a sign-in", err)
+			s.kv.decided(userKey(app.ID, user), nil, true)
 		} else {
 			online = len(before.Nodes) == 0 && len(after.Nodes) > 0
 		}
@@ -318,6 +351,7 @@ func (s *State) SignOut(sock *push.Socket, user string, f func()) bool {
 	offline := true
 	if err != nil {
 		s.degrade("a sign-out", err)
+		s.kv.decided(userKey(app.ID, user), nil, false)
 	} else {
 		offline = len(before.Nodes) > 0 && len(after.Nodes) == 0
 	}
@@ -507,14 +541,28 @@ func (s *State) scrub(ctx context.Context, gone map[uint16]bool) error {
 	return nil
 }
 
-// rewrite changes one key under its stripe lock and acts on what changed.
+// rewrite changes one key under its stripe lock and acts on what changed
+// as the cluster was told: with this node's unwritten part (see
+// bucket.decided) in place of the bucket's. With edit nil it writes this
+// node's part from its LocalState (own), which ends the unwritten part:
+// what the degraded decisions reported is not reported again.
 func (s *State) rewrite(ctx context.Context, kind, app, name, key string, edit func(*entry) error) error {
 	defer s.locks.lock(kind, app, name)()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
+	own := edit == nil
+	if own {
+		edit = s.own(kind, app, name)
+	}
 	before, after, err := s.update(ctx, key, edit)
 	if err != nil {
 		return err
+	}
+	if own {
+		s.kv.overlay(key, s.cfg.Node, &before)
+		s.kv.written(key)
+	} else {
+		s.kv.overlay(key, s.cfg.Node, &before, &after)
 	}
 	s.apply(kind, app, name, &before, &after)
 	return nil
@@ -536,7 +584,7 @@ func (s *State) resync(ctx context.Context) error {
 			continue
 		}
 		seen[k] = true
-		if err := s.rewrite(ctx, kind, app, name, k, s.own(kind, app, name)); err != nil {
+		if err := s.rewrite(ctx, kind, app, name, k, nil); err != nil {
 			return err
 		}
 	}
@@ -544,7 +592,7 @@ func (s *State) resync(ctx context.Context) error {
 		for name := range s.LocalState.Channels(id, "") {
 			if k := channelKey(id, name); !seen[k] {
 				seen[k] = true
-				if err := s.rewrite(ctx, keyChannel, id, name, k, s.own(keyChannel, id, name)); err != nil {
+				if err := s.rewrite(ctx, keyChannel, id, name, k, nil); err != nil {
 					return err
 				}
 			}
@@ -557,9 +605,18 @@ func (s *State) resync(ctx context.Context) error {
 		}
 		if k := userKey(id, user); !seen[k] {
 			seen[k] = true
-			if err := s.rewrite(ctx, keyUser, id, user, k, s.own(keyUser, id, user)); err != nil {
+			if err := s.rewrite(ctx, keyUser, id, user, k, nil); err != nil {
 				return err
 			}
+		}
+	}
+	for _, k := range s.kv.unwrittenKeys() { // decided here, in no key and no longer here
+		kind, app, name, err := parseKey(k)
+		if err != nil || seen[k] {
+			continue
+		}
+		if err := s.rewrite(ctx, kind, app, name, k, nil); err != nil {
+			return err
 		}
 	}
 	return nil
