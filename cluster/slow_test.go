@@ -226,60 +226,96 @@ func TestStalledBucket(t *testing.T) {
 }
 
 // TestDegradedOnce: the transitions a node decides alone while the bucket
-// does not answer (a user's last socket closing: offline, member_removed,
-// channel_vacated) are reported once, not again when the resync then
-// writes the node's part to the bucket. Before, the resync reported each a
-// second time.
+// does not answer are reported once, not again when the resync then
+// writes the node's part to the bucket: a user's last socket closing
+// (offline, member_removed, channel_vacated) and its first signing in and
+// joining (online, member_added, channel_occupied). Before, the resync
+// reported each a second time.
 func TestDegradedOnce(t *testing.T) {
-	ns := startNATS(t)
-	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
-	cfg := testConfig
-	cfg.DeadAfter = 5 * time.Second // the stall is not a death
-	a := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, cfg, testApp)
-	b := startNodeAt(t, ns.ClientURL(), 2, cfg, testApp)
-	nodes := []*node{a, b}
-	waitFor(t, "both nodes live", func() bool { return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2 })
 	const presence, solo = "presence-degraded", "solo-degraded"
-	w := b.dial()
-	w.signin("w", "x")
-	x := a.dial()
-	x.signin("x")
-	x.joinPresence(presence, "x")
-	x.join(solo)
-	x.quiet()
-	w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
-
-	v.gate.Lock() // the bucket stops answering a
-	x.c.Close()
-	waitFor(t, "x's sign-out and unsubscriptions decided by a", func() bool { return a.st.Stats().Degraded == 3 })
-	v.gate.Unlock()
-	waitFor(t, "a's part written again", func() bool {
-		on, err := cluster.UserNodes(a.st, testApp.ID, "x")
-		if err != nil || len(on) != 0 || !cluster.BucketAnswering(a.st) {
-			return false
-		}
-		for _, ch := range []string{presence, solo} {
-			if on, members, err := cluster.ChannelEntry(a.st, testApp.ID, ch); err != nil || len(on) != 0 || len(members) != 0 {
-				return false
-			}
-		}
-		return true
-	})
-	for _, tc := range []struct {
-		name          string
+	type hook struct {
 		kind          push.HookKind
 		channel, user string
-	}{
-		{"member_removed", push.HookMemberRemoved, presence, "x"},
-		{"channel_vacated presence", push.HookChannelVacated, presence, ""},
-		{"channel_vacated", push.HookChannelVacated, solo, ""},
-	} {
-		if n := hooks(nodes, tc.kind, tc.channel, tc.user); n != 1 {
-			t.Errorf("%s: reported %d times, want 1", tc.name, n)
-		}
 	}
-	a.dial().signin("x") // online, through the bucket: after what the resync reported
-	w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"offline","user_ids":["x"]}]}`)
-	w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
-	w.quiet()
+	for _, tc := range []struct {
+		name   string
+		before bool     // x is signed in and subscribed before the stall
+		hooks  []hook   // reported once each
+		events []string // what x's watcher hears, the last through the bucket after the resync
+	}{
+		{name: "leave", before: true,
+			hooks:  []hook{{push.HookMemberRemoved, presence, "x"}, {push.HookChannelVacated, presence, ""}, {push.HookChannelVacated, solo, ""}},
+			events: []string{"offline", "online"}},
+		{name: "join",
+			hooks:  []hook{{push.HookMemberAdded, presence, "x"}, {push.HookChannelOccupied, presence, ""}, {push.HookChannelOccupied, solo, ""}},
+			events: []string{"online", "offline"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := startNATS(t)
+			v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+			cfg := testConfig
+			cfg.DeadAfter = 5 * time.Second // the stall is not a death
+			a := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, cfg, testApp)
+			b := startNodeAt(t, ns.ClientURL(), 2, cfg, testApp)
+			nodes := []*node{a, b}
+			waitFor(t, "both nodes live", func() bool { return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2 })
+			w := b.dial()
+			w.signin("w", "x")
+			join := func() *client {
+				x := a.dial()
+				x.signin("x")
+				x.joinPresence(presence, "x")
+				x.join(solo)
+				x.quiet()
+				return x
+			}
+			var x *client
+			if tc.before {
+				x = join()
+				w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
+			}
+
+			v.gate.Lock() // the bucket stops answering a
+			if tc.before {
+				x.c.Close()
+				waitFor(t, "x's sign-out and unsubscriptions decided by a", func() bool { return a.st.Stats().Degraded == 3 })
+			} else {
+				x = join()
+			}
+			if s := a.st.Stats(); s.Degraded != 3 {
+				t.Errorf("%d transitions decided alone, want 3", s.Degraded)
+			}
+			v.gate.Unlock()
+			waitFor(t, "a's part written again", func() bool {
+				want := 0
+				if !tc.before {
+					want = 1
+				}
+				on, err := cluster.UserNodes(a.st, testApp.ID, "x")
+				if err != nil || len(on) != want || !cluster.BucketAnswering(a.st) {
+					return false
+				}
+				for _, ch := range []string{presence, solo} {
+					if on, _, err := cluster.ChannelEntry(a.st, testApp.ID, ch); err != nil || len(on) != want {
+						return false
+					}
+				}
+				return true
+			})
+			for _, h := range tc.hooks {
+				if n := hooks(nodes, h.kind, h.channel, h.user); n != 1 {
+					t.Errorf("%s %s %s: reported %d times, want 1", h.kind, h.channel, h.user, n)
+				}
+			}
+			if tc.before { // x's next transition goes through the bucket: after what the resync reported
+				a.dial().signin("x")
+			} else {
+				x.c.Close()
+			}
+			for _, ev := range tc.events {
+				w.expectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"`+ev+`","user_ids":["x"]}]}`)
+			}
+			w.quiet()
+		})
+	}
 }
