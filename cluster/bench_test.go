@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -135,5 +136,32 @@ func BenchmarkUserOnline(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSignIn: one op is a Gateway BindUID of a new socket of node 1
+// (of two) to a user signed in nowhere: a state bucket read and write,
+// and the node's first subscriber of the user's #server-to-user channel.
+// Dialling and closing the socket are not timed.
+func BenchmarkSignIn(b *testing.B) {
+	_, nodes := startCluster(b, 2)
+	nd := nodes[0]
+	g := nd.gateway()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		c := nd.dial()
+		b.StartTimer()
+		if err := g.BindUID(c.id, "u"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.c.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if s := nd.st.Stats(); s.Degraded > 0 {
+		b.Fatalf("%d decisions degraded", s.Degraded)
 	}
 }
