@@ -121,10 +121,10 @@
 // so an outage costs an event loop one KVTimeout, not one per transition.
 // The node remembers its part of each key as such a decision reported it
 // (at most 65,536 keys): until a resync writes that part, the key's
-// transitions on this node are decided alone too, reads of the key see
-// that part, and the resync reports only what differs from it, so a
-// degraded sign-out is not reported offline a second time by the resync
-// (nor a member_removed or channel_vacated).
+// transitions on this node are decided alone too (and counted so), reads
+// of the key see that part, and the resync reports only what differs from
+// it, so a degraded sign-out is not reported offline a second time by the
+// resync (nor a member_removed, channel_vacated, or their counterparts).
 //
 // A node's first subscriber of a channel also gets the channel's NATS
 // subscription sent before the bucket write on the same connection, so

@@ -610,7 +610,7 @@ func (s *State) resync(ctx context.Context) error {
 			}
 		}
 	}
-	for _, k := range s.kv.unwrittenKeys() { // decided here, in no key and no longer here
+	for _, k := range s.kv.unwrittenKeys() { // decided alone, in neither the bucket nor LocalState now
 		kind, app, name, err := parseKey(k)
 		if err != nil || seen[k] {
 			continue
