@@ -1,8 +1,11 @@
 package cluster_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/wssd/wssd/cluster"
 )
 
 // BenchmarkDelivery: triggers on one node to a subscriber read by a
@@ -100,5 +103,65 @@ func BenchmarkTransition(b *testing.B) {
 				b.Fatalf("%d decisions degraded", s.Degraded)
 			}
 		})
+	}
+}
+
+// BenchmarkUserOnline: one op is a UserOnline on node 1 of three (default
+// QueryTimeout, embedded NATS with JetStream on loopback) for a user
+// signed in on node 3 ("remote"), on node 1 ("local"), nowhere
+// ("nobody"), and nowhere while node 2 answers no query ("silent": asking
+// the nodes waits QueryTimeout).
+func BenchmarkUserOnline(b *testing.B) {
+	for _, tc := range []struct {
+		name, user string
+		silent     bool
+	}{{"remote", "x", false}, {"local", "y", false}, {"nobody", "nobody", false}, {"silent", "nobody", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := testConfig
+			cfg.QueryTimeout = cluster.DefaultQueryTimeout
+			_, nodes := startClusterWith(b, 3, cfg)
+			signin(nodes[2].dial(), "x")
+			signin(nodes[0].dial(), "y")
+			if tc.silent {
+				if err := cluster.StopAnswering(nodes[1].st); err != nil {
+					b.Fatal(err)
+				}
+			}
+			want := tc.user != "nobody"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if nodes[0].st.UserOnline(testApp.ID, tc.user) != want {
+					b.Fatalf("UserOnline(%s) != %v", tc.user, want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSignIn: one op is a Gateway BindUID of a new socket of node 1
+// (of two) to a user signed in nowhere: a state bucket read and write,
+// and the node's first subscriber of the user's #server-to-user channel.
+// Dialling and closing the socket are not timed.
+func BenchmarkSignIn(b *testing.B) {
+	_, nodes := startCluster(b, 2)
+	nd := nodes[0]
+	g := nd.gateway()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		c := nd.dial()
+		b.StartTimer()
+		if err := g.BindUID(c.ID, "u"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.WS.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if s := nd.st.Stats(); s.Degraded > 0 {
+		b.Fatalf("%d decisions degraded", s.Degraded)
 	}
 }

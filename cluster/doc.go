@@ -83,10 +83,16 @@
 // # Queries
 //
 // Members reads the channel's key in the state bucket (see Transitions),
-// and asks as below only without it. Connections, Channel, Channels,
-// SubscriberUsers, UserOnline and UserSockets send a JSON request to the app's query subject with a reply
-// subject in the node's inbox; every other node answers from its
-// LocalState, and the asker merges its own answer with theirs: counts are
+// and UserOnline the user's key (true at once, with no I/O, when the user
+// has a socket on this node; otherwise whether the key lists another live
+// node); UserSockets asks the other nodes only when the user's key lists
+// one. Each asks as below only without the bucket (not bound, not
+// answering, or the read failed or ran out of KVTimeout). The reads run
+// on a goroutine of their own, at most 64 at a time: a NATS connection
+// that cannot write blocks every call on it. Connections, Channel,
+// Channels, SubscriberUsers, and those without the bucket, send a JSON
+// request to the app's query subject with a reply subject in the node's
+// inbox; every other node answers from its LocalState, and the asker merges its own answer with theirs: counts are
 // summed, a presence channel's users counted once across nodes (the
 // answers carry member ids), members and users deduplicated, a channel
 // occupied if it is anywhere. The asker waits for as many answers as there
@@ -133,14 +139,23 @@
 // second and counts it in [Stats] Degraded. While NATS is disconnected,
 // and after a timeout until the bucket answers again, it decides at once,
 // so an outage costs an event loop one KVTimeout, not one per transition.
+// The node remembers its part of each key as such a decision reported it
+// (at most 65,536 keys): until a resync writes that part, the key's
+// transitions on this node are decided alone too (and counted so), reads
+// of the key see that part, and the resync reports only what differs from
+// it, so a degraded sign-out is not reported offline a second time by the
+// resync (nor a member_removed, channel_vacated, or their counterparts).
 //
 // A node's first subscriber of a channel also gets the channel's NATS
 // subscription sent before the bucket write on the same connection, so
 // NATS has it when the write is answered and subscription_succeeded goes
 // out: an event published right after reaches the new subscriber (with a
 // NATS cluster, the interest still takes the route to the other servers).
-// Internal channels (server-to-user, watchlists) are not in the bucket and
-// are still subscribed to just after.
+// Internal channels (server-to-user, watchlists) are not in the bucket:
+// their first subscriber's NATS subscription is sent and flushed (one
+// round trip, at most KVTimeout) before LocalState's callback, so that a
+// sendToUser right after pusher:signin_success, or a watched user going
+// online while the sign-in asks who is, reaches the new socket.
 //
 // When a node dies (see Registry) or says goodbye, the
 // lowest-numbered live node removes it from every key that lists it (a

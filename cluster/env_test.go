@@ -127,10 +127,16 @@ func startNodeHook(t testing.TB, url string, num uint16, cfg cluster.Config, app
 // all of them.
 func startCluster(t testing.TB, n int) (*server.Server, []*node) {
 	t.Helper()
+	return startClusterWith(t, n, testConfig)
+}
+
+// startClusterWith is startCluster with cfg for every node.
+func startClusterWith(t testing.TB, n int, cfg cluster.Config) (*server.Server, []*node) {
+	t.Helper()
 	ns := startNATS(t)
 	nodes := make([]*node, n)
 	for i := range nodes {
-		nodes[i] = startNode(t, ns, uint16(i+1), testConfig)
+		nodes[i] = startNode(t, ns, uint16(i+1), cfg)
 	}
 	for _, nd := range nodes {
 		waitFor(t, "every node live", func() bool { return len(nd.st.Nodes()) == n })

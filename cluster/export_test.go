@@ -46,3 +46,18 @@ func Stall(s *State, silent, hung bool) {
 
 // WebhooksBound says whether w has its stream, consumer and marker bucket.
 func WebhooksBound(w *Webhooks) bool { return w.bound.Load() }
+
+// StopAnswering unsubscribes s from its apps' query subjects: it stays
+// live, with its part of the state bucket, but answers no query.
+func StopAnswering(s *State) error {
+	for _, sub := range s.fixed {
+		for _, a := range s.apps {
+			if sub.Subject == a.query {
+				if err := sub.Unsubscribe(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return s.nc.Flush()
+}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -212,8 +214,118 @@ func diff(before, after *entry) []push.Change {
 	return out
 }
 
-// bucket holds the state bucket once it is bound.
-type bucket struct{ p atomic.Pointer[kvHandle] }
+// bucket holds the state bucket once it is bound, and this node's parts
+// of keys that its degraded decisions reported without writing them.
+type bucket struct {
+	p atomic.Pointer[kvHandle]
+
+	mu        sync.Mutex
+	unwritten map[string]*ownPart // by key, until a resync writes the node's part
+	count     atomic.Int64        // len(unwritten), read without mu
+}
+
+// maxUnwritten bounds the keys a bucket holds unwritten parts of (a node
+// that never reaches JetStream decides everything alone); past it a
+// degraded decision is not recorded, and the resync may report it again.
+const maxUnwritten = 1 << 16
+
+// ownPart is this node's part of a key as its degraded decisions reported
+// it (to its sockets, the other nodes and its hook) without writing it to
+// the bucket: for each item decided, whether the node is there. Seen
+// through it, the bucket is what the cluster was told.
+type ownPart struct {
+	nodeSet, node bool // node is meaningful when nodeSet
+	members       map[string]ownMember
+}
+
+type ownMember struct {
+	on   bool
+	info json.RawMessage
+}
+
+// overlay sets node n's part of e where p decided it.
+func (p *ownPart) overlay(e *entry, n uint16) {
+	switch {
+	case p.nodeSet && p.node:
+		e.Nodes = addNode(e.Nodes, n)
+	case p.nodeSet:
+		e.Nodes = removeNode(e.Nodes, n)
+	}
+	for id, m := range p.members {
+		e.setMember(id, m.info, n, m.on)
+	}
+}
+
+// decided records a degraded decision on key: on says whether the node is
+// now there (with member, if not nil, the member's part instead). Called
+// under the key's stripe lock.
+func (b *bucket) decided(key string, member *push.Member, on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.unwritten[key]
+	if p == nil {
+		if len(b.unwritten) >= maxUnwritten {
+			return
+		}
+		if b.unwritten == nil {
+			b.unwritten = make(map[string]*ownPart)
+		}
+		p = &ownPart{}
+		b.unwritten[key] = p
+		b.count.Add(1)
+	}
+	if member == nil {
+		p.nodeSet, p.node = true, on
+		return
+	}
+	if p.members == nil {
+		p.members = make(map[string]ownMember)
+	}
+	p.members[member.UserID] = ownMember{on: on, info: member.Info}
+}
+
+// pending says whether key has a part not written yet.
+func (b *bucket) pending(key string) bool {
+	if b.count.Load() == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unwritten[key] != nil
+}
+
+// overlay sets node n's part of each of es, values of key, to the
+// unwritten one where there is one.
+func (b *bucket) overlay(key string, n uint16, es ...*entry) {
+	if b.count.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p := b.unwritten[key]; p != nil {
+		for _, e := range es {
+			p.overlay(e, n)
+		}
+	}
+}
+
+// written forgets key's unwritten part: a resync wrote the node's part.
+// Called under the key's stripe lock.
+func (b *bucket) written(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.unwritten[key] != nil {
+		delete(b.unwritten, key)
+		b.count.Add(-1)
+	}
+}
+
+// unwrittenKeys lists the keys with an unwritten part.
+func (b *bucket) unwrittenKeys() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Collect(maps.Keys(b.unwritten))
+}
 
 type kvHandle struct{ kv jetstream.KeyValue }
 

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -186,11 +187,62 @@ func (s *State) onQuery(msg *nats.Msg) {
 }
 
 // waiting is the queries in flight, by the last token of their reply
-// subject.
+// subject, and the number of bucket reads in flight for queries.
 type waiting struct {
-	mu  sync.Mutex
-	m   map[string]chan answer
-	seq atomic.Uint64
+	mu    sync.Mutex
+	m     map[string]chan answer
+	seq   atomic.Uint64
+	reads atomic.Int64
+}
+
+// maxQueryReads bounds the bucket reads in flight for queries (readQuery):
+// past it, the nodes are asked instead.
+const maxQueryReads = 64
+
+// errReadsBusy is returned by readQuery when maxQueryReads are in flight.
+var errReadsBusy = errors.New("cluster: too many state bucket reads in flight")
+
+// readQuery reads key for a query, waiting at most KVTimeout. It fails at
+// once without the bucket, while it is known not to answer, and when
+// maxQueryReads are in flight. The read runs on its own goroutine: a NATS
+// connection whose outgoing buffer is full blocks every call on it,
+// whatever the context, until the server reads again (at most its
+// FlusherTimeout), and the caller may be an event loop. A timeout makes
+// the transitions and queries stop waiting for the bucket until a resync
+// finds it answering.
+func (s *State) readQuery(key string) (entry, error) {
+	if s.kv.get() == nil {
+		return entry{}, errNoBucket
+	}
+	if s.kvDown.Load() {
+		return entry{}, errKVDown
+	}
+	if s.waiting.reads.Add(1) > maxQueryReads {
+		s.waiting.reads.Add(-1)
+		return entry{}, errReadsBusy
+	}
+	type result struct {
+		e   entry
+		err error
+	}
+	done := make(chan result, 1)
+	ctx, cancel := s.kvContext()
+	go func() {
+		defer s.waiting.reads.Add(-1)
+		defer cancel()
+		e, err := s.readNow(ctx, key)
+		done <- result{e, err}
+	}()
+	t := time.NewTimer(s.cfg.KVTimeout)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		s.kvTimedOut(r.err)
+		return r.e, r.err
+	case <-t.C:
+		s.kvTimedOut(context.DeadlineExceeded)
+		return entry{}, context.DeadlineExceeded
+	}
 }
 
 // onAnswer hands an answer to the query waiting for it.
@@ -318,13 +370,8 @@ func mergeChannels(answers []answer) map[string]push.ChannelInfo {
 // each user once (with the info of the first node listed that has it),
 // sorted by user id.
 func (s *State) Members(app, channel string) []push.Member {
-	if s.kv.get() != nil {
-		ctx, cancel := s.kvContext()
-		e, err := s.readNow(ctx, channelKey(app, channel))
-		cancel()
-		if err == nil {
-			return e.members()
-		}
+	if e, err := s.readQuery(channelKey(app, channel)); err == nil {
+		return e.members()
 	}
 	var out []push.Member
 	seen := make(map[string]bool)
@@ -350,20 +397,47 @@ func (s *State) SubscriberUsers(app, channel string) []string {
 	return slices.Compact(out)
 }
 
-// UserOnline implements push.State: true as soon as one node says so
-// (this one first, without asking).
+// UserOnline implements push.State: true without any I/O when the user
+// has a socket here; otherwise whether the user's entry in the state
+// bucket lists another live node (one read, up to KVTimeout), or, without
+// the bucket, whether another node says so (asked as above, true as soon
+// as one does).
 func (s *State) UserOnline(app, user string) bool {
+	if s.LocalState.UserOnline(app, user) {
+		return true
+	}
+	if others, ok := s.userNodes(app, user); ok {
+		return len(others) > 0
+	}
 	online := func(a answer) bool { return len(a.Users) > 0 }
 	return slices.ContainsFunc(s.ask(app, request{Kind: qOnline, User: user}, online), online)
 }
 
-// UserSockets implements push.State: the ids from every node, and this
-// node's sockets.
+// UserSockets implements push.State: this node's sockets, and the ids
+// from every node; the other nodes are not asked when the user's entry in
+// the state bucket lists none of them.
 func (s *State) UserSockets(app, user string) ([]string, []*push.Socket) {
-	_, local := s.LocalState.UserSockets(app, user)
-	var ids []string
+	ids, local := s.LocalState.UserSockets(app, user)
+	if others, ok := s.userNodes(app, user); ok && len(others) == 0 {
+		return ids, local
+	}
+	ids = nil
 	for _, a := range s.ask(app, request{Kind: qSockets, User: user}, nil) {
 		ids = append(ids, a.Sockets...)
 	}
 	return ids, local
+}
+
+// userNodes returns the live nodes other than this one that the state
+// bucket lists for a signed-in user (this node's part is its LocalState's:
+// the entry may lag a sign-in or sign-out here, and a dead node's part
+// stays until it is removed). ok is false without the bucket: not bound,
+// not answering, or the read failed (one read, up to KVTimeout).
+func (s *State) userNodes(app, user string) (others []uint16, ok bool) {
+	e, err := s.readQuery(userKey(app, user))
+	if err != nil {
+		return nil, false
+	}
+	live := s.Nodes()
+	return slices.DeleteFunc(e.Nodes, func(n uint16) bool { return n == s.cfg.Node || !slices.Contains(live, n) }), true
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/wssd/wssd/cluster"
 	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/push"
 )
@@ -107,4 +108,46 @@ func TestQueries(t *testing.T) {
 			t.Errorf("QueryTimeouts = %d after b's death, want %d", got, before+1)
 		}
 	})
+}
+
+// TestUserOnlineFromBucket: UserOnline is answered from the user's entry
+// in the state bucket, not by asking the nodes: a user signed in on a node
+// that answers no query is online, and offline once it signed out there;
+// no query times out, and UserSockets of a user of this node alone asks
+// no node. Asking the nodes (the old way), b's silence made the user
+// offline, after QueryTimeout.
+func TestUserOnlineFromBucket(t *testing.T) {
+	cfg := testConfig
+	cfg.QueryTimeout = cluster.DefaultQueryTimeout
+	_, nodes := startClusterWith(t, 2, cfg)
+	a, b := nodes[0], nodes[1]
+	x := b.dial()
+	signin(x, "x")
+	y := a.dial()
+	signin(y, "y")
+	if err := cluster.StopAnswering(b.st); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, user string
+		want       bool
+	}{{"on the silent node", "x", true}, {"on this node", "y", true}, {"nowhere", "nobody", false}} {
+		if got := a.st.UserOnline(testApp.ID, tc.user); got != tc.want {
+			t.Errorf("%s: UserOnline(%s) = %v, want %v", tc.name, tc.user, got, tc.want)
+		}
+	}
+	if ids, _ := a.st.UserSockets(testApp.ID, "y"); len(ids) != 1 || ids[0] != y.ID {
+		t.Errorf("UserSockets(y) = %v, want [%s]", ids, y.ID)
+	}
+	x.WS.Close()
+	waitFor(t, "x signed out of the bucket", func() bool {
+		on, err := cluster.UserNodes(a.st, testApp.ID, "x")
+		return err == nil && len(on) == 0
+	})
+	if a.st.UserOnline(testApp.ID, "x") {
+		t.Error("x signed out: still online")
+	}
+	if s := a.st.Stats(); s.QueryTimeouts != 0 {
+		t.Errorf("%d queries timed out: the nodes were asked", s.QueryTimeouts)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wssd/wssd/cluster"
+	"github.com/wssd/wssd/internal/pushtest"
 	"github.com/wssd/wssd/push"
 )
 
@@ -222,5 +223,100 @@ func TestStalledBucket(t *testing.T) {
 	c.Join("after", "")
 	if s := nd.st.Stats(); s.Degraded != 3 {
 		t.Errorf("degraded after NATS read again: %+v", s)
+	}
+}
+
+// TestDegradedOnce: the transitions a node decides alone while the bucket
+// does not answer are reported once, not again when the resync then
+// writes the node's part to the bucket: a user's last socket closing
+// (offline, member_removed, channel_vacated) and its first signing in and
+// joining (online, member_added, channel_occupied). Before, the resync
+// reported each a second time.
+func TestDegradedOnce(t *testing.T) {
+	const presence, solo = "presence-degraded", "solo-degraded"
+	type hook struct {
+		kind          push.HookKind
+		channel, user string
+	}
+	for _, tc := range []struct {
+		name   string
+		before bool     // x is signed in and subscribed before the stall
+		hooks  []hook   // reported once each
+		events []string // what x's watcher hears, the last through the bucket after the resync
+	}{
+		{name: "leave", before: true,
+			hooks:  []hook{{push.HookMemberRemoved, presence, "x"}, {push.HookChannelVacated, presence, ""}, {push.HookChannelVacated, solo, ""}},
+			events: []string{"offline", "online"}},
+		{name: "join",
+			hooks:  []hook{{push.HookMemberAdded, presence, "x"}, {push.HookChannelOccupied, presence, ""}, {push.HookChannelOccupied, solo, ""}},
+			events: []string{"online", "offline"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := startNATS(t)
+			v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+			cfg := testConfig
+			cfg.DeadAfter, cfg.HungAfter = 5*time.Second, 10*time.Second // the stall is not a death
+			a := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, cfg, testApp)
+			b := startNodeAt(t, ns.ClientURL(), 2, cfg, testApp)
+			nodes := []*node{a, b}
+			waitFor(t, "both nodes live", func() bool { return len(a.st.Nodes()) == 2 && len(b.st.Nodes()) == 2 })
+			w := b.dial()
+			signin(w, "w", "x")
+			join := func() *pushtest.Client {
+				x := a.dial()
+				signin(x, "x")
+				x.JoinPresence(presence, "x")
+				x.Join(solo, "")
+				x.Ping()
+				return x
+			}
+			var x *pushtest.Client
+			if tc.before {
+				x = join()
+				w.ExpectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"online","user_ids":["x"]}]}`)
+			}
+
+			v.gate.Lock() // the bucket stops answering a
+			if tc.before {
+				x.WS.Close()
+				waitFor(t, "x's sign-out and unsubscriptions decided by a", func() bool { return a.st.Stats().Degraded == 3 })
+			} else {
+				x = join()
+			}
+			if s := a.st.Stats(); s.Degraded != 3 {
+				t.Errorf("%d transitions decided alone, want 3", s.Degraded)
+			}
+			v.gate.Unlock()
+			waitFor(t, "a's part written again", func() bool {
+				want := 0
+				if !tc.before {
+					want = 1
+				}
+				on, err := cluster.UserNodes(a.st, testApp.ID, "x")
+				if err != nil || len(on) != want || !cluster.BucketAnswering(a.st) {
+					return false
+				}
+				for _, ch := range []string{presence, solo} {
+					if on, _, err := cluster.ChannelEntry(a.st, testApp.ID, ch); err != nil || len(on) != want {
+						return false
+					}
+				}
+				return true
+			})
+			for _, h := range tc.hooks {
+				if n := hooks(nodes, h.kind, h.channel, h.user); n != 1 {
+					t.Errorf("%s %s %s: reported %d times, want 1", h.kind, h.channel, h.user, n)
+				}
+			}
+			if tc.before { // x's next transition goes through the bucket: after what the resync reported
+				signin(a.dial(), "x")
+			} else {
+				x.WS.Close()
+			}
+			for _, ev := range tc.events {
+				w.ExpectEvent("pusher_internal:watchlist_events", "", `{"events":[{"name":"`+ev+`","user_ids":["x"]}]}`)
+			}
+			w.Ping()
+		})
 	}
 }

@@ -107,7 +107,8 @@ const (
 //     subscribers there subscribe to;
 //   - a node registry from heartbeats ([State.Nodes]);
 //   - cluster-wide answers to the queries (Connections, Channel, Channels,
-//     Members, SubscriberUsers, UserOnline, UserSockets) by scatter-gather;
+//     SubscriberUsers, UserSockets) by scatter-gather, Members and
+//     UserOnline from the state bucket;
 //   - transitions exactly once cluster-wide, from a JetStream KV bucket
 //     written with compare-and-set on each of this node's local
 //     transitions (see the package doc, "Transitions").

@@ -65,23 +65,38 @@ func (s *State) kvContext() (context.Context, context.CancelFunc) {
 // disconnected, and after a timeout until the bucket answers again.
 var errKVDown = errors.New("cluster: state bucket not answering")
 
+// errUnwritten is returned by updateNow for a key whose part of this node
+// a degraded decision left unwritten: until the resync writes it, the
+// node decides the key's transitions alone, as it did that one.
+var errUnwritten = errors.New("cluster: this node's part of the key awaits a resync")
+
 // updateNow is update for a transition on a caller's goroutine (an event
 // loop): it fails at once with errKVDown while the bucket is known not to
 // answer, so that an outage costs the event loops one KVTimeout, not one
-// per transition.
+// per transition, and with errUnwritten for a key with an unwritten part
+// (see bucket.decided).
 func (s *State) updateNow(ctx context.Context, key string, edit func(*entry) error) (before, after entry, err error) {
+	if s.kv.pending(key) {
+		return entry{}, entry{}, errUnwritten
+	}
 	if !s.nc.IsConnected() || s.kvDown.Load() {
 		return entry{}, entry{}, errKVDown
 	}
 	return s.update(ctx, key, edit)
 }
 
-// readNow is read, failing at once as updateNow does.
+// readNow is read, failing at once while the bucket is known not to
+// answer, with this node's unwritten part of the key in place of the
+// bucket's.
 func (s *State) readNow(ctx context.Context, key string) (entry, error) {
 	if !s.nc.IsConnected() || s.kvDown.Load() {
 		return entry{}, errKVDown
 	}
-	return s.read(ctx, key)
+	e, err := s.read(ctx, key)
+	if err == nil {
+		s.kv.overlay(key, s.cfg.Node, &e)
+	}
+	return e, err
 }
 
 // degrade records that a transition was decided by this node alone
@@ -91,11 +106,21 @@ func (s *State) readNow(ctx context.Context, key string) (entry, error) {
 func (s *State) degrade(what string, err error) {
 	s.stats.degraded.Add(1)
 	s.dirty.Store(true)
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-		s.stats.kvTimeouts.Add(1)
-		s.kvDown.Store(true)
-	}
+	s.kvTimedOut(err)
 	s.logDrop("cluster: state bucket unavailable: "+what+" decided by this node alone", "error", err)
+}
+
+// kvTimedOut says whether err is the bucket timing out; if it is, the
+// timeout is counted and the transitions and queries do not wait for the
+// bucket until a resync has found it answering again.
+func (s *State) kvTimedOut(err error) bool {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		return false
+	}
+	s.stats.kvTimeouts.Add(1)
+	s.kvDown.Store(true)
+	s.dirty.Store(true)
+	return true
 }
 
 // Subscribe implements push.State. When sock is this node's first
@@ -109,17 +134,15 @@ func (s *State) degrade(what string, err error) {
 // subscribed to the channel's subject, and NATS has that subscription,
 // before f runs. Other subscriptions write nothing; on a presence channel
 // they read the entry for the members. Without the bucket the node decides
-// alone (Stats.Degraded).
+// alone (Stats.Degraded). Internal channels (server-to-user, watchlists)
+// are not in the bucket, but a first subscriber's NATS subscription is
+// also in place before f runs.
 func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f func(*push.Transition)) (push.Change, error) {
 	app := sock.App()
-	if internal(channel) {
-		var decided push.Change
-		if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(app.ID, channel, f, &decided)); err != nil {
-			return push.Change{}, err
-		}
-		return decided, nil
-	}
 	defer s.locks.lock(keyChannel, app.ID, channel)()
+	if internal(channel) {
+		return s.subscribeInternal(sock, channel, m, f)
+	}
 	here := s.LocalState.Channel(app.ID, channel)
 	first := !here.Occupied
 	userFirst := m != nil && !slices.ContainsFunc(s.LocalState.Members(app.ID, channel), func(x push.Member) bool { return x.UserID == m.UserID })
@@ -130,6 +153,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 		cluster  *entry // the entry after the write or read; nil: decided locally
 		occupied bool   // the write gave the channel its first node
 		added    bool   // the write gave the member its first node
+		degraded bool   // a local transition decided locally
 	)
 	if first || m != nil { // userFirst implies m
 		ctx, cancel := s.kvContext()
@@ -160,6 +184,7 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 			return push.Change{}, err
 		case err != nil && (first || userFirst):
 			s.degrade("a subscription", err)
+			degraded = true
 			if first {
 				s.flushFollow(ctx)
 			}
@@ -190,6 +215,39 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 	if err != nil { // the local limit, only when decided locally
 		return push.Change{}, err
 	}
+	if degraded {
+		key := channelKey(app.ID, channel)
+		if first {
+			s.kv.decided(key, nil, true)
+		}
+		if userFirst {
+			s.kv.decided(key, m, true)
+		}
+	}
+	return decided, nil
+}
+
+// subscribeInternal is Subscribe of an internal channel, under its stripe
+// lock: no bucket, but a node's first subscriber gets the channel's NATS
+// subscription sent and flushed before f runs, so that an event another
+// node publishes to it once the caller has answered (a sendToUser right
+// after signin_success) reaches it.
+func (s *State) subscribeInternal(sock *push.Socket, channel string, m *push.Member, f func(*push.Transition)) (push.Change, error) {
+	app := sock.App().ID
+	first := !s.LocalState.Channel(app, channel).Occupied
+	if first {
+		s.followNow(app, channel)
+		ctx, cancel := s.kvContext()
+		s.flushFollow(ctx)
+		cancel()
+	}
+	var decided push.Change
+	if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(app, channel, f, &decided)); err != nil {
+		if first {
+			s.follow(app, channel, false)
+		}
+		return push.Change{}, err
+	}
 	return decided, nil
 }
 
@@ -202,12 +260,12 @@ func (s *State) Subscribe(sock *push.Socket, channel string, m *push.Member, f f
 // the node decides alone (Stats.Degraded).
 func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Transition)) (push.Change, bool) {
 	app := sock.App()
+	defer s.locks.lock(keyChannel, app.ID, channel)()
 	if internal(channel) {
 		var decided push.Change
 		_, ok := s.LocalState.Unsubscribe(sock, channel, s.around(app.ID, channel, f, &decided))
 		return decided, ok
 	}
-	defer s.locks.lock(keyChannel, app.ID, channel)()
 	c, ok := s.LocalState.Unsubscribe(sock, channel, func(tr *push.Transition) {
 		if tr.Vacated {
 			s.follow(app.ID, channel, false)
@@ -230,6 +288,12 @@ func (s *State) Unsubscribe(sock *push.Socket, channel string, f func(*push.Tran
 		cancel()
 		if err != nil {
 			s.degrade("an unsubscription", err)
+			if c.Vacated {
+				s.kv.decided(channelKey(app.ID, channel), nil, false)
+			}
+			if c.MemberRemoved {
+				s.kv.decided(channelKey(app.ID, channel), &c.Member, false)
+			}
 		} else {
 			c.Vacated = len(before.Nodes) > 0 && len(after.Nodes) == 0
 			c.MemberRemoved = c.MemberRemoved && before.Members[c.Member.UserID] != nil && after.Members[c.Member.UserID] == nil
@@ -257,6 +321,7 @@ func (s *State) SignIn(sock *push.Socket, user string, f func()) bool {
 		cancel()
 		if err != nil {
 			s.degrade("a sign-in", err)
+			s.kv.decided(userKey(app.ID, user), nil, true)
 		} else {
 			online = len(before.Nodes) == 0 && len(after.Nodes) > 0
 		}
@@ -286,6 +351,7 @@ func (s *State) SignOut(sock *push.Socket, user string, f func()) bool {
 	offline := true
 	if err != nil {
 		s.degrade("a sign-out", err)
+		s.kv.decided(userKey(app.ID, user), nil, false)
 	} else {
 		offline = len(before.Nodes) > 0 && len(after.Nodes) == 0
 	}
@@ -475,14 +541,28 @@ func (s *State) scrub(ctx context.Context, gone map[uint16]bool) error {
 	return nil
 }
 
-// rewrite changes one key under its stripe lock and acts on what changed.
+// rewrite changes one key under its stripe lock and acts on what changed
+// as the cluster was told: with this node's unwritten part (see
+// bucket.decided) in place of the bucket's. With edit nil it writes this
+// node's part from its LocalState (own), which ends the unwritten part:
+// what the degraded decisions reported is not reported again.
 func (s *State) rewrite(ctx context.Context, kind, app, name, key string, edit func(*entry) error) error {
 	defer s.locks.lock(kind, app, name)()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.KVTimeout)
 	defer cancel()
+	own := edit == nil
+	if own {
+		edit = s.own(kind, app, name)
+	}
 	before, after, err := s.update(ctx, key, edit)
 	if err != nil {
 		return err
+	}
+	if own {
+		s.kv.overlay(key, s.cfg.Node, &before)
+		s.kv.written(key)
+	} else {
+		s.kv.overlay(key, s.cfg.Node, &before, &after)
 	}
 	s.apply(kind, app, name, &before, &after)
 	return nil
@@ -504,7 +584,7 @@ func (s *State) resync(ctx context.Context) error {
 			continue
 		}
 		seen[k] = true
-		if err := s.rewrite(ctx, kind, app, name, k, s.own(kind, app, name)); err != nil {
+		if err := s.rewrite(ctx, kind, app, name, k, nil); err != nil {
 			return err
 		}
 	}
@@ -512,7 +592,7 @@ func (s *State) resync(ctx context.Context) error {
 		for name := range s.LocalState.Channels(id, "") {
 			if k := channelKey(id, name); !seen[k] {
 				seen[k] = true
-				if err := s.rewrite(ctx, keyChannel, id, name, k, s.own(keyChannel, id, name)); err != nil {
+				if err := s.rewrite(ctx, keyChannel, id, name, k, nil); err != nil {
 					return err
 				}
 			}
@@ -525,9 +605,18 @@ func (s *State) resync(ctx context.Context) error {
 		}
 		if k := userKey(id, user); !seen[k] {
 			seen[k] = true
-			if err := s.rewrite(ctx, keyUser, id, user, k, s.own(keyUser, id, user)); err != nil {
+			if err := s.rewrite(ctx, keyUser, id, user, k, nil); err != nil {
 				return err
 			}
+		}
+	}
+	for _, k := range s.kv.unwrittenKeys() { // decided alone, in neither the bucket nor LocalState now
+		kind, app, name, err := parseKey(k)
+		if err != nil || seen[k] {
+			continue
+		}
+		if err := s.rewrite(ctx, kind, app, name, k, nil); err != nil {
+			return err
 		}
 	}
 	return nil

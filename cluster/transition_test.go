@@ -458,3 +458,22 @@ func TestRestartedNode(t *testing.T) {
 		t.Errorf("the bucket holds members %v (%v), want w alone", members, err)
 	}
 }
+
+// TestInterestBeforeSignin: an event sent from another node to a user
+// right after its sign-in succeeded reaches it: the node subscribed to the
+// user's #server-to-user channel, and NATS has that subscription, before
+// the answer. Subscribed in the background (the old way), some are lost.
+func TestInterestBeforeSignin(t *testing.T) {
+	_, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	for i := range 100 {
+		user := "fresh-" + strconv.Itoa(i)
+		c := a.dial()
+		signin(c, user)
+		if err := b.srv.SendToUser(testApp.ID, user, "ev", "x"); err != nil {
+			t.Fatal(err)
+		}
+		c.ExpectEvent("ev", "#server-to-user-"+user, "x")
+		c.WS.Close()
+	}
+}
