@@ -151,11 +151,14 @@
 // NATS has it when the write is answered and subscription_succeeded goes
 // out: an event published right after reaches the new subscriber (with a
 // NATS cluster, the interest still takes the route to the other servers).
-// Internal channels (server-to-user, watchlists) are not in the bucket:
-// their first subscriber's NATS subscription is sent and flushed (one
-// round trip, at most KVTimeout) before LocalState's callback, so that a
-// sendToUser right after pusher:signin_success, or a watched user going
-// online while the sign-in asks who is, reaches the new socket.
+// Internal channels (server-to-user, watchlists) are not in the bucket.
+// A #server-to-user channel's first subscriber's NATS subscription is sent
+// and flushed (one round trip, at most KVTimeout) before LocalState's
+// callback, so that a sendToUser right after pusher:signin_success reaches
+// the new socket. A watchlist channel's is sent but not waited for (a
+// watchlist may name a hundred users): the sign-in's report of who is
+// online asks after it, on the same connection, so a watched user going
+// online meanwhile is either in that answer or its event arrives.
 //
 // When a node dies (see Registry) or says goodbye, the
 // lowest-numbered live node removes it from every key that lists it (a

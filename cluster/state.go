@@ -120,11 +120,13 @@ const (
 // bucket, one read and one write, up to KVTimeout, on the caller's
 // goroutine, which is an event loop for a client's: the loop serves no
 // other connection meanwhile. A subscription to a presence channel that is
-// not one reads the bucket once for the members. The queries wait for the
-// other nodes, up to QueryTimeout, and the protocol code calls two of them
-// on an event loop: Members (now a bucket read) when a socket subscribes
-// again to a presence channel it is in, and UserOnline for each id of a
-// watchlist at sign-in.
+// not one reads the bucket once for the members. A node's first
+// subscriber of a #server-to-user channel waits for NATS to have the
+// channel's subscription (a round trip; not for watchlist channels). The
+// queries wait for the other nodes, up to QueryTimeout; the protocol code
+// calls one of them on an event loop, Members (a bucket read), when a
+// socket subscribes again to a presence channel it is in. UserOnline, for
+// each id of a watchlist at sign-in, runs off the loop.
 type State struct {
 	*push.LocalState
 

@@ -237,9 +237,17 @@ func (s *State) subscribeInternal(sock *push.Socket, channel string, m *push.Mem
 	first := !s.LocalState.Channel(app, channel).Occupied
 	if first {
 		s.followNow(app, channel)
-		ctx, cancel := s.kvContext()
-		s.flushFollow(ctx)
-		cancel()
+		// A watchlist channel is not waited for: a sign-in may join a
+		// hundred, one round trip each on the event loop. The sign-in's
+		// report of who is online asks afterwards, on the same connection
+		// (a bucket read or a query), so NATS has the subscription by
+		// then: a user coming online before that is in the answer, after
+		// it its event arrives.
+		if !push.WatchlistChannel(channel) {
+			ctx, cancel := s.kvContext()
+			s.flushFollow(ctx)
+			cancel()
+		}
 	}
 	var decided push.Change
 	if _, err := s.LocalState.Subscribe(sock, channel, m, s.around(app, channel, f, &decided)); err != nil {

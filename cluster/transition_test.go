@@ -477,3 +477,28 @@ func TestInterestBeforeSignin(t *testing.T) {
 		c.WS.Close()
 	}
 }
+
+// TestWatchlistRace: a watched user who signs in on another node right
+// after the watcher's sign-in is reported online to the watcher, by the
+// sign-in's report or by the event (a watchlist channel's subscription is
+// not waited for at sign-in; the report asks after it on the same
+// connection).
+func TestWatchlistRace(t *testing.T) {
+	_, nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	for i := range 50 {
+		x := "x-" + strconv.Itoa(i)
+		w := a.dial()
+		signin(w, "w-"+strconv.Itoa(i), x)
+		xc := b.dial()
+		signin(xc, x)
+		for {
+			f := w.Next()
+			if f.Event == "pusher_internal:watchlist_events" && strings.Contains(f.Text(), `"online"`) && strings.Contains(f.Text(), `"`+x+`"`) {
+				break
+			}
+		}
+		w.WS.Close()
+		xc.WS.Close()
+	}
+}

@@ -55,6 +55,11 @@ func CacheChannel(name string) bool {
 	return cache
 }
 
+// WatchlistChannel reports whether name is the internal channel of a
+// user's watchers, "#watchlist-{id}", which a signed-in socket joins for
+// each user its watchlist names.
+func WatchlistChannel(name string) bool { return strings.HasPrefix(name, prefixWatch) }
+
 // needsAuth says whether subscribing takes a signature.
 func (k kind) needsAuth() bool { return k == kindPrivate || k == kindEncrypted || k == kindPresence }
 
