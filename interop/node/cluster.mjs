@@ -121,11 +121,12 @@ async function spread(s, perNode, user, open = connect) {
 }
 
 // onNodes returns one client of user per node of server s, each on a
-// different node, closing the connections it made beyond those.
-async function onNodes(user, nodes, s = 0) {
+// different node, opened by open, closing the connections it made beyond
+// those.
+async function onNodes(user, nodes, s = 0, open = connect) {
   const found = new Map();
   for (let i = 0; i < 40 && found.size < nodes.length; i++) {
-    const c = connect(user, s);
+    const c = open(user, s);
     await connected(c.p);
     if (nodes.includes(node(c)) && !found.has(node(c))) found.set(node(c), c);
     else close(c);
@@ -748,7 +749,9 @@ const echoMode = {
   },
   // One Echo per node joins presence-chat in turn: here() lists the members
   // who joined on every worker before it, each earlier one gets joining()
-  // once for it; when the one of the second node disconnects, the others
+  // once for it. The first member's user opens a second tab on another
+  // worker, which joins and leaves without a joining() or leaving()
+  // anywhere; when the member of the second node disconnects, the others
   // get leaving() once.
   async presence() {
     const joiners = cfg.servers[0].nodes.map((n) => all.find((c) => node(c) === n));
@@ -766,6 +769,12 @@ const echoMode = {
         if (Date.now() > deadline) throw new Error(`joining() of the member on node ${node(c)} missing after 5 s`);
       }
     }
+    const [tab] = await onNodes(joiners[0].user, [cfg.servers[0].nodes.find((n) => n !== node(joiners[0]))], 0, connectEcho);
+    const tabHere = new Promise((resolve) => tab.echo.join('chat').here(resolve));
+    eq(byID(await tabHere), byID(joiners.map(info)), `here() of the second tab, on node ${node(tab)}`);
+    await sleep(SETTLE_MS);
+    close(tab);
+    await sleep(SETTLE_MS);
     const gone = joiners[1];
     close(gone);
     const stay = joiners.filter((c) => c !== gone);
