@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,7 +52,12 @@ var clusterChecks = map[string][]string{
 	"webhooks":      {"spread", "occupied-once", "vacated-once", "member-webhooks-once"},
 	"gateway-bind":  {"spread", "bind-uid-any-worker", "join-group-any-worker"},
 	"presence-kill": {"spread", "member-added", "kill", "member-removed-once", "presence-list", "member-removed-webhook-once", "vacated-webhook-once"},
+	"echo":          {"spread", "subscribe", "trigger", "trigger-batch", "to-others", "whisper", "presence", "no-late-duplicates"},
+	"php":           {"spread", "subscribe", "php-delivered", "no-late-duplicates"},
 }
+
+// phpClusterChecks are the checks php/cluster.php runs, in its order.
+var phpClusterChecks = []string{"trigger", "trigger-batch", "channels", "channel-info", "users"}
 
 // TestClusterDelivery: three workers on one port with the embedded NATS
 // server. pusher-js clients on every worker subscribe to public, private
@@ -60,7 +68,7 @@ var clusterChecks = map[string][]string{
 // counts, presence users and facade answers are the same whichever worker
 // answers.
 func TestClusterDelivery(t *testing.T) {
-	runThreeWorkers(t, "delivery", false)
+	runThreeWorkers(t, "delivery", threeWorkers{})
 }
 
 // TestClusterWorkerKilled: a worker of three killed with SIGKILL loses
@@ -69,7 +77,7 @@ func TestClusterDelivery(t *testing.T) {
 // clients never see their connection change, and triggers reach everyone
 // exactly once again.
 func TestClusterWorkerKilled(t *testing.T) {
-	runThreeWorkers(t, "kill", false)
+	runThreeWorkers(t, "kill", threeWorkers{})
 }
 
 // TestClusterNATSOutage: two workers (-node 1) on an external NATS
@@ -148,7 +156,7 @@ func TestClusterTwoMachines(t *testing.T) {
 // members in subscription_succeeded, and the users query agrees.
 // It failed while transitions were decided per worker (member_added twice).
 func TestClusterPresenceExactlyOnce(t *testing.T) {
-	runThreeWorkers(t, "presence", false)
+	runThreeWorkers(t, "presence", threeWorkers{})
 }
 
 // TestClusterWebhooksExactlyOnce: webhooks from three workers, received
@@ -160,7 +168,7 @@ func TestClusterPresenceExactlyOnce(t *testing.T) {
 // It failed while transitions were decided per worker (3
 // channel_occupied, vacated while subscribers remained).
 func TestClusterWebhooksExactlyOnce(t *testing.T) {
-	runThreeWorkers(t, "webhooks", true)
+	runThreeWorkers(t, "webhooks", threeWorkers{webhooks: true})
 }
 
 // TestClusterPresenceWorkerKilled: the worker holding a user's only tab
@@ -171,15 +179,155 @@ func TestClusterWebhooksExactlyOnce(t *testing.T) {
 // channel_vacated for a channel only that tab had joined.
 // It failed while a dead worker's members stayed forever.
 func TestClusterPresenceWorkerKilled(t *testing.T) {
-	runThreeWorkers(t, "presence-kill", true)
+	runThreeWorkers(t, "presence-kill", threeWorkers{webhooks: true})
+}
+
+// TestClusterEcho drives Laravel Echo 2.5.0 (with pusher-js 8.6.0)
+// against three workers, as TestLaravelEcho does against one process:
+// Echos spread until each worker holds at least three (the socket ids'
+// nodes and the binary's own wssd_connections_open by worker agree)
+// listen on a public, a private and a presence channel, authorized by the
+// stand-in for Laravel's /broadcasting/auth. App\Events\ClusterEvent
+// broadcast through the pusher SDK, each request on a new connection
+// (several workers answer: wssd_api_requests_total), alone, in batches and
+// toOthers(), reaches each intended Echo's listen() exactly once;
+// whispers from an Echo on each worker reach the members on every worker
+// once, with the sender's user_id; here() lists the members who joined
+// on other workers, joining() and leaving() come once for each, on every
+// worker.
+func TestClusterEcho(t *testing.T) {
+	users := map[string]laravelUser{}
+	for id := 1; id <= 100; id++ {
+		users["user-"+strconv.Itoa(id)] = laravelUser{ID: id, Name: "User " + strconv.Itoa(id)}
+	}
+	runThreeWorkers(t, "echo", threeWorkers{
+		args: []string{"-client-events"},
+		cfg:  map[string]any{"users": users},
+		routes: func(*testing.T, transport, *wssdCluster) map[string]http.Handler {
+			return map[string]http.Handler{"POST /broadcasting/auth": laravelAuth{app: &clusterApp, users: users}}
+		},
+		after: func(t *testing.T, c *wssdCluster) {
+			wantSeveralWorkers(t, c, "POST /apps/{app_id}/events", "POST /apps/{app_id}/batch_events")
+		},
+	})
+}
+
+// TestClusterPHP runs php/cluster.php (php-cli and php-curl, no SDK)
+// against three workers, each request on a new connection: pusher-js
+// clients spread over the workers (at least two each) subscribe to a
+// public, a private and a presence channel; its triggers, to the three
+// channels, and its batches reach each intended client exactly once; the
+// channel lists, subscription_count, user_count and presence users it
+// asks for, each many times, are the cluster-wide values whichever
+// worker answers (several answer each route: wssd_api_requests_total).
+func TestClusterPHP(t *testing.T) {
+	php := requirePHP(t)
+	var mu sync.Mutex
+	var ran *phpRun // guarded by mu
+	runThreeWorkers(t, "php", threeWorkers{
+		routes: func(t *testing.T, tr transport, c *wssdCluster) map[string]http.Handler {
+			mu.Lock()
+			ran = nil
+			mu.Unlock()
+			cfg := map[string]any{"appId": clusterApp.ID, "key": clusterApp.Key, "secret": clusterApp.Secret,
+				"base": fmt.Sprintf("%s://localhost:%d", map[bool]string{false: "http", true: "https"}[tr.TLS], c.port)}
+			if tr.TLS {
+				cfg["cafile"] = caFile(t)
+			}
+			return map[string]http.Handler{"POST /php": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if err := json.NewDecoder(r.Body).Decode(&cfg); err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				arg, _ := json.Marshal(cfg)
+				run := &phpRun{}
+				run.out, run.err = runOutput(t, scriptTimeout, "php", php, "cluster.php", string(arg))
+				mu.Lock()
+				ran = run
+				mu.Unlock()
+				// A report, even of failed checks, is for after; no report
+				// fails the script's check at once.
+				if len(bytes.TrimSpace(run.out)) == 0 {
+					http.Error(w, fmt.Sprintf("the PHP script printed no report (%v)", run.err), http.StatusInternalServerError)
+				}
+			})}
+		},
+		after: func(t *testing.T, c *wssdCluster) {
+			mu.Lock()
+			run := ran
+			mu.Unlock()
+			if run == nil {
+				t.Fatal("cluster.mjs never ran the PHP script")
+			}
+			checkReport(t, run.out, run.err, "(in the error)", phpClusterChecks)
+			wantSeveralWorkers(t, c, "POST /apps/{app_id}/events", "POST /apps/{app_id}/batch_events",
+				"GET /apps/{app_id}/channels", "GET /apps/{app_id}/channels/{channel}", "GET /apps/{app_id}/channels/{channel}/users")
+		},
+	})
+}
+
+// phpRun is what a PHP script printed on standard output and how it
+// ended (runOutput's error, with its standard error).
+type phpRun struct {
+	out []byte
+	err error
+}
+
+// wantSeveralWorkers checks that requests to each of routes of the HTTP
+// API were answered with 200 by at least two workers of c, and that every
+// worker answered some: the clients sent each on a new connection, which
+// the kernel hands to any worker (the tests send at least 9 requests to
+// each route and 24 in all: by chance one worker takes all of a route's
+// with probability 3·(1/3)^9, one worker none with 3·(2/3)^24, each about
+// 2·10⁻⁴).
+func wantSeveralWorkers(t *testing.T, c *wssdCluster, routes ...string) {
+	t.Helper()
+	all := map[string]float64{}
+	for _, route := range routes {
+		by, err := metricValues(c.metrics, "wssd_api_requests_total", `route="`+route+`"`, `status="200"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s answered by worker: %v", route, by)
+		answered := 0
+		for w, n := range by {
+			all[w] += n
+			if n > 0 {
+				answered++
+			}
+		}
+		if answered < 2 {
+			t.Errorf("%s: answered by %d worker(s) (%v), want several", route, answered, by)
+		}
+	}
+	for w := range c.pids {
+		if all[strconv.Itoa(w)] == 0 {
+			t.Errorf("worker %d answered none of %v (%v)", w, routes, all)
+		}
+	}
+}
+
+// threeWorkers are the options of runThreeWorkers; the zero value runs
+// the script as it is.
+type threeWorkers struct {
+	webhooks bool     // wssd sends the app's webhooks to the control server
+	args     []string // more flags for wssd
+	cfg      map[string]any
+
+	// routes, if set, returns more routes for the control server, for the
+	// cluster c; after, if set, runs once the script has ended.
+	routes func(t *testing.T, tr transport, c *wssdCluster) map[string]http.Handler
+	after  func(t *testing.T, c *wssdCluster)
 }
 
 // runThreeWorkers runs node/cluster.mjs in mode against wssd -procs 3 on
 // the embedded NATS server, over each transport, with the test's control
-// server: POST /kill {"node"} kills that worker (wssdCluster.kill); with
-// webhooks, wssd sends the app's webhooks to its POST /hook, and GET
-// /hooks lists them (webhookSink).
-func runThreeWorkers(t *testing.T, mode string, webhooks bool) {
+// server: POST /kill {"node"} kills that worker (wssdCluster.kill), GET
+// /metrics/{name} answers the values of the series name by worker
+// (metricValues); with o.webhooks, wssd sends the app's webhooks to its
+// POST /hook, and GET /hooks lists them (webhookSink). o.cfg adds to the
+// script's configuration.
+func runThreeWorkers(t *testing.T, mode string, o threeWorkers) {
 	node := requireNode(t)
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		var cluster atomic.Pointer[wssdCluster]
@@ -196,9 +344,18 @@ func runThreeWorkers(t *testing.T, mode string, webhooks bool) {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		})
+		mux.HandleFunc("GET /metrics/{name}", func(w http.ResponseWriter, r *http.Request) {
+			values, err := metricValues(cluster.Load().metrics, r.PathValue("name"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(values)
+		})
 		control := serveHTTP(t, mux)
-		args := []string{"-nats-store", t.TempDir()}
-		if webhooks {
+		args := append([]string{"-nats-store", t.TempDir()}, o.args...)
+		if o.webhooks {
 			hooks := &webhookSink{}
 			mux.Handle("POST /hook", hooks)
 			mux.HandleFunc("GET /hooks", hooks.list)
@@ -206,10 +363,20 @@ func runThreeWorkers(t *testing.T, mode string, webhooks bool) {
 		}
 		c := startCluster(t, tr, 3, 3, args...)
 		cluster.Store(c)
-		runClusterScript(t, tr, node, mode, map[string]any{
+		if o.routes != nil {
+			for pattern, h := range o.routes(t, tr, c) {
+				mux.Handle(pattern, h)
+			}
+		}
+		cfg := map[string]any{
 			"servers": []clusterServer{{Port: c.port, Nodes: []int{0, 1, 2}}},
 			"control": control,
-		})
+		}
+		maps.Copy(cfg, o.cfg)
+		runClusterScript(t, tr, node, mode, cfg)
+		if o.after != nil {
+			o.after(t, c)
+		}
 	})
 }
 
@@ -219,7 +386,7 @@ func runThreeWorkers(t *testing.T, mode string, webhooks bool) {
 // holds the client (it failed while only the worker holding the socket
 // knew it: the others answered 404, unknown socket).
 func TestClusterGatewayBindAnyWorker(t *testing.T) {
-	runThreeWorkers(t, "gateway-bind", false)
+	runThreeWorkers(t, "gateway-bind", threeWorkers{})
 }
 
 // clusterServer is one wssd instance as node/cluster.mjs sees it: its
@@ -230,7 +397,9 @@ type clusterServer struct {
 }
 
 // runClusterScript runs node/cluster.mjs in mode, with the app, the
-// transport and cfg, and checks that it passed each check of the mode.
+// transport and cfg, and checks that it passed each check of the mode and
+// named pusher-js 8.6.0, or in mode echo laravel-echo 2.5.0, as its
+// client.
 func runClusterScript(t *testing.T, tr transport, node, mode string, cfg map[string]any) {
 	t.Helper()
 	cfg["mode"] = mode
@@ -241,7 +410,11 @@ func runClusterScript(t *testing.T, tr transport, node, mode string, cfg map[str
 		t.Fatal(err)
 	}
 	start := time.Now()
-	runNodeChecks(t, tr, node, "cluster.mjs", b, "pusher-js", "8.6.0", clusterChecks[mode])
+	client, version := "pusher-js", "8.6.0"
+	if mode == "echo" {
+		client, version = "laravel-echo", "2.5.0"
+	}
+	runNodeChecks(t, tr, node, "cluster.mjs", b, client, version, clusterChecks[mode])
 	t.Logf("cluster.mjs %s: %v", mode, time.Since(start).Round(100*time.Millisecond))
 }
 
@@ -322,8 +495,9 @@ func (c *wssdCluster) kill(node int) error {
 }
 
 // metricValues returns the values of the series name in the supervisor's
-// merged /metrics, by worker label.
-func metricValues(metricsURL, name string) (map[string]float64, error) {
+// merged /metrics, by worker label: of the series whose labels include
+// each of labels (`route="…"`), summed.
+func metricValues(metricsURL, name string, labels ...string) (map[string]float64, error) {
 	resp, err := http.Get(metricsURL)
 	if err != nil {
 		return nil, err
@@ -332,16 +506,21 @@ func metricValues(metricsURL, name string) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		labels, ok := strings.CutPrefix(sc.Text(), name+"{")
+		line, ok := strings.CutPrefix(sc.Text(), name+"{")
 		if !ok {
 			continue
 		}
-		_, w, _ := strings.Cut(labels, `worker="`)
+		have, value, _ := strings.Cut(line, "} ")
+		if slices.ContainsFunc(labels, func(l string) bool { return !strings.Contains(have, l) }) {
+			continue
+		}
+		_, w, _ := strings.Cut(have, `worker="`)
 		w, _, _ = strings.Cut(w, `"`)
-		_, value, _ := strings.Cut(labels, "} ")
-		if out[w], err = strconv.ParseFloat(value, 64); err != nil {
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sc.Text(), err)
 		}
+		out[w] += v
 	}
 	return out, sc.Err()
 }

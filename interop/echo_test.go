@@ -72,11 +72,13 @@ var laravelTokens = map[string]laravelUser{
 // private-encrypted- ones with their shared_secret derived from masterKey
 // (what pusher-php-server adds when Laravel has an encryption master key).
 // With csrf set, it also wants that X-CSRF-TOKEN, as Laravel's web
-// middleware does (Echo sends the page's csrf-token meta tag).
+// middleware does (Echo sends the page's csrf-token meta tag). Its users
+// are those of laravelTokens unless users is set.
 type laravelAuth struct {
 	app       *push.App
 	masterKey []byte
 	csrf      string
+	users     map[string]laravelUser // bearer token → user
 }
 
 func (a laravelAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +86,11 @@ func (a laravelAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "CSRF token mismatch", 419) // Laravel's status for it
 		return
 	}
-	user, ok := laravelTokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+	users := a.users
+	if users == nil {
+		users = laravelTokens
+	}
+	user, ok := users[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
 	if !ok {
 		http.Error(w, "guest", http.StatusForbidden)
 		return

@@ -57,14 +57,22 @@ func runReport(t *testing.T, cmd *exec.Cmd, checks []string) scriptReport {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()
+	return checkReport(t, out, runErr, stderr.String(), checks)
+}
+
+// checkReport is runReport's check of what the script printed, out on
+// standard output and stderr on standard error, and of runErr, how it
+// ended, for a script that already ran.
+func checkReport(t *testing.T, out []byte, runErr error, stderr string, checks []string) scriptReport {
+	t.Helper()
 	var rep scriptReport
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
-		t.Fatalf("no JSON report on the script's last line: %v (%v)\nstderr:\n%s", err, runErr, stderr.String())
+		t.Fatalf("no JSON report on the script's last line: %v (%v)\nstderr:\n%s", err, runErr, stderr)
 	}
 	t.Logf("%s %s", rep.Client, rep.Version)
 	if runErr != nil {
-		t.Logf("%v\nstderr:\n%s", runErr, stderr.String())
+		t.Logf("%v\nstderr:\n%s", runErr, stderr)
 	}
 	got := map[string]scriptResult{}
 	for _, r := range rep.Results {
@@ -121,9 +129,7 @@ func TestPusherAPI(t *testing.T) {
 // the connection must receive the event.
 func TestGatewayPHP(t *testing.T) {
 	t.Parallel()
-	php := requireProgram(t, "php", "PHP (php-cli)", "--version")
-	_, err := runOutput(t, 30*time.Second, ".", php, "-r", `exit(function_exists("curl_init") ? 0 : 1);`)
-	requireComponent(t, "php-curl", err)
+	php := requirePHP(t)
 	forEachTransport(t, func(t *testing.T, tr transport) {
 		es, base := startPushAPI(t, tr)
 		o := wstest.DialOptions{Path: "/app/" + apiApp.Key + "?protocol=7&client=php-test"}
@@ -167,6 +173,16 @@ func TestGatewayPHP(t *testing.T) {
 			t.Errorf("the subscriber got %+v, want from-php on #server-to-user-php-user", ev)
 		}
 	})
+}
+
+// requirePHP returns the path of php, once it has checked that its curl
+// extension is there; without either the test is skipped, or fails in CI.
+func requirePHP(t *testing.T) string {
+	t.Helper()
+	php := requireProgram(t, "php", "PHP (php-cli)", "--version")
+	_, err := runOutput(t, 30*time.Second, ".", php, "-r", `exit(function_exists("curl_init") ? 0 : 1);`)
+	requireComponent(t, "php-curl", err)
+	return php
 }
 
 // readPusher reads the next text message of c, answering pings, into v.

@@ -1,5 +1,5 @@
 // Helpers shared by the push interop scripts (pusher.mjs, pusher_api.mjs,
-// echo.mjs), and their check runner: each check is an async function, run in order, each bounded
+// echo.mjs, cluster.mjs), and their check runner: each check is an async function, run in order, each bounded
 // by a timeout; the report is one JSON line on stdout,
 // {"client","version","results":[{"name","ok","error"}]}, and the exit
 // status is 0 only if every check passed.
@@ -54,6 +54,39 @@ export function pusherClient(PusherJS, sdk, { key, host, port, tls }, user) {
     userAuthentication: {
       customHandler: ({ socketId }, cb) => cb(null, sdk.authenticateUser(socketId, { id: user })),
     },
+  });
+}
+
+// laravelEcho returns a Laravel Echo (Echo is laravel-echo's class,
+// PusherJS pusher-js's) as a Laravel front end makes it, broadcaster
+// 'pusher', connecting to host:port, over TLS if tls, with the bearer
+// token given; the test's control server at control stands in for
+// Laravel's /broadcasting/auth.
+export function laravelEcho(Echo, PusherJS, { key, host, port, tls, control }, token) {
+  return new Echo({
+    broadcaster: 'pusher',
+    Pusher: PusherJS,
+    key,
+    cluster: 'mt1',
+    wsHost: host, wsPort: port, wssPort: port,
+    forceTLS: tls, enabledTransports: ['ws', 'wss'], disableStats: true,
+    authEndpoint: control + '/broadcasting/auth',
+    bearerToken: token,
+    // Echo copies its default options shallowly, so without objects of
+    // their own every Echo in one process would share one auth.headers and
+    // send the last bearer token set.
+    auth: { headers: {} },
+    userAuthentication: { endpoint: control + '/broadcasting/user-auth', headers: {} },
+  });
+}
+
+// echoSubscribed resolves with the Echo channel once the server confirmed
+// its subscription, and rejects on a subscription error. Call it before the
+// subscription can succeed (just after Echo's channel(), private(), join()).
+export function echoSubscribed(channel) {
+  return new Promise((resolve, reject) => {
+    channel.subscribed(() => resolve(channel));
+    channel.error((e) => reject(new Error(`subscription error on ${channel.name}: ${JSON.stringify(e)}`)));
   });
 }
 

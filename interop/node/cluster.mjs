@@ -1,7 +1,8 @@
 // Interop client for wssd's cluster (-procs, NATS): many pusher-js
-// connections spread over the workers of one or more wssd instances, and
-// Pusher's Node server SDK calling the HTTP API, each request on a new TCP
-// connection (so on any worker). Every event the script causes carries a
+// connections (or Laravel Echos, in mode echo) spread over the workers of
+// one or more wssd instances, and Pusher's Node server SDK (or, in mode
+// php, the test's PHP script) calling the HTTP API, each request on a new
+// TCP connection (so on any worker). Every event the script causes carries a
 // unique tag; each client counts the tagged events it receives, per
 // channel, and a check passes only if each intended client got each event
 // exactly once on each intended channel and no other client got it.
@@ -9,25 +10,31 @@
 // Usage: node cluster.mjs CONFIG_JSON
 //
 // CONFIG_JSON: {"mode" (delivery, kill, outage, machines, presence,
-// presence-kill, webhooks or gateway-bind: the checks run), "appId","key","secret","host","tls" (bool),
+// presence-kill, webhooks, gateway-bind, echo or php: the checks run), "appId","key","secret","host","tls" (bool),
 // "servers": [{"port","nodes": [the node numbers of its workers]}],
 // "control" (the test's server: POST /kill {"node"}, POST /nats/stop,
-// POST /nats/start, GET /hooks)}. Over TLS, Node trusts the CA in
-// NODE_EXTRA_CA_CERTS.
+// POST /nats/start, GET /hooks, GET /metrics/{name} (the series' values
+// by worker), and in mode echo POST /broadcasting/auth, in mode php POST
+// /php), "users" (mode echo: the Laravel user of each bearer token)}. Over
+// TLS, Node trusts the CA in NODE_EXTRA_CA_CERTS.
 //
-// Prints one JSON line, {"client":"pusher-js","version","results":[...]},
+// Prints one JSON line, {"client":"pusher-js" ("laravel-echo" in mode
+// echo),"version","results":[...]},
 // and exits 0 if every check passed. The check names must match
 // interop/cluster_test.go.
 
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
-import { connected, controller, eq, pusherClient, runChecks, subscribed } from './checks.mjs';
+import Echo from 'laravel-echo';
+import { connected, controller, echoSubscribed, eq, laravelEcho, pusherClient, runChecks, subscribed } from './checks.mjs';
 
 const require = createRequire(import.meta.url);
 const PusherJS = require('pusher-js');
 const PusherSDK = require('pusher');
 const version = require('pusher-js/package.json').version;
+const echoVersion = JSON.parse(readFileSync(new URL('./node_modules/laravel-echo/package.json', import.meta.url))).version;
 
 const cfg = JSON.parse(process.argv[2]);
 const control = controller(cfg.control);
@@ -56,19 +63,34 @@ function nodeOf(socketId) {
 }
 
 // connect opens a pusher-js connection to server s as user and returns
-// the client: {p, user, server, node, got: Map(tag → Map(channel → n))}.
+// the client: {p, user, server, got: Map(tag → Map(channel → n))}; it
+// counts every tagged event its connection receives.
 function connect(user, s = 0) {
   const p = pusherClient(PusherJS, sdk, { key: cfg.key, host: cfg.host, port: cfg.servers[s].port, tls: cfg.tls }, user);
   const c = { p, user, server: s, got: new Map() };
-  p.connection.bind('message', (m) => {
-    const tag = m && m.data && typeof m.data === 'object' ? m.data.tag : undefined;
-    if (typeof tag !== 'string') return;
-    const byChannel = c.got.get(tag) || new Map();
-    byChannel.set(m.channel || '', (byChannel.get(m.channel || '') || 0) + 1);
-    c.got.set(tag, byChannel);
-  });
+  p.connection.bind('message', (m) => record(c, m && m.data, m && m.channel));
   clients.push(c);
   return c;
+}
+
+// connectEcho opens a Laravel Echo to server s with the bearer token user
+// and returns the client, as connect's with echo (the Echo) and p (its
+// pusher-js): it counts only the tagged events its Echo's listeners get
+// (echoListen).
+function connectEcho(user, s = 0) {
+  const echo = laravelEcho(Echo, PusherJS, { key: cfg.key, host: cfg.host, port: cfg.servers[s].port, tls: cfg.tls, control: cfg.control }, user);
+  const c = { p: echo.connector.pusher, echo, user, server: s, got: new Map() };
+  clients.push(c);
+  return c;
+}
+
+// record counts, at client c, the event data with a tag on channel.
+function record(c, data, channel) {
+  const tag = data && typeof data === 'object' ? data.tag : undefined;
+  if (typeof tag !== 'string') return;
+  const byChannel = c.got.get(tag) || new Map();
+  byChannel.set(channel || '', (byChannel.get(channel || '') || 0) + 1);
+  c.got.set(tag, byChannel);
 }
 
 function close(c) {
@@ -79,14 +101,14 @@ function close(c) {
 const id = (c) => c.p.connection.socket_id;
 const node = (c) => nodeOf(id(c));
 
-// spread connects clients (user(i) for the i-th) to server s until each
-// of its nodes has at least perNode of them, and returns them.
-async function spread(s, perNode, user) {
+// spread connects clients (open(user(i), s) for the i-th) to server s
+// until each of its nodes has at least perNode of them, and returns them.
+async function spread(s, perNode, user, open = connect) {
   const mine = [];
   const want = cfg.servers[s].nodes;
   for (let batch = 0; batch < 10; batch++) {
     const fresh = [];
-    for (let i = 0; i < 2 * want.length; i++) fresh.push(connect(user(mine.length + fresh.length), s));
+    for (let i = 0; i < 2 * want.length; i++) fresh.push(open(user(mine.length + fresh.length), s));
     await Promise.all(fresh.map((c) => connected(c.p)));
     mine.push(...fresh);
     const count = (n) => mine.filter((c) => node(c) === n).length;
@@ -99,11 +121,12 @@ async function spread(s, perNode, user) {
 }
 
 // onNodes returns one client of user per node of server s, each on a
-// different node, closing the connections it made beyond those.
-async function onNodes(user, nodes, s = 0) {
+// different node, opened by open, closing the connections it made beyond
+// those.
+async function onNodes(user, nodes, s = 0, open = connect) {
   const found = new Map();
   for (let i = 0; i < 40 && found.size < nodes.length; i++) {
-    const c = connect(user, s);
+    const c = open(user, s);
     await connected(c.p);
     if (nodes.includes(node(c)) && !found.has(node(c))) found.set(node(c), c);
     else close(c);
@@ -627,7 +650,178 @@ const gatewayBind = {
   },
 };
 
-const modes = { delivery, kill, outage, machines, presence, webhooks, 'gateway-bind': gatewayBind, 'presence-kill': presenceKill };
+// echo mode: Laravel Echos spread over the workers, listening as a
+// Laravel front end does (listen('ClusterEvent') for
+// App\Events\ClusterEvent, listenForWhisper, here, joining, leaving).
+const ECHO_EVENT = 'App\\Events\\ClusterEvent';
+const whisperers = new Map(); // tag → the user_ids its whisper arrived with
+
+// echoListen counts, at client c, the ClusterEvents and the typing
+// whispers on the Echo channel ch (whose name is Pusher's: private-…,
+// presence-…), and resolves once ch is subscribed.
+function echoListen(c, ch) {
+  ch.listen('ClusterEvent', (e) => record(c, e, ch.name));
+  ch.listenForWhisper('typing', (e, meta) => {
+    record(c, e, ch.name);
+    if (e && e.tag) whisperers.set(e.tag, [...(whisperers.get(e.tag) || []), meta && meta.user_id]);
+  });
+  return echoSubscribed(ch);
+}
+
+// byNode returns the clients of list whose index among the clients of
+// their node passes keep.
+const byNode = (list, keep) => list.filter((c) => keep(list.filter((x) => node(x) === node(c)).indexOf(c)));
+
+// workerCounts checks that the binary's own wssd_connections_open, by
+// worker, counts the clients by the node in their socket ids (worker i
+// is node i).
+async function workerCounts() {
+  const open = await (await fetch(`${cfg.control}/metrics/wssd_connections_open`)).json();
+  const want = Object.fromEntries(cfg.servers[0].nodes.map((n) => [String(n), clients.filter((c) => node(c) === n).length]));
+  eq(Object.fromEntries(Object.keys(open).sort().map((w) => [w, open[w]])), want, 'wssd_connections_open by worker');
+}
+
+const everyChannel = () => [...on(all, 'news'), ...on(priv, 'private-team'), ...on(pres, 'presence-lobby')];
+
+const echoMode = {
+  async spread() {
+    all = await spread(0, 3, (i) => `user-${i + 1}`, connectEcho);
+    await workerCounts();
+  },
+  // Every Echo listens on news; two per node on private-team and
+  // presence-lobby.
+  async subscribe() {
+    priv = byNode(all, (i) => i < 2);
+    pres = byNode(all, (i) => i < 2);
+    await Promise.all([
+      ...all.map((c) => echoListen(c, c.echo.channel('news'))),
+      ...priv.map((c) => echoListen(c, c.echo.private('team'))),
+      ...pres.map((c) => echoListen(c, c.echo.join('lobby'))),
+    ]);
+    await sleep(300);
+  },
+  // Laravel's broadcast() of App\Events\ClusterEvent on the three
+  // channels, several times: each through the SDK on a new connection.
+  async trigger() {
+    const tags = Array.from({ length: 12 }, () => newTag('echo'));
+    await deliveredAll(Object.fromEntries(tags.map((tag) => [tag, everyChannel()])), async () => {
+      for (const tag of tags) await sdk.trigger(['news', 'private-team', 'presence-lobby'], ECHO_EVENT, { tag });
+    });
+  },
+  async 'trigger-batch'() {
+    const batches = Array.from({ length: 9 }, () => [newTag('echo-batch'), newTag('echo-batch'), newTag('echo-batch')]);
+    const wants = {};
+    for (const [a, b, c] of batches) Object.assign(wants, { [a]: on(all, 'news'), [b]: on(priv, 'private-team'), [c]: on(pres, 'presence-lobby') });
+    await deliveredAll(wants, async () => {
+      for (const [a, b, c] of batches) {
+        const res = await sdk.triggerBatch([
+          { channel: 'news', name: ECHO_EVENT, data: { tag: a } },
+          { channel: 'private-team', name: ECHO_EVENT, data: { tag: b } },
+          { channel: 'presence-lobby', name: ECHO_EVENT, data: { tag: c } },
+        ]);
+        eq(res.status, 200, 'batch status');
+      }
+    });
+  },
+  // broadcast(...)->toOthers(): the socket id of an Echo on each node in
+  // turn is excluded.
+  async 'to-others'() {
+    for (const n of cfg.servers[0].nodes) {
+      const x = pres.find((c) => node(c) === n);
+      await delivered(`to-others-${n}`, everyChannel().filter(([c]) => c !== x),
+        (tag) => sdk.trigger(['news', 'private-team', 'presence-lobby'], ECHO_EVENT, { tag }, { socket_id: x.echo.socketId() }));
+    }
+  },
+  // An Echo on each node whispers on presence-lobby and private-team: every
+  // other member on every worker gets it once (on the presence channel with
+  // the sender's user_id), the sender none.
+  async whisper() {
+    for (const n of cfg.servers[0].nodes) {
+      const x = pres.find((c) => node(c) === n && priv.includes(c));
+      const [a, b] = [newTag(`whisper-${n}`), newTag(`whisper-${n}`)];
+      await deliveredAll({ [a]: on(pres.filter((c) => c !== x), 'presence-lobby'), [b]: on(priv.filter((c) => c !== x), 'private-team') }, async () => {
+        x.echo.join('lobby').whisper('typing', { tag: a });
+        x.echo.private('team').whisper('typing', { tag: b });
+      });
+      const id = String(cfg.users[x.user].id);
+      eq(whisperers.get(a), Array(pres.length - 1).fill(id), `the user_id of ${a} at its receivers`);
+    }
+  },
+  // One Echo per node joins presence-chat in turn: here() lists the members
+  // who joined on every worker before it, each earlier one gets joining()
+  // once for it. The first member's user opens a second tab on another
+  // worker, which joins and leaves without a joining() or leaving()
+  // anywhere; when the member of the second node disconnects, the others
+  // get leaving() once.
+  async presence() {
+    const joiners = cfg.servers[0].nodes.map((n) => all.find((c) => node(c) === n));
+    const info = (c) => cfg.users[c.user];
+    const seen = new Map();
+    for (const [k, c] of joiners.entries()) {
+      const s = { joining: [], leaving: [] };
+      seen.set(c, s);
+      const ch = c.echo.join('chat');
+      const here = new Promise((resolve) => ch.here(resolve));
+      ch.joining((u) => s.joining.push(u)).leaving((u) => s.leaving.push(u));
+      eq(byID(await here), byID(joiners.slice(0, k + 1).map(info)), `here() of the member on node ${node(c)}`);
+      const earlier = joiners.slice(0, k);
+      for (const deadline = Date.now() + 5000; earlier.some((e) => !seen.get(e).joining.some((u) => u.id === info(c).id)); await sleep(20)) {
+        if (Date.now() > deadline) throw new Error(`joining() of the member on node ${node(c)} missing after 5 s`);
+      }
+    }
+    const [tab] = await onNodes(joiners[0].user, [cfg.servers[0].nodes.find((n) => n !== node(joiners[0]))], 0, connectEcho);
+    const tabHere = new Promise((resolve) => tab.echo.join('chat').here(resolve));
+    eq(byID(await tabHere), byID(joiners.map(info)), `here() of the second tab, on node ${node(tab)}`);
+    await sleep(SETTLE_MS);
+    close(tab);
+    await sleep(SETTLE_MS);
+    const gone = joiners[1];
+    close(gone);
+    const stay = joiners.filter((c) => c !== gone);
+    for (const deadline = Date.now() + 5000; stay.some((c) => seen.get(c).leaving.length === 0); await sleep(20)) {
+      if (Date.now() > deadline) throw new Error('leaving() missing after 5 s');
+    }
+    await sleep(SETTLE_MS);
+    for (const [k, c] of joiners.entries()) {
+      if (c === gone) continue;
+      eq(seen.get(c).joining, joiners.slice(k + 1).map(info), `joining() at the member on node ${node(c)}`);
+      eq(seen.get(c).leaving, [info(gone)], `leaving() at the member on node ${node(c)}`);
+    }
+  },
+  ...noLateDuplicates,
+};
+
+// php mode: pusher-js clients spread over the workers; the test's PHP
+// script, run through the control server, triggers tagged events and
+// checks the API's answers against the expected cluster-wide values.
+const php = {
+  async spread() {
+    all = await spread(0, 2, (i) => `p${i}`);
+    await workerCounts();
+  },
+  subscribe: subscribeAll,
+  async 'php-delivered'() {
+    const requests = 24;
+    const triggers = Array.from({ length: requests }, () => newTag('php'));
+    const batches = Array.from({ length: requests }, () => [newTag('php-batch'), newTag('php-batch'), newTag('php-batch')]);
+    const wants = Object.fromEntries(triggers.map((tag) => [tag, everyChannel()]));
+    for (const [a, b, c] of batches) Object.assign(wants, { [a]: on(all, 'news'), [b]: on(priv, 'private-team'), [c]: on(pres, 'presence-lobby') });
+    await deliveredAll(wants, () => control('/php', {
+      requests, triggers, batches,
+      subscriptions: { news: all.length, 'private-team': priv.length, 'presence-lobby': pres.length },
+      users: [...new Set(pres.map((c) => c.user))].sort(),
+    }));
+  },
+  ...noLateDuplicates,
+};
+
+const byID = (users) => [...users].sort((a, b) => a.id - b.id);
+
+const modes = {
+  delivery, kill, outage, machines, presence, webhooks, 'gateway-bind': gatewayBind, 'presence-kill': presenceKill,
+  echo: echoMode, php,
+};
 const checks = modes[cfg.mode];
 if (!checks) throw new Error(`unknown mode ${cfg.mode}`);
-await runChecks('pusher-js', version, checks, () => { for (const c of clients) c.p.disconnect(); });
+const [client, clientVersion] = cfg.mode === 'echo' ? ['laravel-echo', echoVersion] : ['pusher-js', version];
+await runChecks(client, clientVersion, checks, () => { for (const c of clients) c.p.disconnect(); });

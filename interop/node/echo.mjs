@@ -22,7 +22,7 @@
 import { readFileSync } from 'node:fs';
 import Echo from 'laravel-echo';
 import PusherJS from 'pusher-js';
-import { controller, encrypted, eq, runChecks } from './checks.mjs';
+import { controller, echoSubscribed, encrypted, eq, laravelEcho, runChecks } from './checks.mjs';
 
 const version = JSON.parse(readFileSync(new URL('./node_modules/laravel-echo/package.json', import.meta.url))).version;
 const cfg = JSON.parse(process.argv[2]);
@@ -32,21 +32,7 @@ const BOB = { id: 2, name: 'Bob' };
 
 // echo returns a Laravel Echo of the user whose bearer token is given.
 function echo(token) {
-  const e = new Echo({
-    broadcaster: 'pusher',
-    Pusher: PusherJS,
-    key: cfg.key,
-    cluster: 'mt1',
-    wsHost: cfg.host, wsPort: cfg.port, wssPort: cfg.port,
-    forceTLS: cfg.tls, enabledTransports: ['ws', 'wss'], disableStats: true,
-    authEndpoint: cfg.control + '/broadcasting/auth',
-    bearerToken: token,
-    // Echo copies its default options shallowly, so without objects of
-    // their own every Echo in one process would share one auth.headers and
-    // send the last bearer token set.
-    auth: { headers: {} },
-    userAuthentication: { endpoint: cfg.control + '/broadcasting/user-auth', headers: {} },
-  });
+  const e = laravelEcho(Echo, PusherJS, cfg, token);
   opened.push(e);
   return e;
 }
@@ -56,13 +42,6 @@ const opened = [];
 // installs.
 function on(register) {
   return new Promise((resolve) => register((...args) => resolve(args)));
-}
-
-function subscribed(channel) {
-  return new Promise((resolve, reject) => {
-    channel.subscribed(() => resolve(channel));
-    channel.error((e) => reject(new Error(`subscription error on ${channel.name}: ${JSON.stringify(e)}`)));
-  });
 }
 
 const control = controller(cfg.control);
@@ -89,7 +68,7 @@ const checks = {
   // event named by broadcastAs(); the other listener gets neither.
   async 'public-listen'() {
     const e = echo('');
-    const ch = await subscribed(e.channel('orders'));
+    const ch = await echoSubscribed(e.channel('orders'));
     const shipped = on((cb) => ch.listen('OrderShipped', cb));
     const custom = on((cb) => ch.listen('.order.shipped', cb));
     await broadcast(['orders'], 'App\\Events\\OrderShipped', { order: { id: 7 } });
@@ -107,14 +86,14 @@ const checks = {
   async private() {
     const ann = echo('ann-token');
     const bob = echo('bob-token');
-    const orders = await subscribed(ann.private('orders.7'));
+    const orders = await echoSubscribed(ann.private('orders.7'));
     eq(orders.name, 'private-orders.7', 'channel name');
     const got = on((cb) => orders.listen('OrderShipped', cb));
     await broadcast(['private-orders.7'], 'App\\Events\\OrderShipped', { order: { id: 7 } });
     eq((await got)[0], { order: { id: 7 } }, 'OrderShipped on the private channel');
 
     const refused = on((cb) => bob.private('App.Models.User.1').error(cb));
-    const user = await subscribed(ann.private('App.Models.User.1'));
+    const user = await echoSubscribed(ann.private('App.Models.User.1'));
     const note = on((cb) => user.notification(cb));
     await broadcast(['private-App.Models.User.1'], 'Illuminate\\Notifications\\Events\\BroadcastNotificationCreated',
       { amount: 30, id: 'b2a2c2c0-0000-4000-8000-000000000001', type: 'App\\Notifications\\InvoicePaid' });
@@ -130,7 +109,7 @@ const checks = {
   // key); the push server relays the ciphertext.
   async encrypted() {
     const ann = echo('ann-token');
-    const vault = await subscribed(ann.encryptedPrivate('vault.1'));
+    const vault = await echoSubscribed(ann.encryptedPrivate('vault.1'));
     eq(vault.name, 'private-encrypted-vault.1', 'channel name');
     const got = on((cb) => vault.listen('OrderShipped', cb));
     await control('/trigger', {
@@ -165,7 +144,7 @@ const checks = {
   async whisper() {
     const ann = echo('ann-token');
     const bob = echo('bob-token');
-    const [a, b] = await Promise.all([subscribed(ann.join('chat.2')), subscribed(bob.join('chat.2'))]);
+    const [a, b] = await Promise.all([echoSubscribed(ann.join('chat.2')), echoSubscribed(bob.join('chat.2'))]);
     const got = on((cb) => b.listenForWhisper('typing', cb));
     const notEchoed = never((cb) => a.listenForWhisper('typing', cb), 300, 'whisper echoed to its sender');
     a.whisper('typing', { name: 'Ann' });
@@ -175,7 +154,7 @@ const checks = {
     await notEchoed;
 
     // and on a private channel, where there is no user_id
-    const [pa, pb] = await Promise.all([subscribed(ann.private('room.3')), subscribed(bob.private('room.3'))]);
+    const [pa, pb] = await Promise.all([echoSubscribed(ann.private('room.3')), echoSubscribed(bob.private('room.3'))]);
     const got2 = on((cb) => pa.listenForWhisper('typing', cb));
     pb.whisper('typing', { name: 'Bob' });
     eq((await got2)[0], { name: 'Bob' }, 'whisper on a private channel');
@@ -188,7 +167,7 @@ const checks = {
   async 'to-others'() {
     const ann = echo('ann-token');
     const bob = echo('bob-token');
-    const [a, b] = await Promise.all([subscribed(ann.channel('feed')), subscribed(bob.channel('feed'))]);
+    const [a, b] = await Promise.all([echoSubscribed(ann.channel('feed')), echoSubscribed(bob.channel('feed'))]);
     const notAnn = never((cb) => a.listen('PostCreated', cb), 300, 'event to the excluded socket');
     const got = on((cb) => b.listen('PostCreated', cb));
     await broadcast(['feed'], 'App\\Events\\PostCreated', { post: { id: 1 } }, ann.socketId());
