@@ -151,7 +151,7 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 		silent, suspected := p.heard(now)
 		r.mu.Unlock()
 		if suspected {
-			s.log.Info("cluster: suspected node heard again", "instance", h.ID, "silent_for", silent)
+			s.log.Warn("cluster: suspected node heard again", "instance", h.ID, "silent_for", silent)
 		}
 		return
 	}
@@ -319,7 +319,7 @@ func (s *State) probe(id string) {
 	switch {
 	case err == nil:
 		s.stats.probesAnswered.Add(1)
-		s.log.Info("cluster: suspected node answered a probe: alive, only slow", "instance", id, "silent_for", silent)
+		s.log.Warn("cluster: suspected node answered a probe: alive, only slow", "instance", id, "silent_for", silent)
 	case gone:
 		s.log.Warn("cluster: node dead: no heartbeat, and its connection to NATS is gone", "instance", id)
 	}
