@@ -167,13 +167,18 @@
 // every node, webhooks, watchlist offline; the compare-and-set makes each
 // happen once even if two nodes both scrub. A node does not judge others
 // dead while it is itself cut off from NATS. To leave no ghost members
-// after a partition, a node rewrites its own part of every key from its
+// after a partition, a node rewrites its own part of keys from its
 // LocalState (removing itself where it has nothing left, putting back what
-// another node removed, and reporting what that changes) when it starts,
-// when it reconnects to NATS, after a degraded decision, and when a node
-// that had taken it for dead (a stall longer than HungAfter, with the
-// connection up) hears it again and says so in its next heartbeat
-// ("revived"). The transitions' webhooks are reported by the node whose
+// another node removed, and reporting what that changes), as much as the
+// cause needs: after a degraded decision, the keys so decided; when it
+// reconnects to NATS, or a node that had taken it for dead (a stall longer
+// than HungAfter, or a probe that found its connection gone) hears it
+// again and says so in its next heartbeat, also every channel and user it
+// has; when it starts, also every key of the bucket, where a previous
+// instance may have left its part. A resync that fails (the bucket
+// overloaded) is tried again after 1 s, then twice as long each time up to
+// 30 s ([Stats] Resyncs and ResyncKeys count them and what they read).
+// The transitions' webhooks are reported by the node whose
 // write decided them, to its push.Hook: [Webhooks] makes them survive it.
 //
 // # Webhooks

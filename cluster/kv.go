@@ -222,11 +222,15 @@ type bucket struct {
 	mu        sync.Mutex
 	unwritten map[string]*ownPart // by key, until a resync writes the node's part
 	count     atomic.Int64        // len(unwritten), read without mu
+	// overflow is set when a decision was not recorded (maxUnwritten): the
+	// resync then walks every key.
+	overflow atomic.Bool
 }
 
 // maxUnwritten bounds the keys a bucket holds unwritten parts of (a node
 // that never reaches JetStream decides everything alone); past it a
-// degraded decision is not recorded, and the resync may report it again.
+// degraded decision is not recorded, the resync walks every key, and may
+// report it again.
 const maxUnwritten = 1 << 16
 
 // ownPart is this node's part of a key as its degraded decisions reported
@@ -265,6 +269,7 @@ func (b *bucket) decided(key string, member *push.Member, on bool) {
 	p := b.unwritten[key]
 	if p == nil {
 		if len(b.unwritten) >= maxUnwritten {
+			b.overflow.Store(true)
 			return
 		}
 		if b.unwritten == nil {

@@ -129,7 +129,7 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 	if h.ID == s.id {
 		return
 	}
-	if h.Revived == s.id && s.dirty.CompareAndSwap(false, true) { // kvLoop resyncs
+	if h.Revived == s.id && !s.revived.Swap(true) { // kvLoop resyncs
 		s.log.Warn("cluster: this node was taken for dead: its part of the state is written again", "by", h.ID)
 	}
 	r := &s.reg

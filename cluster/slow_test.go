@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -318,5 +319,40 @@ func TestDegradedOnce(t *testing.T) {
 			}
 			w.Ping()
 		})
+	}
+}
+
+// TestResyncCost: after a transition decided alone while the bucket did
+// not answer, the resync rewrites the keys so decided, not every key of
+// the bucket: on a loaded cluster a full walk per node after each stall
+// kept the bucket too busy to answer, and the stalls came back.
+func TestResyncCost(t *testing.T) {
+	ns := startNATS(t)
+	v := startValve(t, strings.TrimPrefix(ns.ClientURL(), "nats://"))
+	cfg := testConfig
+	cfg.DeadAfter, cfg.HungAfter = 5*time.Second, 10*time.Second // the stall is not a death
+	a := startNodeAt(t, "nats://"+v.ln.Addr().String(), 1, cfg, testApp)
+	waitFor(t, "the start's resync", func() bool { return a.st.Stats().Resyncs > 0 })
+	const channels = 100
+	c := a.dial()
+	for i := range channels {
+		c.Join("room-"+strconv.Itoa(i), "")
+	}
+	before := a.st.Stats()
+
+	v.gate.Lock() // the bucket stops answering a
+	late := a.dial()
+	late.Join("late", "")
+	late.Ping()
+	if s := a.st.Stats(); s.Degraded != before.Degraded+1 {
+		t.Fatalf("%d transitions decided alone, want 1", s.Degraded-before.Degraded)
+	}
+	v.gate.Unlock()
+	waitFor(t, "the late channel written", func() bool {
+		on, _, err := cluster.ChannelEntry(a.st, testApp.ID, "late")
+		return err == nil && len(on) == 1 && cluster.BucketAnswering(a.st) && a.st.Stats().Resyncs > before.Resyncs
+	})
+	if n := a.st.Stats().ResyncKeys - before.ResyncKeys; n > 1 {
+		t.Errorf("the resync after one degraded decision read %d keys of the %d in the bucket, want 1", n, channels+1)
 	}
 }

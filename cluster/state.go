@@ -162,7 +162,8 @@ type State struct {
 
 	kv              bucket
 	locks           stripes
-	dirty           atomic.Bool // a decision was degraded: resync
+	dirty           atomic.Bool // a decision was degraded: resync the keys so decided
+	revived         atomic.Bool // another node took this one for dead: resync all it has
 	kvDown          atomic.Bool // the bucket timed out: transitions do not wait for it until a resync works
 	transitions     push.Transitions
 	transitionsOnce sync.Once

@@ -33,6 +33,10 @@ type Stats struct {
 	// KVTimeout; the transitions after one do not wait for the bucket
 	// until it answers again.
 	KVTimeouts uint64
+	// Resyncs counts the rewrites of this node's part of the state bucket
+	// that completed (at start, after a reconnect, a degraded decision or
+	// being taken for dead), and ResyncKeys the keys they read.
+	Resyncs, ResyncKeys uint64
 	// Suspected counts the times another node went silent for DeadAfter
 	// and was probed; ProbesAnswered the probes that found it alive (a
 	// stall, not a death).
@@ -44,7 +48,7 @@ type Stats struct {
 type counters struct {
 	published, publishDropped, received, slowConsumers, malformed, queryTimeouts atomic.Uint64
 	degraded, kvWrites, kvConflicts, kvTimeouts                                  atomic.Uint64
-	suspected, probesAnswered                                                    atomic.Uint64
+	suspected, probesAnswered, resyncs, resyncKeys                               atomic.Uint64
 }
 
 // Stats returns the counters. It walks the channel subscriptions to sum
@@ -68,6 +72,8 @@ func (s *State) Stats() Stats {
 		KVWrites:       s.stats.kvWrites.Load(),
 		KVConflicts:    s.stats.kvConflicts.Load(),
 		KVTimeouts:     s.stats.kvTimeouts.Load(),
+		Resyncs:        s.stats.resyncs.Load(),
+		ResyncKeys:     s.stats.resyncKeys.Load(),
 		Suspected:      s.stats.suspected.Load(),
 		ProbesAnswered: s.stats.probesAnswered.Load(),
 		Subscriptions:  active,

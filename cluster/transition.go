@@ -420,8 +420,11 @@ func (s *State) apply(kind, app, name string, before, after *entry) {
 
 // kvLoop binds the state bucket, keeps this node's part of it right (a
 // resync at start, after a NATS reconnect, after a degraded decision and
-// when another node says it took this one for dead) and, on the lowest live node, removes the nodes that
-// died or left from it.
+// when another node says it took this one for dead) and, on the lowest
+// live node, removes the nodes that died or left from it. A resync that
+// fails is tried again after a second, then twice as long each time up to
+// resyncMaxBackoff: one that times out does so because the bucket is
+// overloaded, and trying at once adds to that.
 func (s *State) kvLoop() {
 	defer s.wg.Done()
 	select {
@@ -441,29 +444,41 @@ func (s *State) kvLoop() {
 	changed := s.NodesChanged()
 	gone := make(map[uint16]bool)
 	reconnects := s.nc.Stats().Reconnects
-	resync := true
+	need := resyncAll // at start: a previous instance's part goes
+	var retry time.Time
+	backoff := time.Second
 	for {
 		if s.kv.get() == nil {
 			if err := s.bind(ctx); err != nil {
 				s.logDrop("cluster: state bucket unavailable: transitions decided per node", "error", err)
 			} else {
-				resync = true
+				need = resyncAll
 			}
 		}
 		if r := s.nc.Stats().Reconnects; r != reconnects {
-			// The others seemed dead only because this node was cut off.
-			reconnects, resync = r, true
+			// The others seemed dead only because this node was cut off,
+			// and they may have taken it for dead meanwhile.
+			reconnects, need = r, max(need, resyncOwn)
 			clear(gone)
 		}
-		if s.dirty.Swap(false) {
-			resync = true
+		if s.revived.Swap(false) {
+			need = max(need, resyncOwn)
 		}
-		if resync && s.kv.get() != nil {
+		if s.dirty.Swap(false) {
+			need = max(need, resyncDecided)
+		}
+		if s.kv.overflow.Swap(false) { // decisions it could not record
+			need = resyncAll
+		}
+		if need > resyncNone && s.kv.get() != nil && !time.Now().Before(retry) {
 			timeouts := s.stats.kvTimeouts.Load()
-			if err := s.resync(ctx); err != nil {
-				s.logDrop("cluster: resync failed, tried again", "error", err)
+			if err := s.resync(ctx, need); err != nil {
+				retry = time.Now().Add(backoff)
+				s.logDrop("cluster: resync failed, tried again later", "error", err, "in", backoff)
+				backoff = min(2*backoff, resyncMaxBackoff)
 			} else {
-				resync = false
+				need, retry, backoff = resyncNone, time.Time{}, time.Second
+				s.stats.resyncs.Add(1)
 				if s.stats.kvTimeouts.Load() == timeouts { // no timeout since it began: the bucket answers
 					s.kvDown.Store(false)
 				}
@@ -567,6 +582,7 @@ func (s *State) rewrite(ctx context.Context, kind, app, name, key string, edit f
 		return err
 	}
 	if own {
+		s.stats.resyncKeys.Add(1)
 		s.kv.overlay(key, s.cfg.Node, &before)
 		s.kv.written(key)
 	} else {
@@ -576,54 +592,74 @@ func (s *State) rewrite(ctx context.Context, kind, app, name, key string, edit f
 	return nil
 }
 
-// resync makes this node's part of every key what its LocalState holds:
-// at start (nothing, so a previous instance's part goes), after a
-// reconnect or a degraded decision, and when a node says it took this one
-// for dead (heartbeatMsg.Revived: its part may have been removed).
-func (s *State) resync(ctx context.Context) error {
-	keys, err := s.keys(ctx)
-	if err != nil {
-		return err
-	}
-	seen := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		kind, app, name, err := parseKey(k)
-		if err != nil || s.apps[app] == nil {
-			continue
+// What a resync rewrites, each level including the ones below it.
+const (
+	resyncNone = iota
+	// resyncDecided: the keys this node decided alone (a degraded
+	// decision: the bucket did not answer, or NATS was cut off).
+	resyncDecided
+	// resyncOwn: also every channel and user this node has, whose part
+	// another node may have removed (it took this one for dead).
+	resyncOwn
+	// resyncAll: also every key of the bucket (a walk over them all): at
+	// start, when a previous instance of this node may have left its part
+	// anywhere.
+	resyncAll
+)
+
+// resyncMaxBackoff bounds the wait before a failed resync is tried again.
+const resyncMaxBackoff = 30 * time.Second
+
+// resync makes this node's part of keys what its LocalState holds, as
+// far as level says (resyncDecided, resyncOwn, resyncAll).
+func (s *State) resync(ctx context.Context, level int) error {
+	seen := make(map[string]bool)
+	visit := func(kind, app, name, k string) error {
+		if seen[k] {
+			return nil
 		}
 		seen[k] = true
-		if err := s.rewrite(ctx, kind, app, name, k, nil); err != nil {
+		return s.rewrite(ctx, kind, app, name, k, nil)
+	}
+	if level >= resyncAll {
+		keys, err := s.keys(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	for id := range s.apps {
-		for name := range s.LocalState.Channels(id, "") {
-			if k := channelKey(id, name); !seen[k] {
-				seen[k] = true
-				if err := s.rewrite(ctx, keyChannel, id, name, k, nil); err != nil {
-					return err
-				}
+		for _, k := range keys {
+			kind, app, name, err := parseKey(k)
+			if err != nil || s.apps[app] == nil {
+				continue
 			}
-		}
-	}
-	for _, sock := range s.LocalState.Sockets() {
-		id, user := sock.App().ID, sock.UserID()
-		if user == "" || s.apps[id] == nil {
-			continue
-		}
-		if k := userKey(id, user); !seen[k] {
-			seen[k] = true
-			if err := s.rewrite(ctx, keyUser, id, user, k, nil); err != nil {
+			if err := visit(kind, app, name, k); err != nil {
 				return err
 			}
 		}
 	}
-	for _, k := range s.kv.unwrittenKeys() { // decided alone, in neither the bucket nor LocalState now
+	if level >= resyncOwn {
+		for id := range s.apps {
+			for name := range s.LocalState.Channels(id, "") {
+				if err := visit(keyChannel, id, name, channelKey(id, name)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, sock := range s.LocalState.Sockets() {
+			id, user := sock.App().ID, sock.UserID()
+			if user == "" || s.apps[id] == nil {
+				continue
+			}
+			if err := visit(keyUser, id, user, userKey(id, user)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range s.kv.unwrittenKeys() { // decided alone: maybe in neither the bucket nor LocalState now
 		kind, app, name, err := parseKey(k)
-		if err != nil || seen[k] {
+		if err != nil || s.apps[app] == nil {
 			continue
 		}
-		if err := s.rewrite(ctx, kind, app, name, k, nil); err != nil {
+		if err := visit(kind, app, name, k); err != nil {
 			return err
 		}
 	}

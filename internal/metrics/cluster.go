@@ -28,6 +28,8 @@ var clusterCounters = []struct {
 	{"cluster_receive_dropped_total", "Events from other nodes dropped because this node could not take them fast enough.", func(s cluster.Stats) uint64 { return s.ReceiveDropped }},
 	{"cluster_slow_consumer_total", "Times a NATS subscription of this node started to drop events.", func(s cluster.Stats) uint64 { return s.SlowConsumers }},
 	{"cluster_malformed_total", "Messages on the cluster's subjects that were not of its layout.", func(s cluster.Stats) uint64 { return s.Malformed }},
+	{"cluster_resyncs_total", "Rewrites of this node's part of the cluster's state bucket that completed: at start, after a reconnect, a degraded decision or being taken for dead.", func(s cluster.Stats) uint64 { return s.Resyncs }},
+	{"cluster_resync_keys_total", "Keys of the cluster's state bucket those rewrites read.", func(s cluster.Stats) uint64 { return s.ResyncKeys }},
 	{"cluster_suspected_total", "Times another node's heartbeats stopped for the dead-after time and it was probed.", func(s cluster.Stats) uint64 { return s.Suspected }},
 	{"cluster_probes_answered_total", "Probes of a suspected node that found it alive: a stall or lost heartbeats, not a death.", func(s cluster.Stats) uint64 { return s.ProbesAnswered }},
 	{"cluster_query_timeouts_total", "Cluster-wide queries answered without every live node's part.", func(s cluster.Stats) uint64 { return s.QueryTimeouts }},
