@@ -81,10 +81,10 @@ type Config struct {
 	// request, TLS handshake included. Default 10 s.
 	HandshakeTimeout time.Duration
 	// PingInterval is how often the server pings a connection that has been
-	// quiet in either direction: after between half of it and all of it, a
-	// fraction fixed per connection, so that connections whose traffic
-	// stopped together are not pinged together. Default 25 s; negative
-	// disables pings.
+	// quiet in either direction, on average: after between three quarters
+	// of it and a quarter more, a fraction fixed per connection, so that
+	// connections whose traffic stopped together are not pinged together.
+	// Default 25 s; negative disables pings.
 	PingInterval time.Duration
 	// PongTimeout is how long after a ping the server waits for any bytes
 	// from the peer (a frame still arriving counts) before it drops the

@@ -167,11 +167,11 @@ func (l *loop) check(c *Conn, now int64) (acted bool) {
 // events.OnTraffic: a slow upload of a large frame is alive), but only
 // complete frames count against the idle timeout.
 //
-// A connection counts as quiet after between half and all of PingInterval,
-// a fraction of its own (heartbeatPhase): connections whose traffic
-// stopped together — opened in one storm, or all sent one broadcast — are
-// pinged over half an interval, not in one sweep, and their pongs do not
-// come back together either.
+// A connection counts as quiet after between three quarters and a quarter
+// more than PingInterval, a fraction of its own (quietAfter), on average
+// PingInterval: connections whose traffic stopped together — opened in one
+// storm, or all sent one broadcast — are pinged over half an interval, not
+// in one sweep, and their pongs do not come back together either.
 func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) bool {
 	switch {
 	case cfg.IdleTimeout > 0 && now-c.lastRecv >= int64(cfg.IdleTimeout):
@@ -195,7 +195,7 @@ func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) bool {
 		c.closeNow() // the peer is gone or stuck: no closing handshake
 		return true
 	}
-	quiet := int64(cfg.PingInterval) - heartbeatPhase(c.gc.Fd(), cfg.PingInterval)
+	quiet := quietAfter(c.gc.Fd(), cfg.PingInterval)
 	if now-c.lastPing < quiet || (now-c.lastRecv < quiet && now-c.lastSend < quiet) {
 		return false
 	}
@@ -207,10 +207,11 @@ func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) bool {
 	return true
 }
 
-// heartbeatPhase returns a connection's share of the heartbeat's spread: a
-// duration in [0, interval/2) that its socket's number picks (Fibonacci
-// hashing, so that consecutive numbers land far apart).
-func heartbeatPhase(fd int, interval time.Duration) int64 {
+// quietAfter returns how long a connection must be quiet before it is
+// pinged: three quarters of interval and a share of half of it that its
+// socket's number picks (Fibonacci hashing, so that consecutive numbers
+// land far apart), on average interval.
+func quietAfter(fd int, interval time.Duration) int64 {
 	hi, _ := bits.Mul64(uint64(interval/2), uint64(fd)*0x9E3779B97F4A7C15)
-	return int64(hi)
+	return int64(interval)*3/4 + int64(hi)
 }

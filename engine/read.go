@@ -166,7 +166,7 @@ func (c *Conn) upgrade(buf []byte) int {
 	c.setState(stateOpen)
 	c.opened = time.Now().UnixNano()
 	c.outBase = c.handed
-	c.lastRecv, c.lastSend, c.lastPing = c.loop.now, c.loop.now, c.loop.now // the heartbeat spreads itself (heartbeatPhase)
+	c.lastRecv, c.lastSend, c.lastPing = c.loop.now, c.loop.now, c.loop.now // the heartbeat spreads itself (quietAfter)
 	c.path = strings.Clone(r.Path)
 	c.srv.opened(c)
 	return n
