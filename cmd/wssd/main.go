@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -153,7 +154,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&z.ClientMaxWindowBits, "compression-client-window", 15, "window bits (8-15) asked of clients that offer client_max_window_bits: what a connection may keep of what its client sent (2^bits bytes)")
 	fs.BoolVar(&z.RequireClientNoContextTakeover, "compression-no-client-context", false, "decline clients that keep their compression context (browsers do: they then get no compression); no connection keeps a window")
 	// Processes and NATS.
-	fs.IntVar(&o.procs, "procs", 1, "worker processes serving -listen together (SO_REUSEPORT), each restarted when it dies; above 1 this process supervises them and serves their merged -metrics-listen (at most 256)")
+	fs.IntVar(&o.procs, "procs", 1, "worker processes serving -listen together (SO_REUSEPORT), each restarted when it dies and given GOMAXPROCS = CPUs ÷ N (at least 1) unless the environment sets it; above 1 this process supervises them and serves their merged -metrics-listen (at most 256)")
 	node := fs.Uint("node", 0, "this machine's number, 0-255, distinct on each machine sharing a NATS cluster (required with -nats-url); worker i's node in socket ids is node*256+i")
 	natsURL := fs.String("nats-url", "", "comma-separated NATS servers (nats://host:4222, tls://...) to share the push state with other machines; without it, -procs starts an embedded server")
 	fs.StringVar(&o.nats.creds, "nats-creds", "", "NATS user credentials file (JWT and nkey seed)")
@@ -469,7 +470,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	url := publicURL(scheme, srv.Addr(), o.path, o.tlsDev != "")
-	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid(), "node", node)
+	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid(), "node", node, "gomaxprocs", runtime.GOMAXPROCS(0))
 	if err := reportServing(worker, o.listen, srv.Addr().Port(), metricsAddr); err != nil {
 		return err
 	}

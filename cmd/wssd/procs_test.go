@@ -7,8 +7,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,18 +32,20 @@ import (
 var pushAppArgs = []string{"-app-id", "1", "-app-key", "procs-key", "-app-secret", "procs-secret"}
 
 // workerLines reads the "wssd listening" lines of n workers (the first
-// one's is given) and returns each worker's pid and push node.
-func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pids, nodes map[int]int) {
+// one's is given) and returns each worker's pid, push node and GOMAXPROCS.
+func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pids, nodes, gomaxprocs map[int]int) {
 	t.Helper()
-	pids, nodes = map[int]int{}, map[int]int{}
+	pids, nodes, gomaxprocs = map[int]int{}, map[int]int{}, map[int]int{}
 	for m := first; ; m = p.next("wssd listening") {
 		w, ok := m["worker"].(float64)
 		if !ok {
 			t.Fatalf("a worker's listening line without its index: %v", m)
 		}
 		pids[int(w)], nodes[int(w)] = int(m["pid"].(float64)), int(m["node"].(float64))
+		g, _ := m["gomaxprocs"].(float64)
+		gomaxprocs[int(w)] = int(g)
 		if len(pids) == n {
-			return pids, nodes
+			return pids, nodes, gomaxprocs
 		}
 	}
 }
@@ -128,7 +132,16 @@ func TestProcs(t *testing.T) {
 		if p.metrics == "" {
 			t.Fatal("the supervisor logged no metrics address")
 		}
-		pids, nodes := workerLines(t, p, p.listening, 3)
+		pids, nodes, gmp := workerLines(t, p, p.listening, 3)
+		want := workerGOMAXPROCS(runtime.GOMAXPROCS(0), 3)
+		if env, set := os.LookupEnv("GOMAXPROCS"); set {
+			want, _ = strconv.Atoi(env) // the workers inherit it
+		}
+		for w, n := range gmp {
+			if n != want {
+				t.Errorf("worker %d runs with GOMAXPROCS %d, want %d", w, n, want)
+			}
+		}
 
 		// The clients belong to the whole test (closed at its end); each
 		// step lends them its t.
@@ -344,7 +357,7 @@ func TestProcsExternalNATS(t *testing.T) {
 	t.Run("connects", func(t *testing.T) {
 		t.Setenv("WSSD_NATS_PASSWORD", "s3cret")
 		p := startWSSD(t, append([]string{"-procs", "2", "-node", "3", "-nats-url", url, "-nats-user", "wssd"}, pushAppArgs...)...)
-		_, nodes := workerLines(t, p, p.listening, 2)
+		_, nodes, _ := workerLines(t, p, p.listening, 2)
 		if nodes[0] != 3*256 || nodes[1] != 3*256+1 {
 			t.Fatalf("nodes %v, want 768 and 769 for -node 3", nodes)
 		}
@@ -485,5 +498,24 @@ func waitMetric(t *testing.T, metricsURL, name string, want ...float64) {
 		if time.Now().After(end) {
 			t.Fatalf("%s %v, want %v by worker", name, got, want)
 		}
+	}
+}
+
+func TestWorkerGOMAXPROCS(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		cpus, procs, want int
+	}{
+		{"more workers than CPUs", 2, 4, 1},
+		{"as many as CPUs", 8, 8, 1},
+		{"a share of the CPUs", 8, 4, 2},
+		{"a share rounded down", 7, 2, 3},
+		{"one worker", 2, 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := workerGOMAXPROCS(tc.cpus, tc.procs); got != tc.want {
+				t.Fatalf("workerGOMAXPROCS(%d, %d) = %d, want %d", tc.cpus, tc.procs, got, tc.want)
+			}
+		})
 	}
 }
