@@ -32,10 +32,10 @@ import (
 var pushAppArgs = []string{"-app-id", "1", "-app-key", "procs-key", "-app-secret", "procs-secret"}
 
 // workerLines reads the "wssd listening" lines of n workers (the first
-// one's is given) and returns each worker's pid, push node and GOMAXPROCS.
-func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pids, nodes, gomaxprocs map[int]int) {
+// one's is given) and returns each worker's pid, push node and scheduling.
+func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pids, nodes map[int]int, sched map[int]workerSched) {
 	t.Helper()
-	pids, nodes, gomaxprocs = map[int]int{}, map[int]int{}, map[int]int{}
+	pids, nodes, sched = map[int]int{}, map[int]int{}, map[int]workerSched{}
 	for m := first; ; m = p.next("wssd listening") {
 		w, ok := m["worker"].(float64)
 		if !ok {
@@ -43,12 +43,16 @@ func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pid
 		}
 		pids[int(w)], nodes[int(w)] = int(m["pid"].(float64)), int(m["node"].(float64))
 		g, _ := m["gomaxprocs"].(float64)
-		gomaxprocs[int(w)] = int(g)
+		l, _ := m["event_loops"].(float64)
+		sched[int(w)] = workerSched{gomaxprocs: int(g), loops: int(l)}
 		if len(pids) == n {
-			return pids, nodes, gomaxprocs
+			return pids, nodes, sched
 		}
 	}
 }
+
+// workerSched is a worker's GOMAXPROCS and event loops.
+type workerSched struct{ gomaxprocs, loops int }
 
 // socketNode returns the node number a socket id carries: "17.0483920571"
 // is node 0, "17.769483920571" node 769 (push/doc.go).
@@ -132,14 +136,16 @@ func TestProcs(t *testing.T) {
 		if p.metrics == "" {
 			t.Fatal("the supervisor logged no metrics address")
 		}
-		pids, nodes, gmp := workerLines(t, p, p.listening, 3)
-		want := workerGOMAXPROCS(runtime.GOMAXPROCS(0), 3)
-		if env, set := os.LookupEnv("GOMAXPROCS"); set {
-			want, _ = strconv.Atoi(env) // the workers inherit it
+		pids, nodes, sched := workerLines(t, p, p.listening, 3)
+		var want workerSched
+		want.gomaxprocs, want.loops = workerCPUs(runtime.GOMAXPROCS(0), 3)
+		if env, set := os.LookupEnv("GOMAXPROCS"); set { // the workers inherit it, and loop on each P
+			want.gomaxprocs, _ = strconv.Atoi(env)
+			want.loops = want.gomaxprocs
 		}
-		for w, n := range gmp {
-			if n != want {
-				t.Errorf("worker %d runs with GOMAXPROCS %d, want %d", w, n, want)
+		for w, got := range sched {
+			if got != want {
+				t.Errorf("worker %d runs with GOMAXPROCS %d and %d event loops, want %d and %d", w, got.gomaxprocs, got.loops, want.gomaxprocs, want.loops)
 			}
 		}
 
@@ -501,20 +507,22 @@ func waitMetric(t *testing.T, metricsURL, name string, want ...float64) {
 	}
 }
 
-func TestWorkerGOMAXPROCS(t *testing.T) {
+func TestWorkerCPUs(t *testing.T) {
 	for _, tc := range []struct {
-		name              string
-		cpus, procs, want int
+		name                     string
+		cpus, procs              int
+		wantGOMAXPROCS, wantLoop int
 	}{
-		{"more workers than CPUs", 2, 4, 1},
-		{"as many as CPUs", 8, 8, 1},
-		{"a share of the CPUs", 8, 4, 2},
-		{"a share rounded down", 7, 2, 3},
-		{"one worker", 2, 1, 2},
+		{"more workers than CPUs", 2, 4, 2, 1},
+		{"as many as CPUs", 8, 8, 2, 1},
+		{"a share of the CPUs", 8, 4, 3, 2},
+		{"a share rounded down", 7, 2, 4, 3},
+		{"one worker", 2, 1, 3, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := workerGOMAXPROCS(tc.cpus, tc.procs); got != tc.want {
-				t.Fatalf("workerGOMAXPROCS(%d, %d) = %d, want %d", tc.cpus, tc.procs, got, tc.want)
+			g, l := workerCPUs(tc.cpus, tc.procs)
+			if g != tc.wantGOMAXPROCS || l != tc.wantLoop {
+				t.Fatalf("workerCPUs(%d, %d) = %d, %d; want %d, %d", tc.cpus, tc.procs, g, l, tc.wantGOMAXPROCS, tc.wantLoop)
 			}
 		})
 	}
