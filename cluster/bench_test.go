@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,12 +13,17 @@ import (
 // WebSocket client of the same node (local) or of another (nats, through
 // the embedded NATS server): one op is one event from Trigger to the
 // client, so allocations count the client's reads too. At most window
-// events are in flight, so that the bounded queues never overflow.
+// events are in flight, so that the bounded queues never overflow; the
+// paced cases have one, as under a modest trigger rate, where each event
+// wakes every goroutine and thread on its way by itself. cpu-µs/op is the
+// CPU of the whole test process (both nodes, the NATS server, the client)
+// per event: run with -cpu 1,2 to see what GOMAXPROCS costs.
 func BenchmarkDelivery(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		remote bool
-	}{{"local", false}, {"nats", true}} {
+		window int
+	}{{"local", false, 1024}, {"nats", true, 1024}, {"local-paced", false, 1}, {"nats-paced", true, 1}} {
 		b.Run(tc.name, func(b *testing.B) {
 			_, nodes := startCluster(b, 2)
 			pub, sub := nodes[0], nodes[0]
@@ -27,11 +33,11 @@ func BenchmarkDelivery(b *testing.B) {
 			cl := sub.dial()
 			cl.Join("bench", "")
 			sub.follow("bench", true)
-			const window = 1024
-			inFlight := make(chan struct{}, window)
+			inFlight := make(chan struct{}, tc.window)
 			done := make(chan error, 1)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime(b)
 			go func() {
 				for range b.N {
 					if _, _, err := cl.WS.ReadMessage(30 * time.Second); err != nil {
@@ -52,6 +58,7 @@ func BenchmarkDelivery(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 			if s := pub.st.Stats(); s.PublishDropped > 0 {
 				b.Fatalf("%d events dropped", s.PublishDropped)
 			}
@@ -164,4 +171,13 @@ func BenchmarkSignIn(b *testing.B) {
 	if s := nd.st.Stats(); s.Degraded > 0 {
 		b.Fatalf("%d decisions degraded", s.Degraded)
 	}
+}
+
+// cpuTime returns the CPU time, user and system, the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -47,6 +49,7 @@ func main() {
 // options are wssd's command-line settings.
 type options struct {
 	mode            string
+	eventLoops      int // the engine's; 0: its default (set for a worker by its supervisor)
 	listen          string
 	path            string
 	trustedProxies  []netip.Prefix
@@ -153,7 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&z.ClientMaxWindowBits, "compression-client-window", 15, "window bits (8-15) asked of clients that offer client_max_window_bits: what a connection may keep of what its client sent (2^bits bytes)")
 	fs.BoolVar(&z.RequireClientNoContextTakeover, "compression-no-client-context", false, "decline clients that keep their compression context (browsers do: they then get no compression); no connection keeps a window")
 	// Processes and NATS.
-	fs.IntVar(&o.procs, "procs", 1, "worker processes serving -listen together (SO_REUSEPORT), each restarted when it dies; above 1 this process supervises them and serves their merged -metrics-listen (at most 256)")
+	fs.IntVar(&o.procs, "procs", 1, "worker processes serving -listen together (SO_REUSEPORT), each restarted when it dies and given CPUs ÷ N event loops (at least 1) and GOMAXPROCS one more, unless the environment sets GOMAXPROCS; above 1 this process supervises them and serves their merged -metrics-listen (at most 256)")
 	node := fs.Uint("node", 0, "this machine's number, 0-255, distinct on each machine sharing a NATS cluster (required with -nats-url); worker i's node in socket ids is node*256+i")
 	natsURL := fs.String("nats-url", "", "comma-separated NATS servers (nats://host:4222, tls://...) to share the push state with other machines; without it, -procs starts an embedded server")
 	fs.StringVar(&o.nats.creds, "nats-creds", "", "NATS user credentials file (JWT and nkey seed)")
@@ -379,6 +382,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		defer lc.Close()
 	}
 	cfg := engine.Config{
+		EventLoops:     o.eventLoops,
 		Logger:         log,
 		Path:           o.path,
 		TrustedProxies: o.trustedProxies,
@@ -469,7 +473,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	url := publicURL(scheme, srv.Addr(), o.path, o.tlsDev != "")
-	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid(), "node", node)
+	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid(), "node", node,
+		"gomaxprocs", runtime.GOMAXPROCS(0), "event_loops", cmp.Or(o.eventLoops, runtime.GOMAXPROCS(0))) // engine.Config's default
 	if err := reportServing(worker, o.listen, srv.Addr().Port(), metricsAddr); err != nil {
 		return err
 	}

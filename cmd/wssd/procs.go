@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -21,8 +22,9 @@ import (
 
 // Settings a supervisor hands its workers, beside supervisor's own.
 const (
-	envWorkerNATS   = "WSSD_WORKER_NATS"    // the embedded NATS server's URL
-	envWorkerDevApp = "WSSD_WORKER_DEV_APP" // the development app, as devApp's JSON
+	envWorkerNATS       = "WSSD_WORKER_NATS"        // the embedded NATS server's URL
+	envWorkerDevApp     = "WSSD_WORKER_DEV_APP"     // the development app, as devApp's JSON
+	envWorkerEventLoops = "WSSD_WORKER_EVENT_LOOPS" // the engine's event loops (workerCPUs)
 )
 
 // shutdownMargin is how much longer than -shutdown-timeout the supervisor
@@ -63,7 +65,32 @@ func (o options) asWorker(w *supervisor.Worker) (options, error) {
 		app := d.app()
 		o.devApp = &app
 	}
+	if s := os.Getenv(envWorkerEventLoops); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("%s: %q is not a number of event loops", envWorkerEventLoops, s)
+		}
+		o.eventLoops = n
+	}
 	return o, nil
+}
+
+// workerCPUs returns the GOMAXPROCS and the event loops of each of procs
+// workers on cpus CPUs, unless the environment sets GOMAXPROCS: the loops
+// an equal share of the CPUs, at least one, and one P more than loops.
+// Each worker would otherwise take every CPU, with a loop per CPU, and the
+// processes would wake and hand work between more threads than can run at
+// once. The P more is for the rest of a worker's work (NATS, the HTTP API,
+// TLS handshakes): a gnet loop keeps its P while it waits in epoll_wait,
+// so with no other P each of those goroutines waits for the runtime to
+// take one back from a waiting loop, and every loop's wait restarts the
+// runtime's 20 µs monitor ticks. The push-cluster-cost bench scenario,
+// -procs 4 on 2 CPUs, deliveries per CPU-second against one process's:
+// 0.25-0.32 with GOMAXPROCS 2 and 2 loops per worker (each taking every
+// CPU), 0.34-0.44 with 1 and 1, 0.39-0.47 with 2 and 1.
+func workerCPUs(cpus, procs int) (gomaxprocs, loops int) {
+	loops = max(1, cpus/max(procs, 1))
+	return loops + 1, loops
 }
 
 // supervise runs o.procs workers, each this program with args, until
@@ -83,6 +110,10 @@ func supervise(o options, args []string, stdout, stderr io.Writer, log *slog.Log
 	}
 
 	var env []string
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		gomaxprocs, loops := workerCPUs(runtime.GOMAXPROCS(0), o.procs)
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs), envWorkerEventLoops+"="+strconv.Itoa(loops))
+	}
 	if o.mode == "push" {
 		if len(o.nats.urls) == 0 {
 			store := o.natsStore

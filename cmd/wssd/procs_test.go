@@ -7,8 +7,10 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,21 +32,27 @@ import (
 var pushAppArgs = []string{"-app-id", "1", "-app-key", "procs-key", "-app-secret", "procs-secret"}
 
 // workerLines reads the "wssd listening" lines of n workers (the first
-// one's is given) and returns each worker's pid and push node.
-func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pids, nodes map[int]int) {
+// one's is given) and returns each worker's pid, push node and scheduling.
+func workerLines(t *testing.T, p *wssdProcess, first map[string]any, n int) (pids, nodes map[int]int, sched map[int]workerSched) {
 	t.Helper()
-	pids, nodes = map[int]int{}, map[int]int{}
+	pids, nodes, sched = map[int]int{}, map[int]int{}, map[int]workerSched{}
 	for m := first; ; m = p.next("wssd listening") {
 		w, ok := m["worker"].(float64)
 		if !ok {
 			t.Fatalf("a worker's listening line without its index: %v", m)
 		}
 		pids[int(w)], nodes[int(w)] = int(m["pid"].(float64)), int(m["node"].(float64))
+		g, _ := m["gomaxprocs"].(float64)
+		l, _ := m["event_loops"].(float64)
+		sched[int(w)] = workerSched{gomaxprocs: int(g), loops: int(l)}
 		if len(pids) == n {
-			return pids, nodes
+			return pids, nodes, sched
 		}
 	}
 }
+
+// workerSched is a worker's GOMAXPROCS and event loops.
+type workerSched struct{ gomaxprocs, loops int }
 
 // socketNode returns the node number a socket id carries: "17.0483920571"
 // is node 0, "17.769483920571" node 769 (push/doc.go).
@@ -128,7 +136,18 @@ func TestProcs(t *testing.T) {
 		if p.metrics == "" {
 			t.Fatal("the supervisor logged no metrics address")
 		}
-		pids, nodes := workerLines(t, p, p.listening, 3)
+		pids, nodes, sched := workerLines(t, p, p.listening, 3)
+		var want workerSched
+		want.gomaxprocs, want.loops = workerCPUs(runtime.GOMAXPROCS(0), 3)
+		if env, set := os.LookupEnv("GOMAXPROCS"); set { // the workers inherit it, and loop on each P
+			want.gomaxprocs, _ = strconv.Atoi(env)
+			want.loops = want.gomaxprocs
+		}
+		for w, got := range sched {
+			if got != want {
+				t.Errorf("worker %d runs with GOMAXPROCS %d and %d event loops, want %d and %d", w, got.gomaxprocs, got.loops, want.gomaxprocs, want.loops)
+			}
+		}
 
 		// The clients belong to the whole test (closed at its end); each
 		// step lends them its t.
@@ -344,7 +363,7 @@ func TestProcsExternalNATS(t *testing.T) {
 	t.Run("connects", func(t *testing.T) {
 		t.Setenv("WSSD_NATS_PASSWORD", "s3cret")
 		p := startWSSD(t, append([]string{"-procs", "2", "-node", "3", "-nats-url", url, "-nats-user", "wssd"}, pushAppArgs...)...)
-		_, nodes := workerLines(t, p, p.listening, 2)
+		_, nodes, _ := workerLines(t, p, p.listening, 2)
 		if nodes[0] != 3*256 || nodes[1] != 3*256+1 {
 			t.Fatalf("nodes %v, want 768 and 769 for -node 3", nodes)
 		}
@@ -485,5 +504,26 @@ func waitMetric(t *testing.T, metricsURL, name string, want ...float64) {
 		if time.Now().After(end) {
 			t.Fatalf("%s %v, want %v by worker", name, got, want)
 		}
+	}
+}
+
+func TestWorkerCPUs(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		cpus, procs              int
+		wantGOMAXPROCS, wantLoop int
+	}{
+		{"more workers than CPUs", 2, 4, 2, 1},
+		{"as many as CPUs", 8, 8, 2, 1},
+		{"a share of the CPUs", 8, 4, 3, 2},
+		{"a share rounded down", 7, 2, 4, 3},
+		{"one worker", 2, 1, 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, l := workerCPUs(tc.cpus, tc.procs)
+			if g != tc.wantGOMAXPROCS || l != tc.wantLoop {
+				t.Fatalf("workerCPUs(%d, %d) = %d, %d; want %d, %d", tc.cpus, tc.procs, g, l, tc.wantGOMAXPROCS, tc.wantLoop)
+			}
+		})
 	}
 }

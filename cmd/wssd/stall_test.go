@@ -17,7 +17,7 @@ func TestProcsWorkerStalled(t *testing.T) {
 	args := append([]string{"-procs", "2", "-nats-store", t.TempDir(), "-shutdown-timeout", "3s",
 		"-cluster-dead-after", deadAfter.String(), "-cluster-hung-after", "30s"}, pushAppArgs...)
 	p := startWSSD(t, args...)
-	pids, _ := workerLines(t, p, p.listening, 2)
+	pids, _, _ := workerLines(t, p, p.listening, 2)
 	waitMetric(t, p.metrics, "wssd_cluster_nodes", 2, 2)
 	victim := pids[1]
 	if err := syscall.Kill(victim, syscall.SIGSTOP); err != nil {
