@@ -62,11 +62,9 @@ const deadMemory = time.Hour
 const heartbeatQueue = 1024
 
 type peer struct {
-	node uint16
-	seen time.Time
-	// suspect is when the peer was first found silent for DeadAfter,
-	// zero while it is heard.
-	suspect time.Time
+	node    uint16
+	seen    time.Time
+	suspect bool // found silent for DeadAfter, not heard since
 	probing bool // a probe is out
 }
 
@@ -188,8 +186,8 @@ func (s *State) onHeartbeat(msg *nats.Msg) {
 // it had been silent, and whether it was suspected. Called with the
 // registry's lock.
 func (p *peer) heard(now time.Time) (silent time.Duration, suspected bool) {
-	silent, suspected = now.Sub(p.seen), !p.suspect.IsZero()
-	p.seen, p.suspect = now, time.Time{}
+	silent, suspected = now.Sub(p.seen), p.suspect
+	p.seen, p.suspect = now, false
 	return silent, suspected
 }
 
@@ -203,33 +201,38 @@ func (s *State) onProbe(msg *nats.Msg) {
 }
 
 // heartbeatLoop announces this node every HeartbeatInterval and judges
-// the silent instances.
+// the silent instances, except in a round that comes DeadAfter late: this
+// node stalled, and the heartbeats it has not read yet are queued. Its
+// probes end with it.
 func (s *State) heartbeatLoop() {
 	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	s.sendHeartbeat(false)
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-t.C:
 			s.sendHeartbeat(false)
-			s.expire(time.Now()) // not the tick's time, which a stall leaves behind
-
+			now := time.Now() // not the tick's time, which a stall leaves behind
+			if now.Sub(last) <= s.cfg.DeadAfter {
+				s.expire(ctx, now)
+			}
+			last = now
 		}
 	}
 }
 
 // expire judges the instances not heard since DeadAfter before now: each
-// is probed (one probe out at a time), and dead once silent for
-// HungAfter. While the liveness connection is down this node is the one
-// cut off, and judges nobody; nor when this call comes DeadAfter late:
-// this node stalled, and the heartbeats it has not read yet are queued.
-func (s *State) expire(now time.Time) {
-	late := now.Sub(s.lastExpire) > s.cfg.DeadAfter && !s.lastExpire.IsZero()
-	s.lastExpire = now
-	if !s.lc.IsConnected() || late {
+// is probed (one probe out at a time, until ctx ends), and dead once
+// silent for HungAfter. While the liveness connection is down this node
+// is the one cut off, and judges nobody.
+func (s *State) expire(ctx context.Context, now time.Time) {
+	if !s.lc.IsConnected() {
 		return
 	}
 	r := &s.reg
@@ -242,8 +245,8 @@ func (s *State) expire(now time.Time) {
 			r.bury(id, now)
 			dead = append(dead, id)
 		case silent > s.cfg.DeadAfter:
-			if p.suspect.IsZero() {
-				p.suspect = now
+			if !p.suspect {
+				p.suspect = true
 				suspects = append(suspects, id)
 			}
 			if !p.probing && len(probes) < heartbeatQueue {
@@ -270,7 +273,7 @@ func (s *State) expire(now time.Time) {
 	}
 	for _, id := range probes {
 		s.wg.Add(1)
-		go s.probe(id)
+		go s.probe(ctx, id)
 	}
 }
 
@@ -285,17 +288,10 @@ func (r *registry) bury(id string, now time.Time) {
 // its subject: its connection is gone) makes it dead, and no answer in
 // time (a stall, or a partition NATS has not noticed) leaves it suspected,
 // probed again at the next interval.
-func (s *State) probe(id string) {
+func (s *State) probe(ctx context.Context, id string) {
 	defer s.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HeartbeatInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatInterval)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	_, err := s.lc.RequestWithContext(ctx, s.subj.alive(id), nil)
 	now := time.Now()
 	r := &s.reg

@@ -148,8 +148,6 @@ type State struct {
 
 	interest interest
 	reg      registry
-	// lastExpire is when the heartbeat loop last judged the others.
-	lastExpire time.Time
 	// silent and hung are set by tests (export_test.go): no heartbeats, as
 	// when they are lost or late, and, if hung, no answers to probes.
 	silent, hung atomic.Bool
