@@ -207,6 +207,10 @@ func (s *Server) defaultMaxConns() int {
 // Addr returns the address the server listens on, once Start has returned.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
 
+// EventLoops returns the number of event loops the server runs: the
+// Config's, or its default. Safe for concurrent use.
+func (s *Server) EventLoops() int { return s.cfg.EventLoops }
+
 // Wait blocks until the server has stopped and returns why: nil after
 // Shutdown, or the error that stopped it (a listener that failed). A server
 // never stops by itself for lack of file descriptors or memory: it refuses

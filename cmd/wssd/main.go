@@ -9,7 +9,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -474,7 +473,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	url := publicURL(scheme, srv.Addr(), o.path, o.tlsDev != "")
 	log.Info("wssd listening", "mode", o.mode, "url", url, "pid", os.Getpid(), "node", node,
-		"gomaxprocs", runtime.GOMAXPROCS(0), "event_loops", cmp.Or(o.eventLoops, runtime.GOMAXPROCS(0))) // engine.Config's default
+		"gomaxprocs", runtime.GOMAXPROCS(0), "event_loops", srv.EventLoops())
 	if err := reportServing(worker, o.listen, srv.Addr().Port(), metricsAddr); err != nil {
 		return err
 	}
