@@ -31,8 +31,15 @@ func startNATS(t testing.TB) *server.Server {
 // with the state bucket.
 func startNATSAt(t testing.TB, port int, dir string) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true,
-		JetStream: true, StoreDir: dir})
+	return startNATSWith(t, &server.Options{Port: port, JetStream: true, StoreDir: dir})
+}
+
+// startNATSWith runs an embedded NATS server with opts on 127.0.0.1,
+// quiet, shut down at the test's end (also if the test did it first).
+func startNATSWith(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.NoLog, opts.NoSigs = "127.0.0.1", true, true
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

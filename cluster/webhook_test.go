@@ -369,14 +369,7 @@ func TestWebhooksLongRetry(t *testing.T) {
 // sender for its life.
 func TestWebhooksStreamLater(t *testing.T) {
 	target := newHookTarget(t, 0)
-	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain.Start()
-	if !plain.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	plain := startNATSWith(t, &server.Options{Port: server.RANDOM_PORT}) // no JetStream
 	port := plain.Addr().(*net.TCPAddr).Port
 	n := startHookNode(t, plain, target, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	n.emit(push.HookChannelOccupied, "early", "")
