@@ -251,6 +251,10 @@ func (s *testServer) run(timeout time.Duration) error {
 	return nil
 }
 
+// eofGrace is how long step waits, at the peer's EOF, for a handshake
+// still running to report.
+const eofGrace = 500 * time.Millisecond
+
 // step does one round of event-loop work, as after an epoll or wake event,
 // and reports whether the connection is over.
 func (s *testServer) step() bool {
@@ -266,6 +270,16 @@ func (s *testServer) step() bool {
 	s.flush()
 	if !s.hsDone {
 		done, err := s.conn.HandshakeComplete()
+		// The peer may have closed on an alert the handshake sent just
+		// before it returned its error: let it report, a moment at most
+		// (a handshake still waiting for input never will).
+		for until := time.Now().Add(eofGrace); !done && eof && time.Now().Before(until); {
+			select {
+			case <-s.wake:
+			case <-time.After(5 * time.Millisecond):
+			}
+			done, err = s.conn.HandshakeComplete()
+		}
 		if !done {
 			if eof {
 				return s.finish()
