@@ -87,8 +87,9 @@ type Config struct {
 	// Default 25 s; negative disables pings.
 	PingInterval time.Duration
 	// PongTimeout is how long after a ping the server waits for any bytes
-	// from the peer (a frame still arriving counts) before it drops the
-	// connection. Default 10 s.
+	// from the peer (a frame still arriving counts, and so do bytes that
+	// reached the socket while the event loop was too busy to read them)
+	// before it drops the connection. Default 10 s.
 	PongTimeout time.Duration
 	// IdleTimeout closes (1001) a connection that received no frame for that
 	// long. Zero disables it: pings find dead peers.

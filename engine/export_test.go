@@ -149,11 +149,15 @@ const SweepBudget = sweepActs
 // connection once, as if the time were at, and returns the number of
 // slices it took.
 func SweepAt(c *Conn, at time.Time) (slices int) {
-	OnLoop(c, func() {
-		l := c.loop
-		l.next, l.quota = 0, len(l.conns)
-		for slices = 1; !l.sweep(at.UnixNano()); slices++ {
-		}
-	})
+	OnLoop(c, func() { slices = SweepOnLoop(c, at) })
+	return slices
+}
+
+// SweepOnLoop is SweepAt for a caller already on c's loop (inside OnLoop).
+func SweepOnLoop(c *Conn, at time.Time) (slices int) {
+	l := c.loop
+	l.next, l.quota = 0, len(l.conns)
+	for slices = 1; !l.sweep(at.UnixNano()); slices++ {
+	}
 	return slices
 }

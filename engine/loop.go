@@ -164,8 +164,11 @@ func (l *loop) check(c *Conn, now int64) (acted bool) {
 
 // heartbeat closes an idle connection and pings a quiet one, and reports
 // whether it did. Any bytes from the peer answer a ping (see
-// events.OnTraffic: a slow upload of a large frame is alive), but only
-// complete frames count against the idle timeout.
+// events.OnTraffic: a slow upload of a large frame is alive), those still
+// in the socket too: a loop busy past the pong timeout (a fan-out to every
+// subscriber, a machine out of CPU) has not read the answer yet, and the
+// peer is not the one late. Only complete frames count against the idle
+// timeout.
 //
 // A connection counts as quiet after between three quarters and a quarter
 // more than PingInterval, a fraction of its own (quietAfter), on average
@@ -183,8 +186,8 @@ func (l *loop) heartbeat(c *Conn, now int64, cfg *Config) bool {
 	case cfg.PingInterval <= 0:
 		return false
 	case c.pingOut:
-		if now-c.lastPing < int64(cfg.PongTimeout) {
-			return false
+		if now-c.lastPing < int64(cfg.PongTimeout) || kernelHolds(c.gc.Fd()) {
+			return false // answered, or the answer waits for this busy loop
 		}
 		c.closeErr = ErrPongTimeout
 		if cfg.PongTimeoutCode != 0 {

@@ -18,3 +18,10 @@ func kernelTook(fd int) (int, bool) {
 	}
 	return int(info.Bytes_acked) + queued, true
 }
+
+// kernelHolds reports whether fd's socket holds received bytes not yet
+// read: the peer sent them, the event loop has not come to them.
+func kernelHolds(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return err == nil && n > 0
+}

@@ -300,3 +300,57 @@ func TestSweepYields(t *testing.T) {
 		}
 	})
 }
+
+// pongWatcher hands each opened connection to the test and reports closes.
+type pongWatcher struct {
+	connGrabber
+	closed chan error
+}
+
+func (h pongWatcher) OnClose(_ *engine.Conn, err error) { h.closed <- err }
+
+// TestPongWaitingUnread: a pong that reached the server's socket but that
+// its event loop has not read yet, because the loop was busy until past the
+// pong timeout, answers the ping: the peer is alive and the server is the
+// one late. Under load (a fan-out to half a million subscribers on two
+// cores) the check dropped such peers for a pong timeout.
+func TestPongWaitingUnread(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr transport) {
+		h := pongWatcher{connGrabber{conns: make(chan *engine.Conn, 1)}, make(chan error, 1)}
+		srv := startServer(t, tr, engine.Config{PingInterval: 100 * time.Millisecond, PongTimeout: time.Minute}, h)
+		c := srv.dial(t, wstest.DialOptions{})
+		sc := <-h.conns
+		hdr, ping, err := c.ReadFrame(2 * time.Second)
+		if err != nil || hdr.Op != wsproto.OpPing {
+			t.Fatalf("want a ping first, got %v %v", hdr.Op, err)
+		}
+		engine.OnLoop(sc, func() {
+			// The loop is busy here: the pong reaches the socket unread.
+			if err := c.Write(wstest.Message(wsproto.OpPong, ping)); err != nil {
+				t.Errorf("pong: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			engine.SweepOnLoop(sc, time.Now().Add(2*time.Minute))
+		})
+		select {
+		case err := <-h.closed:
+			t.Fatalf("closed with the pong waiting unread: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := c.Write(wstest.Message(wsproto.OpText, []byte("still here"))); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			hdr, p, err := c.ReadFrame(2 * time.Second)
+			if err != nil {
+				t.Fatalf("no echo after the late sweep: %v", err)
+			}
+			if hdr.Op == wsproto.OpText {
+				if string(p) != "still here" {
+					t.Fatalf("echo %q", p)
+				}
+				return
+			}
+		}
+	})
+}
