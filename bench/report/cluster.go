@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/wssd/wssd/bench/runner"
@@ -52,14 +54,14 @@ func writeCluster(p func(string, ...any), res *runner.Results) {
 		p("Every connection subscribes to one channel (push-scale's connections besides their own); %d events are triggered on it, at least %s apart and %s per subscriber (so that one fan-out is over before the next); time to last runs from just before the trigger request until the last subscriber had the event: p50, p99 and worst over the events. "+
 			"The workers hold push-scale's connections; one process (`-procs 1`) holds as many as one process may (%d), for scale, with the same pings (every 25 s). × 1 process compares time to last (p50).\n\n",
 			cfg.PushClusterRounds, cfg.PushClusterInterval, runner.FanoutPerSubscriber, min(cfg.PushScaleTarget, cfg.ConnsPerServer))
-		p("| procs | subscribers | events apart | time to last p50 | p99 | worst | × 1 process | arrival p50 | arrival p99 | delivered | over NATS: published | received | dropped | server CPU | client CPU |\n" +
-			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| procs | subscribers | events apart | time to last p50 | p99 | worst | × 1 process | arrival p50 | arrival p99 | delivered | closed meanwhile | sends refused | over NATS: published | received | dropped | server CPU | client CPU |\n" +
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n")
 		one := fanoutOf(res.PushClusterFanout, 1).TimeToLastMedianUs
 		for _, r := range res.PushClusterFanout {
-			p("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %d | %d | %d | %.2f | %.2f |\n", r.Procs, r.Conns, r.Interval,
+			p("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %d/%d | %s | %d | %d | %d | %d | %.2f | %.2f |\n", r.Procs, r.Conns, r.Interval,
 				us(r.TimeToLastMedianUs), us(r.TimeToLastP99Us), us(r.TimeToLastMaxUs), ratio(float64(r.TimeToLastMedianUs), float64(one)),
-				us(r.Latency.P50), us(r.Latency.P99), r.Delivered, r.Expected, r.Cluster.Published, r.Cluster.Received, r.Cluster.Dropped,
-				r.ServerCPU, r.ClientCPU)
+				us(r.Latency.P50), us(r.Latency.P99), r.Delivered, r.Expected, closedBy(r.Cluster), r.Cluster.SendsRefused,
+				r.Cluster.Published, r.Cluster.Received, r.Cluster.Dropped, r.ServerCPU, r.ClientCPU)
 		}
 		p("\n")
 	}
@@ -123,4 +125,19 @@ func clusterTargets(res *runner.Results, add func(target string, ok bool, format
 	add("push-scale ≥ 500,000 subscribed wss connections (-procs)", s.Conns >= pushScaleGoal,
 		"%d held on %d workers (target %d, %s), %s; setup %.0f/s", s.Conns, s.Procs, s.Target, s.StoppedBy, perConn,
 		float64(s.Opened)/max(s.SetupSeconds, 1e-9))
+}
+
+// closedBy is the connections the workers closed, with their causes: "0",
+// or "12 (pong_timeout 10, transport 2)".
+func closedBy(f runner.ClusterFigures) string {
+	n := f.ClosedTotal()
+	if n == 0 {
+		return "0"
+	}
+	causes := slices.Sorted(maps.Keys(f.Closed))
+	parts := make([]string, len(causes))
+	for i, c := range causes {
+		parts[i] = fmt.Sprintf("%s %d", c, f.Closed[c])
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(parts, ", "))
 }

@@ -184,6 +184,9 @@ func (r *run) clusterFanout(s *server, clients []*client, open load.Result, proc
 	row := ClusterFanoutRow{BroadcastRow: *b, Procs: procs, Interval: gap}
 	after, ferr := s.clusterFigures()
 	row.Cluster = after.since(before)
+	if n := row.Cluster.ClosedTotal(); n > 0 || row.Cluster.SendsRefused > 0 {
+		r.logf("  meanwhile the workers closed %d connections %v and refused %d sends on full queues", n, row.Cluster.Closed, row.Cluster.SendsRefused)
+	}
 	r.res.PushClusterFanout = append(r.res.PushClusterFanout, row)
 	if err == nil {
 		err = ferr
@@ -209,6 +212,14 @@ func (f ClusterFigures) since(before ClusterFigures) ClusterFigures {
 	f.Published -= before.Published
 	f.Received -= before.Received
 	f.Dropped -= before.Dropped
+	f.SendsRefused -= before.SendsRefused
+	closed := map[string]int64{}
+	for cause, n := range f.Closed {
+		if n -= before.Closed[cause]; n != 0 {
+			closed[cause] = n
+		}
+	}
+	f.Closed = closed
 	return f
 }
 

@@ -249,6 +249,22 @@ type ClusterFigures struct {
 	// Subscriptions is wssd_cluster_subscriptions: the NATS
 	// subscriptions the workers hold for their clients' channels.
 	Subscriptions int64 `json:"subscriptions,omitempty"`
+	// Closed counts the connections the workers closed, by cause
+	// (wssd_connections_closed_total: pong_timeout, transport, ...), and
+	// SendsRefused the messages refused because a connection's send queue
+	// was full (wssd_send_buffer_full_total): what explains a delivery
+	// missing.
+	Closed       map[string]int64 `json:"closed,omitempty"`
+	SendsRefused int64            `json:"sends_refused,omitempty"`
+}
+
+// ClosedTotal is the number of connections Closed counts.
+func (f ClusterFigures) ClosedTotal() int64 {
+	var n int64
+	for _, v := range f.Closed {
+		n += v
+	}
+	return n
 }
 
 // PushScaleRow is the push-scale scenario: the wssd binary's push mode

@@ -225,8 +225,30 @@ func (s *server) clusterFigures() (ClusterFigures, error) {
 
 // workerMetrics are the values of a wssd /metrics page: by series name,
 // then by the worker label the supervisor adds ("" for a single
-// process's), summed over the series' other labels.
+// process's), summed over the series' other labels; and for each of those
+// labels' values, under labeled(name, label, value), summed over the rest.
 type workerMetrics map[string]map[string]float64
+
+// labeled is the key of a series' values with label set to value.
+func labeled(name, label, value string) string {
+	return name + "{" + label + "=" + strconv.Quote(value) + "}"
+}
+
+// byLabel is the series summed over the workers for each value of label,
+// the values without series left out.
+func (m workerMetrics) byLabel(name, label string) map[string]int64 {
+	prefix := labeled(name, label, "")
+	prefix = prefix[:len(prefix)-len(`""}`)]
+	out := map[string]int64{}
+	for k := range m {
+		if v, ok := strings.CutPrefix(k, prefix); ok {
+			if value, err := strconv.Unquote(strings.TrimSuffix(v, "}")); err == nil {
+				out[value] = int64(m.total(k))
+			}
+		}
+	}
+	return out
+}
 
 // parseMetrics reads a Prometheus text exposition.
 func parseMetrics(r io.Reader) (workerMetrics, error) {
@@ -246,6 +268,15 @@ func parseMetrics(r io.Reader) (workerMetrics, error) {
 				}
 			}
 			byWorker[w] += value(m)
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "worker" {
+					k := labeled(name, l.GetName(), l.GetValue())
+					if out[k] == nil {
+						out[k] = map[string]float64{}
+					}
+					out[k][w] += value(m)
+				}
+			}
 		}
 		out[name] = byWorker
 	}
@@ -299,6 +330,8 @@ func (m workerMetrics) figures() ClusterFigures {
 		Received:      int64(m.total("wssd_cluster_received_total")),
 		Dropped:       int64(m.total("wssd_cluster_publish_dropped_total") + m.total("wssd_cluster_receive_dropped_total")),
 		Subscriptions: int64(m.total("wssd_cluster_subscriptions")),
+		Closed:        m.byLabel("wssd_connections_closed_total", "cause"),
+		SendsRefused:  int64(m.total("wssd_send_buffer_full_total")),
 	}
 	if per := m.perWorker("wssd_connections_open"); len(per) > 1 {
 		for _, v := range per {

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +44,22 @@ wssd_cluster_subscriptions{worker="2"} 50
 # TYPE wssd_workers_running gauge
 wssd_workers_running 3
 `,
-		want: ClusterFigures{Conns: 35, PerWorker: []int{10, 20, 5}, Published: 7, Received: 7, Dropped: 3, Subscriptions: 150},
+		want: ClusterFigures{Conns: 35, PerWorker: []int{10, 20, 5}, Published: 7, Received: 7, Dropped: 3, Subscriptions: 150, Closed: map[string]int64{}},
+	},
+	{
+		name: "closes by cause summed over the workers, sends refused",
+		page: `# TYPE wssd_connections_closed_total counter
+wssd_connections_closed_total{cause="pong_timeout",worker="0"} 3
+wssd_connections_closed_total{cause="pong_timeout",worker="1"} 4
+wssd_connections_closed_total{cause="transport",worker="1"} 1
+wssd_connections_closed_total{cause="peer",worker="0"} 0
+# TYPE wssd_connections_refused_total counter
+wssd_connections_refused_total{reason="max_conns",worker="0"} 9
+# TYPE wssd_send_buffer_full_total counter
+wssd_send_buffer_full_total{worker="0"} 2
+wssd_send_buffer_full_total{worker="1"} 5
+`,
+		want: ClusterFigures{Closed: map[string]int64{"pong_timeout": 7, "transport": 1, "peer": 0}, SendsRefused: 7},
 	},
 	{
 		name: "a single process's page: no worker label, no spread",
@@ -53,12 +69,13 @@ wssd_connections_open 42
 wssd_push_connections{app="a"} 40
 wssd_push_connections{app="b"} 2
 `,
-		want: ClusterFigures{Conns: 42},
+		want: ClusterFigures{Conns: 42, Closed: map[string]int64{}},
 	},
 	{
 		name: "the binary's own page, -procs 2, no client yet",
 		file: "metrics-procs2.txt",
-		want: ClusterFigures{PerWorker: []int{0, 0}},
+		want: ClusterFigures{PerWorker: []int{0, 0}, Closed: map[string]int64{"app": 0, "buffer_full": 0, "idle_timeout": 0, "peer": 0,
+			"pong_timeout": 0, "protocol_error": 0, "shutdown": 0, "transport": 0}},
 	},
 	{
 		name:    "not an exposition",
@@ -87,7 +104,8 @@ func TestParseMetrics(t *testing.T) {
 			}
 			got := m.figures()
 			if got.Conns != c.want.Conns || !slices.Equal(got.PerWorker, c.want.PerWorker) || got.Published != c.want.Published ||
-				got.Received != c.want.Received || got.Dropped != c.want.Dropped || got.Subscriptions != c.want.Subscriptions {
+				got.Received != c.want.Received || got.Dropped != c.want.Dropped || got.Subscriptions != c.want.Subscriptions ||
+				!maps.Equal(got.Closed, c.want.Closed) || got.SendsRefused != c.want.SendsRefused {
 				t.Errorf("figures %+v, want %+v", got, c.want)
 			}
 		})
@@ -138,12 +156,16 @@ func FuzzParseMetrics(f *testing.F) {
 }
 
 func TestClusterFiguresSince(t *testing.T) {
-	before := ClusterFigures{Conns: 9, Published: 10, Received: 20, Dropped: 1, Subscriptions: 5}
-	after := ClusterFigures{Conns: 8, PerWorker: []int{4, 4}, Published: 15, Received: 35, Dropped: 1, Subscriptions: 6}
+	before := ClusterFigures{Conns: 9, Published: 10, Received: 20, Dropped: 1, Subscriptions: 5,
+		Closed: map[string]int64{"pong_timeout": 2, "transport": 3}, SendsRefused: 4}
+	after := ClusterFigures{Conns: 8, PerWorker: []int{4, 4}, Published: 15, Received: 35, Dropped: 1, Subscriptions: 6,
+		Closed: map[string]int64{"pong_timeout": 12, "transport": 3, "peer": 1}, SendsRefused: 4}
 	got := after.since(before)
-	want := ClusterFigures{Conns: 8, PerWorker: []int{4, 4}, Published: 5, Received: 15, Subscriptions: 6}
+	want := ClusterFigures{Conns: 8, PerWorker: []int{4, 4}, Published: 5, Received: 15, Subscriptions: 6,
+		Closed: map[string]int64{"pong_timeout": 10, "peer": 1}}
 	if got.Conns != want.Conns || !slices.Equal(got.PerWorker, want.PerWorker) || got.Published != want.Published ||
-		got.Received != want.Received || got.Dropped != want.Dropped || got.Subscriptions != want.Subscriptions {
+		got.Received != want.Received || got.Dropped != want.Dropped || got.Subscriptions != want.Subscriptions ||
+		!maps.Equal(got.Closed, want.Closed) || got.SendsRefused != want.SendsRefused || got.ClosedTotal() != 11 {
 		t.Errorf("since: %+v, want %+v (counters less the earlier reading, gauges as read)", got, want)
 	}
 }
