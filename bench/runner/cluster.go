@@ -196,12 +196,15 @@ func (r *run) clusterFanout(s *server, clients []*client, open load.Result, proc
 
 // FanoutPerSubscriber is a generous bound on what a fan-out takes per
 // subscriber on this machine, server and client together: small runs
-// took ~15 µs (8,000 wss subscribers on 8 workers in 117 ms).
-const FanoutPerSubscriber = 25 * time.Microsecond
+// took ~15 µs (8,000 wss subscribers on 8 workers in 117 ms), but 493,489
+// on 32 workers took 25 µs (p50, 32 µs p99) while every connection was
+// also pinged, so that events 25 µs apart overlapped and the loadgens fell
+// further behind with each.
+const FanoutPerSubscriber = 40 * time.Microsecond
 
 // clusterGap is the time between push-cluster-fanout's events to n
 // subscribers: at least min, and long enough for one fan-out to be over
-// before the next starts (12.5 s for 500,000), so that each event's time
+// before the next starts (20 s for 500,000), so that each event's time
 // to last is its own.
 func clusterGap(min time.Duration, n int) time.Duration {
 	return max(min, time.Duration(n)*FanoutPerSubscriber).Round(time.Millisecond)

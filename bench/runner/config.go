@@ -150,7 +150,7 @@ func Full() Config {
 		PushScaleTarget: 500000, PushClusterRounds: 15, PushClusterInterval: 200 * time.Millisecond,
 		PushCostProcs: 4, PushCostIdle: 3 * time.Second,
 		ScaleTarget: 500000, ScaleTimeout: 9 * time.Minute, ScaleMinFree: 3 << 30, ScaleGOMAXPROCS: "1",
-		ConnsPerClient: 15000, ConnsPerServer: 16000, GOGC: "50", Profile: true,
+		ConnsPerClient: 18000, ConnsPerServer: 18000, GOGC: "50", Profile: true,
 	}
 }
 
