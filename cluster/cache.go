@@ -12,7 +12,10 @@ import (
 // line with the live events, as an event whose Wssd-Keep says to keep it
 // only if the channel has no last event yet. Of several nodes' events for
 // one channel, the one with the most time left wins. A synced event's TTL
-// starts again here.
+// starts again here. No event loop waits for the answers, so they are
+// waited for up to DeadAfter, not QueryTimeout: nodes starting together
+// (a -procs fleet) or a loaded machine answer late, and a node that does
+// not answer within DeadAfter is suspected anyway.
 func (s *State) syncCache() {
 	defer s.wg.Done()
 	defer close(s.synced)
@@ -25,7 +28,7 @@ func (s *State) syncCache() {
 	}
 	for id, a := range s.apps {
 		newest := make(map[string]cacheEntry)
-		for _, ans := range s.ask(id, request{Kind: qCache}, nil)[1:] {
+		for _, ans := range s.askWithin(id, request{Kind: qCache}, nil, max(s.cfg.QueryTimeout, s.cfg.DeadAfter))[1:] {
 			for _, e := range ans.Cache {
 				if e.Channel != "" && e.TTL > newest[e.Channel].TTL {
 					newest[e.Channel] = e

@@ -1,6 +1,9 @@
 package cluster_test
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestCacheChannel: a cache channel's last event is kept by every node,
 // so a node whose first socket joins it replays it; live events reach
@@ -50,4 +53,31 @@ func TestCacheChannel(t *testing.T) {
 	first.Join("cache-x", "")
 	first.ExpectEvent("ev", "cache-x", "3")
 	first.Ping()
+}
+
+// TestCacheSyncWaits: a node that starts while the others are slow to
+// answer (a whole -procs fleet starting at once, a loaded machine) waits
+// for their cache for up to DeadAfter, not the QueryTimeout that bounds
+// what event loops wait for: 32 workers started together timed out on each
+// other at 200 ms and began with none of the cache.
+func TestCacheSyncWaits(t *testing.T) {
+	ns, nodes := startCluster(t, 2)
+	if err := nodes[0].srv.Trigger(testApp.ID, []string{"cache-sync"}, "ev", "1", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both nodes keep the event", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.st.Last(testApp.ID, "cache-sync"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	cfg := testConfig
+	cfg.QueryTimeout = time.Microsecond // no answer can come so soon
+	d := startNode(t, ns, 3, cfg)
+	waitFor(t, "the new node synced", func() bool {
+		m, ok := d.st.Last(testApp.ID, "cache-sync")
+		return ok && jsonHas(m.Frame(), `"data":"1"`)
+	})
 }

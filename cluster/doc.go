@@ -49,8 +49,9 @@
 // trip, or for the query timeout when a node has just died. The price is
 // that cache channels' events reach every node. A node that starts asks the
 // others for their cache once it has heard them (a query of kind "cache",
-// one NATS message per node and app) and keeps each event it has no newer
-// one of; until then (HeartbeatInterval and a round trip) its sockets get
+// one NATS message per node and app, whose answers it waits for up to
+// DeadAfter: no event loop waits for them) and keeps each event it has no
+// newer one of; until then (HeartbeatInterval and a round trip) its sockets get
 // pusher:cache_miss, and then the event as it arrives.
 //
 // # Registry

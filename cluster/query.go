@@ -269,6 +269,11 @@ func (s *State) onAnswer(msg *nats.Msg) {
 // counted and logged as timed out, and the result is built from what
 // arrived). enough, if not nil, ends the wait early once it returns true.
 func (s *State) ask(app string, r request, enough func(answer) bool) []answer {
+	return s.askWithin(app, r, enough, s.cfg.QueryTimeout)
+}
+
+// askWithin is ask waiting up to timeout.
+func (s *State) askWithin(app string, r request, enough func(answer) bool, timeout time.Duration) []answer {
 	local := s.answerLocal(app, r)
 	out := []answer{local}
 	a := s.apps[app]
@@ -292,7 +297,7 @@ func (s *State) ask(app string, r request, enough func(answer) bool) []answer {
 		s.stats.queryTimeouts.Add(1)
 		return out
 	}
-	t := time.NewTimer(s.cfg.QueryTimeout)
+	t := time.NewTimer(timeout)
 	defer t.Stop()
 	seen := map[string]bool{s.id: true}
 	for len(seen) <= peers {
@@ -309,7 +314,7 @@ func (s *State) ask(app string, r request, enough func(answer) bool) []answer {
 		case <-t.C:
 			s.stats.queryTimeouts.Add(1)
 			s.log.Warn("cluster: query timed out: the answer is from the nodes that answered",
-				"kind", r.Kind, "app", app, "answers", len(seen)-1, "live_nodes", peers, "timeout", s.cfg.QueryTimeout)
+				"kind", r.Kind, "app", app, "answers", len(seen)-1, "live_nodes", peers, "timeout", timeout)
 			return out
 		}
 	}
