@@ -8,6 +8,7 @@ import (
 
 	"github.com/wssd/wssd/engine"
 	"github.com/wssd/wssd/internal/pushtest"
+	"github.com/wssd/wssd/internal/testpki"
 	"github.com/wssd/wssd/internal/wstest"
 	"github.com/wssd/wssd/push"
 )
@@ -47,6 +48,36 @@ func BenchmarkTriggerFanout(b *testing.B) {
 				for range n {
 					<-got
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpen: one client at a time opens a connection to an app, reads
+// pusher:connection_established and closes, over ws and wss (TLS 1.3,
+// ECDSA P-256, as testpki's certificate is). The client is in process: its
+// CPU and allocations are counted too; a -memprofile tells them apart.
+func BenchmarkOpen(b *testing.B) {
+	for _, tr := range wstest.Transports {
+		b.Run(tr.Name, func(b *testing.B) {
+			as, _ := push.NewApps(testApp)
+			srv, _ := push.New(push.Config{Apps: as})
+			es := wstest.StartServerWith(b, tr, "127.0.0.1:0", engine.Config{}, srv, 5*time.Second, srv.Bind)
+			opts := wstest.DialOptions{Path: "/app/" + testApp.Key + "?protocol=7"}
+			if tr.TLS {
+				opts.TLS = testpki.Get().ClientConfig()
+			}
+			addr := es.Addr().String()
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := wstest.Dial(addr, opts)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := c.ReadMessage(5 * time.Second); err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
 			}
 		})
 	}
