@@ -17,10 +17,12 @@
 //
 // crypto/tls runs a handshake as one sequential function, and its handshake
 // and write errors are sticky, so a handshake cannot be paused when input
-// runs out and resumed later. Each handshake therefore runs on a short-lived
-// goroutine, as [tls.QUICConn.Start] does. That goroutine is started only
-// once the first complete TLS record has arrived, so a peer that connects and
-// sends nothing, or half a ClientHello, costs no goroutine.
+// runs out and resumed later. Each handshake therefore runs on a goroutine
+// of its own while it lasts, as [tls.QUICConn.Start] does. That goroutine is
+// found (or started) only once the first complete TLS record has arrived, so
+// a peer that connects and sends nothing, or half a ClientHello, costs no
+// goroutine. A goroutine whose handshake is over runs the next one, or exits
+// after a second without one.
 //
 // A [Handshaker], shared by all connections of a server, bounds how many
 // handshake goroutines run at once and how many handshakes may wait for one;
@@ -40,8 +42,8 @@
 // [Server] whenever it has news for the event loop: ciphertext to send, or
 // the handshake's outcome. wake is expected to schedule work on the loop,
 // which then calls [Conn.Outbound] and [Conn.HandshakeComplete]. Once the
-// handshake has finished, its goroutine lets go of the connection (and exits,
-// or moves on to a queued handshake), and every later use of the [tls.Conn]
+// handshake has finished, its goroutine lets go of the connection (and moves
+// on to another handshake, or exits), and every later use of the [tls.Conn]
 // happens on the caller's goroutine. Application data that
 // arrived together with the client's Finished message is already buffered
 // at that point: [Conn.AppendPlaintext] returns it at once, without waiting

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,6 +16,14 @@ const DefaultTimeout = 10 * time.Second
 
 // defaultMaxInput is the default for HandshakerConfig.MaxInput.
 const defaultMaxInput = 256 << 10
+
+// idleLinger is how long a handshake goroutine with nothing left to do waits
+// for the next handshake before it exits. A new goroutine starts on a small
+// stack that crypto/tls's server handshake outgrows more than once, each
+// time copying it; a goroutine that is reused keeps the stack it grew. A
+// second keeps them through a steady stream of connections without
+// holding them through a quiet spell.
+const idleLinger = time.Second
 
 // MaxWaitingInput is the most ciphertext a handshake may buffer before its
 // goroutine runs: while its first record is incomplete and while it is
@@ -28,7 +37,10 @@ const MaxWaitingInput = recordHeaderLen + maxFirstRecordLen + 1<<10
 // HandshakerConfig configures a [Handshaker]. The zero value is ready to use.
 type HandshakerConfig struct {
 	// MaxConcurrent is the most handshakes that run at once, each on its
-	// own short-lived goroutine. Zero means 256*GOMAXPROCS.
+	// own goroutine. Zero means 256*GOMAXPROCS. A goroutine whose handshake
+	// is over takes the next queued one, or waits up to a second for a new
+	// one before it exits, so that a stream of connections reuses a few
+	// goroutines (and the stacks they grew) instead of starting one each.
 	//
 	// A handshake goroutine spends most of its life blocked, waiting one
 	// round trip (tens to hundreds of milliseconds) for the client's
@@ -97,14 +109,15 @@ type Handshaker struct {
 	maxInput   int
 	maxWaiting int // min(MaxWaitingInput, maxInput)
 
-	// idle is closed once the Handshaker is closed and no handshake
+	// done is closed once the Handshaker is closed and no handshake
 	// goroutine is left.
-	idle chan struct{}
+	done chan struct{}
 
 	mu         sync.Mutex // guards the fields below and Conn.prev/Conn.next/Conn.slot
 	closed     bool
-	goroutines int                // handshake goroutines alive
+	goroutines int                // handshake goroutines alive, running or idle
 	running    connList           // conns whose handshake goroutine runs
+	idle       []chan *Conn       // idle goroutines' hand-over channels, the most recent last
 	queued     connList           // conns waiting for a goroutine, oldest first
 	perIP      map[netip.Addr]int // running and queued handshakes by Conn.slot
 }
@@ -117,7 +130,7 @@ func NewHandshaker(cfg HandshakerConfig) *Handshaker {
 		maxPerIP:   cfg.MaxPerIP,
 		timeout:    cfg.Timeout,
 		maxInput:   cfg.MaxInput,
-		idle:       make(chan struct{}),
+		done:       make(chan struct{}),
 		perIP:      make(map[netip.Addr]int),
 	}
 	if h.maxRunning <= 0 {
@@ -172,6 +185,10 @@ func (h *Handshaker) Close() {
 			}
 			c.sh.mu.Unlock()
 		}
+		for _, ch := range h.idle {
+			ch <- nil // the goroutine exits
+		}
+		h.idle = nil
 		for c := h.running.head; c != nil; c = c.next {
 			c.sh.mu.Lock()
 			if c.sh.stop == nil {
@@ -193,32 +210,32 @@ func (h *Handshaker) Close() {
 // after [Handshaker.Close], not from a wake function.
 func (h *Handshaker) Wait(ctx context.Context) error {
 	select {
-	case <-h.idle:
+	case <-h.done:
 		return nil // even if ctx is done as well
 	default:
 	}
 	select {
-	case <-h.idle:
+	case <-h.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// checkIdleLocked closes h.idle once h is closed and the last goroutine has
+// checkIdleLocked closes h.done once h is closed and the last goroutine has
 // gone. h.mu is held.
 func (h *Handshaker) checkIdleLocked() {
 	if h.closed && h.goroutines == 0 {
 		select {
-		case <-h.idle:
+		case <-h.done:
 		default:
-			close(h.idle)
+			close(h.done)
 		}
 	}
 }
 
-// start runs c's handshake on a new goroutine, or queues it, or refuses it.
-// c's first record has arrived. It returns the error c failed with, if any.
+// start runs c's handshake on an idle goroutine or a new one, or queues it,
+// or refuses it. c's first record has arrived. It returns the error c failed with, if any.
 func (h *Handshaker) start(c *Conn) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -235,8 +252,13 @@ func (h *Handshaker) start(c *Conn) error {
 		err = ErrTooManyPerIP
 	case h.running.n < h.maxRunning:
 		h.runLocked(c)
-		h.goroutines++
-		go h.run(c)
+		if n := len(h.idle); n > 0 {
+			h.idle[n-1] <- c // buffered, and empty while listed
+			h.idle = h.idle[:n-1]
+		} else {
+			h.goroutines++
+			go h.run(c)
+		}
 	case h.queued.n < h.maxQueued:
 		c.state = stateQueued
 		h.queued.push(c)
@@ -277,31 +299,79 @@ func (h *Handshaker) runLocked(c *Conn) {
 }
 
 // run is a handshake goroutine: it runs c's handshake, then those of queued
-// conns until the queue is empty.
+// conns until the queue is empty, then those [Handshaker.start] hands it
+// while it is idle, until it has been idle for idleLinger or h is closed.
 func (h *Handshaker) run(c *Conn) {
-	for c != nil {
+	ch := make(chan *Conn, 1)
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	for {
 		c.handshake()
-		c = h.next(c)
+		if c = h.next(c, ch); c != nil {
+			continue
+		}
+		if linger == nil {
+			linger = time.NewTimer(idleLinger)
+		} else {
+			linger.Reset(idleLinger)
+		}
+		select {
+		case c = <-ch:
+		case <-linger.C:
+			c = h.retire(ch)
+		}
+		if c == nil {
+			h.mu.Lock()
+			h.goroutines--
+			h.checkIdleLocked()
+			h.mu.Unlock()
+			return
+		}
 	}
 }
 
 // next retires the finished conn done and returns the next queued conn, now
-// running, or nil, in which case the calling goroutine exits.
-func (h *Handshaker) next(done *Conn) *Conn {
+// running. With none queued it returns nil, having listed the calling
+// goroutine as idle with its hand-over channel ch, unless h is closed; then
+// the goroutine exits.
+func (h *Handshaker) next(done *Conn, ch chan *Conn) *Conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.running.remove(done)
 	h.forgetLocked(done)
 	c := h.queued.pop()
 	if c == nil {
-		h.goroutines--
-		h.checkIdleLocked()
+		if h.closed {
+			ch <- nil
+		} else {
+			h.idle = append(h.idle, ch)
+		}
 		return nil
 	}
 	c.sh.mu.Lock()
 	h.runLocked(c)
 	c.sh.mu.Unlock()
 	return c
+}
+
+// retire takes the idle goroutine whose hand-over channel is ch off the idle
+// list, its time being up. If start or Close took it first, it returns what
+// they sent: a conn to run, or nil to exit.
+func (h *Handshaker) retire(ch chan *Conn) *Conn {
+	h.mu.Lock()
+	i := slices.Index(h.idle, ch)
+	if i >= 0 {
+		h.idle = slices.Delete(h.idle, i, i+1)
+	}
+	h.mu.Unlock()
+	if i >= 0 {
+		return nil
+	}
+	return <-ch // sent under h.mu, before ch left the list
 }
 
 // connList is an intrusive doubly linked list of Conns, linked through

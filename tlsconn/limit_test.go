@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,4 +267,61 @@ func TestInputLimit(t *testing.T) {
 		t.Errorf("handshake error %v, want ErrInputLimit", err)
 	}
 	waitCounts(t, h, 1, 0)
+}
+
+// TestGoroutineReuse runs handshakes one after the other and checks that
+// they run on one goroutine, which waits for the next handshake instead of
+// exiting, and exits when the Handshaker is closed or has had nothing to do
+// for a while.
+func TestGoroutineReuse(t *testing.T) {
+	// Not parallel: it counts goroutines.
+	hello := recordClientHello(t, clientConfig(tls.VersionTLS13))
+	for _, tc := range []struct {
+		name  string
+		close bool // close the Handshaker, rather than wait for its goroutine to time out
+	}{
+		{name: "closed", close: true},
+		{name: "idle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tlsconn.NewHandshaker(tlsconn.HandshakerConfig{})
+			defer h.Close()
+			base := runtime.NumGoroutine()
+			var ids []string
+			for i := range 3 {
+				// The server's first flight is written, and wake called, on
+				// the handshake goroutine.
+				id := make(chan string, 1)
+				c := tlsconn.Server(serverConfig(), h, netip.Addr{}, func() {
+					select {
+					case id <- goroutineID():
+					default:
+					}
+				})
+				if err := c.Feed(hello); err != nil {
+					t.Fatalf("handshake %d: Feed: %v", i, err)
+				}
+				ids = append(ids, <-id)
+				c.Close() // the client never answers: this ends the handshake
+				waitCounts(t, h, 0, 0)
+			}
+			if ids[1] != ids[0] || ids[2] != ids[0] {
+				t.Errorf("handshakes ran on goroutines %q, want one goroutine for all", ids)
+			}
+			if tc.close {
+				h.Close()
+			}
+			if err := waitGoroutines(base, 5*time.Second); err != nil {
+				t.Error("the idle handshake goroutine did not exit:", err)
+			}
+		})
+	}
+}
+
+// goroutineID returns the calling goroutine's "goroutine N" header.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := strings.Cut(string(buf), " [")
+	return id
 }
