@@ -349,7 +349,9 @@ func (s *Server) checkDrained() {
 func (s *Server) opened(c *Conn) {
 	s.open.Add(1)
 	c.loop.stats.upgraded.Add(1)
-	s.log.Info("ws open", "client_ip", c.clientIP, "client_ip_source", c.ipSource.String(), "peer", c.remote, "path", c.path)
+	if s.log.Enabled(context.Background(), slog.LevelInfo) { // the attributes cost allocations even when dropped
+		s.log.Info("ws open", "client_ip", c.clientIP, "client_ip_source", c.ipSource.String(), "peer", c.remote, "path", c.path)
+	}
 	s.h.OnOpen(c)
 }
 
