@@ -505,10 +505,11 @@ func (s *WebhookSender) post(b *hookBatch) error {
 // Close stops taking events and sends what is queued: delayed events at
 // once, failed POSTs retried with their backoff, until nothing is left or
 // ctx is done. Then it cancels the POSTs in flight, counts what is left as
-// failed and returns ctx's error. It returns ErrWebhooksClosed when called
-// again.
+// failed and returns ctx's error; nil if nothing was left. It returns
+// ErrWebhooksClosed when called again.
 func (s *WebhookSender) Close(ctx context.Context) error {
 	now := time.Now()
+	failed := s.failed.Load()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -527,18 +528,21 @@ func (s *WebhookSender) Close(ctx context.Context) error {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	var err error
+	gaveUp := false
 	select {
 	case <-s.done:
 	case <-ctx.Done():
-		err = ctx.Err()
+		gaveUp = true
 	}
 	s.cancel()
 	<-s.done
 	if s.ownClient {
 		s.o.Client.CloseIdleConnections()
 	}
-	return err
+	if gaveUp && s.failed.Load() > failed {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // batchHeap orders batches by due time.
