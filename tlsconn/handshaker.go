@@ -235,7 +235,8 @@ func (h *Handshaker) checkIdleLocked() {
 }
 
 // start runs c's handshake on an idle goroutine or a new one, or queues it,
-// or refuses it. c's first record has arrived. It returns the error c failed with, if any.
+// or refuses it. c's first record has arrived. It returns the error c
+// failed with, if any.
 func (h *Handshaker) start(c *Conn) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
