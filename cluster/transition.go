@@ -621,11 +621,7 @@ func (s *State) resync(ctx context.Context, level int) error {
 		seen[k] = true
 		return s.rewrite(ctx, kind, app, name, k, nil)
 	}
-	if level >= resyncAll {
-		keys, err := s.keys(ctx)
-		if err != nil {
-			return err
-		}
+	visitKeys := func(keys []string) error { // those of this node's apps
 		for _, k := range keys {
 			kind, app, name, err := parseKey(k)
 			if err != nil || s.apps[app] == nil {
@@ -634,6 +630,16 @@ func (s *State) resync(ctx context.Context, level int) error {
 			if err := visit(kind, app, name, k); err != nil {
 				return err
 			}
+		}
+		return nil
+	}
+	if level >= resyncAll {
+		keys, err := s.keys(ctx)
+		if err != nil {
+			return err
+		}
+		if err := visitKeys(keys); err != nil {
+			return err
 		}
 	}
 	if level >= resyncOwn {
@@ -654,16 +660,7 @@ func (s *State) resync(ctx context.Context, level int) error {
 			}
 		}
 	}
-	for _, k := range s.kv.unwrittenKeys() { // decided alone: maybe in neither the bucket nor LocalState now
-		kind, app, name, err := parseKey(k)
-		if err != nil || s.apps[app] == nil {
-			continue
-		}
-		if err := visit(kind, app, name, k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return visitKeys(s.kv.unwrittenKeys()) // decided alone: maybe in neither the bucket nor LocalState now
 }
 
 // own returns the edit that sets this node's part of a key to what its
